@@ -1,0 +1,1 @@
+//! The sled ledger of signed messages, with indexes and equivocation flags.

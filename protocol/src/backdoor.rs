@@ -1,0 +1,1 @@
+//! Backdoor selection, insertion, the secret set, and the stealth self-audit.

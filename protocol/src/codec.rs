@@ -1,0 +1,1 @@
+//! The canonical encoding of messages: bincode 2, standard config, with size limits.

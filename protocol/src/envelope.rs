@@ -1,0 +1,1 @@
+//! Signed envelopes: PAE, ed25519 signing, and verification before decoding.

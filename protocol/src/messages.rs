@@ -1,0 +1,1 @@
+//! The messages nodes exchange: commitments, attestations and reveals.
