@@ -142,7 +142,10 @@ pub fn log10_job_p_value(groups: &[GroupEvidence]) -> f64 {
     // ln P(Y_1 + ... + Y_{G-1} = s), then P(T >= total) = sum_s P(rest = s) B_last(total - s).
     let mut partial = vec![0.0];
     for group in rest {
-        partial = ln_convolve(&partial, &ln_pmf_from_log10_tails(&group.log10_tail_bounds()));
+        partial = ln_convolve(
+            &partial,
+            &ln_pmf_from_log10_tails(&group.log10_tail_bounds()),
+        );
     }
     let ln_last_tail = |needed: u64| -> f64 {
         match last_bounds.get(needed as usize) {
@@ -291,7 +294,9 @@ mod tests {
         assert_eq!(log10_full_activation_bound(37, 1, -0.5), 0.0);
         assert_eq!(log10_prefix_bound(5, 32, 0), 0.0);
         assert_eq!(log10_prefix_bound(0, 32, 1), f64::NEG_INFINITY);
-        assert!((log10_prefix_bound(37, 32, 6) - (37f64.log10() - 6.0 * 32f64.log10())).abs() < 1e-14);
+        assert!(
+            (log10_prefix_bound(37, 32, 6) - (37f64.log10() - 6.0 * 32f64.log10())).abs() < 1e-14
+        );
         assert_eq!(log10_prefix_bound(100, 2, 3), 0.0);
     }
 }

@@ -80,8 +80,7 @@ fn ln_hypergeom_upper_tail(population: u64, successes: u64, draws: u64, k: u64) 
         return Some(f64::NEG_INFINITY);
     }
     let ln_total = ln_choose(population, draws);
-    let ln_pmf =
-        |j: u64| ln_choose(successes, j) + ln_choose(failures, draws - j) - ln_total;
+    let ln_pmf = |j: u64| ln_choose(successes, j) + ln_choose(failures, draws - j) - ln_total;
     let mode = (u128::from(draws) + 1) * (u128::from(successes) + 1) / (u128::from(population) + 2);
     let mode = (mode as u64).clamp(lo, hi);
     Some(ln_upper_tail(lo, hi, mode, k, ln_pmf))
