@@ -289,6 +289,22 @@ impl<T> Verified<T> {
             message: f(self.message),
         }
     }
+
+    /// Like [`Self::map`], for a view that may not apply; gives the message back if not.
+    pub(crate) fn try_map<U>(self, f: impl FnOnce(T) -> Result<U, T>) -> Result<Verified<U>, Self> {
+        match f(self.message) {
+            Ok(message) => Ok(Verified {
+                id: self.id,
+                envelope: self.envelope,
+                message,
+            }),
+            Err(message) => Err(Verified {
+                id: self.id,
+                envelope: self.envelope,
+                message,
+            }),
+        }
+    }
 }
 
 #[cfg(test)]

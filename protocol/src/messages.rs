@@ -173,14 +173,43 @@ pub fn open_any(bytes: &[u8]) -> Result<Verified<AnyMessage>, OpenError> {
 }
 
 impl Verified<AnyMessage> {
-    /// The verified commitment, if that is what this is.
-    pub fn into_commitment(self) -> Result<Verified<Commitment>, Self> {
-        match self.message() {
-            AnyMessage::Commitment(_) => Ok(self.map(|m| match m {
-                AnyMessage::Commitment(c) => c,
-                _ => unreachable!("matched above"),
-            })),
-            _ => Err(self),
-        }
+    /// The verified message as its own type `T`, or `Err(self)` if it is another kind.
+    pub fn downcast<T>(self) -> Result<Verified<T>, Self>
+    where
+        T: TryFrom<AnyMessage, Error = AnyMessage>,
+    {
+        self.try_map(T::try_from)
     }
 }
+
+impl<T: Into<AnyMessage>> Verified<T> {
+    /// The verified message as an [`AnyMessage`].
+    pub fn into_any(self) -> Verified<AnyMessage> {
+        self.map(Into::into)
+    }
+}
+
+/// Conversions between a message type and its [`AnyMessage`] variant.
+macro_rules! any_variant {
+    ($variant:ident) => {
+        impl From<$variant> for AnyMessage {
+            fn from(message: $variant) -> Self {
+                AnyMessage::$variant(message)
+            }
+        }
+
+        impl TryFrom<AnyMessage> for $variant {
+            type Error = AnyMessage;
+
+            fn try_from(message: AnyMessage) -> Result<Self, AnyMessage> {
+                match message {
+                    AnyMessage::$variant(m) => Ok(m),
+                    other => Err(other),
+                }
+            }
+        }
+    };
+}
+any_variant!(Commitment);
+any_variant!(Attestation);
+any_variant!(Reveal);
