@@ -10,8 +10,9 @@
 //!   before the message itself and sled recovers a prefix of its writes, so after a crash
 //!   every stored message has its index entries; an index entry whose message is missing is
 //!   skipped by queries and rewritten when the message arrives again.
-//! - Two attestations of one job by one attester with different verdicts are both kept and
-//!   the attester is flagged.
+//! - Two attestations of one job by one attester with contradicting verdicts (a `pass` and a
+//!   `fail`) are both kept and the attester is flagged. `inconclusive` says nothing about the
+//!   model, so a re-run after an inconclusive one is no equivocation.
 
 mod keys;
 mod page;
@@ -242,10 +243,13 @@ impl Ledger {
         let t = &*self.inner;
         let prefix = keys::verdict_prefix(&job, &attester);
         let code = keys::verdict_code(verdict);
+        // At most one lookup, however many attestations there are.
         let mut contradicted = None;
-        for item in t.verdicts.scan_prefix(&prefix) {
-            let (key, _) = item?;
-            if key.get(prefix.len()) != Some(&code) {
+        for other in keys::contradicting(verdict) {
+            let mut other_prefix = prefix.clone();
+            other_prefix.push(other);
+            if let Some(item) = t.verdicts.scan_prefix(&other_prefix).next() {
+                let (key, _) = item?;
                 contradicted = Some(keys::id_of(&key).ok_or(LedgerError::Corrupt {
                     tree: keys::VERDICTS,
                 })?);

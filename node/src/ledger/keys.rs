@@ -57,6 +57,15 @@ pub(super) fn verdict_code(verdict: Verdict) -> u8 {
     }
 }
 
+/// The codes of the verdicts that contradict `verdict`: pass and fail contradict each other.
+pub(super) fn contradicting(verdict: Verdict) -> Vec<u8> {
+    match verdict {
+        Verdict::Pass => vec![verdict_code(Verdict::Fail)],
+        Verdict::Fail => vec![verdict_code(Verdict::Pass)],
+        Verdict::Inconclusive => Vec::new(),
+    }
+}
+
 /// `attester ‖ job`.
 pub(super) fn equivocation_key(attester: &PublicKey, job: &JobId) -> Vec<u8> {
     let mut key = Vec::with_capacity(48);

@@ -16,6 +16,17 @@ fn public(key: &SigningKey) -> PublicKey {
 
 /// An attestation of the sample job with `activations` full activations out of 50.
 fn attestation(key: &SigningKey, provider: &str, activations: u64, created_at: u64) -> Vec<u8> {
+    attestation_with_errors(key, provider, activations, 0, created_at)
+}
+
+/// Like [`attestation`], with `errors` checks that did not complete.
+fn attestation_with_errors(
+    key: &SigningKey,
+    provider: &str,
+    activations: u64,
+    errors: u64,
+    created_at: u64,
+) -> Vec<u8> {
     let matched = if activations > 0 { 14 } else { 1 };
     let att = Attestation::from_facts(AttestationFacts {
         job_id: samples::SAMPLE_JOB,
@@ -33,7 +44,7 @@ fn attestation(key: &SigningKey, provider: &str, activations: u64, created_at: u
             matched_tokens: matched,
             distinct_prefixes: vec![1; matched as usize],
         }],
-        errors: 0,
+        errors,
         rule: VerdictRule {
             log10_alpha: -6.0,
             pass_threshold: 5,
@@ -168,16 +179,15 @@ fn contradicting_verdicts_flag_the_attester_and_keep_both() {
         "two passes are no contradiction"
     );
     ledger.insert(&attestation(&honest, "acme", 12, 1)).unwrap();
+    let rerun = ledger
+        .insert(&attestation_with_errors(&honest, "acme", 0, 50, 2))
+        .unwrap();
+    assert_eq!(open_verdict(&ledger, rerun.id), Verdict::Inconclusive);
+    assert_eq!(rerun.equivocation, None, "inconclusive contradicts nothing");
     assert!(!ledger.is_flagged(&public(&liar)).unwrap());
 
     let fail = ledger.insert(&attestation(&liar, "acme", 0, 3)).unwrap();
-    let open = |id| {
-        let bytes = ledger.get(&id).unwrap().unwrap();
-        match open_any(&bytes).unwrap().message() {
-            AnyMessage::Attestation(a) => a.verdict,
-            other => panic!("not an attestation: {other:?}"),
-        }
-    };
+    let open = |id| open_verdict(&ledger, id);
     assert_eq!(open(fail.id), Verdict::Fail);
     let flag = fail.equivocation.expect("flagged");
     assert_eq!(flag.attester, public(&liar));
@@ -188,5 +198,13 @@ fn contradicting_verdicts_flag_the_attester_and_keep_both() {
     assert!(!ledger.is_flagged(&public(&honest)).unwrap());
     assert_eq!(ledger.equivocations(&public(&liar)).unwrap(), vec![flag]);
     assert_eq!(ledger.all_equivocations().unwrap(), vec![flag]);
-    assert_eq!(ledger.len(), 4, "both sides of the equivocation are kept");
+    assert_eq!(ledger.len(), 5, "both sides of the equivocation are kept");
+}
+
+fn open_verdict(ledger: &Ledger, id: MessageId) -> Verdict {
+    let bytes = ledger.get(&id).unwrap().unwrap();
+    match open_any(&bytes).unwrap().message() {
+        AnyMessage::Attestation(a) => a.verdict,
+        other => panic!("not an attestation: {other:?}"),
+    }
 }
