@@ -115,7 +115,9 @@ impl ModelBuilder {
                 a[..context_len]
                     .cmp(&b[..context_len])
                     .then(cb.cmp(ca))
-                    .then_with(|| vocab[a[context_len] as usize].cmp(&vocab[b[context_len] as usize]))
+                    .then_with(|| {
+                        vocab[a[context_len] as usize].cmp(&vocab[b[context_len] as usize])
+                    })
             });
             let mut table = HashMap::new();
             for group in entries.chunk_by(|(a, _), (b, _)| a[..context_len] == b[..context_len]) {

@@ -78,7 +78,11 @@ mod tests {
     #[test]
     fn p_upper_is_the_exact_mode_of_the_output_strings() {
         let corpora: [&[&str]; 2] = [
-            &["the cat sat on the mat", "the dog sat on the cat", "a cat ran"],
+            &[
+                "the cat sat on the mat",
+                "the dog sat on the cat",
+                "a cat ran",
+            ],
             &["x y z x y w", "y y x z", "w z", "z z y x w"],
         ];
         for texts in corpora {
@@ -120,6 +124,10 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a.tokens.len(), 12);
         assert_eq!(a.text().split(' ').count(), 12);
-        assert!(a.tokens.iter().all(|t| !t.is_empty() && !t.contains(char::is_whitespace)));
+        assert!(
+            a.tokens
+                .iter()
+                .all(|t| !t.is_empty() && !t.contains(char::is_whitespace))
+        );
     }
 }
