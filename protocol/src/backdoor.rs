@@ -19,7 +19,7 @@ pub use frequency::{AUDIT_K, FrequencyFigure};
 pub use near_dup::Scratch;
 pub use prepare::{
     BackdoorCount, MIN_USABLE_ROWS, PrepareError, PrepareOptions, Prepared, Stage, StealthReport,
-    prepare, prompt_text,
+    prepare,
 };
 pub use secret::{
     Digest, HexBytes, JobId, SECRET_VERSION, Salt, Secret, SecretBackdoor, SecretError, SecretGroup,

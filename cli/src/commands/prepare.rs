@@ -85,7 +85,11 @@ pub(crate) struct Args {
 /// Runs `vtune-node prepare`.
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let input_name = args.input.display().to_string();
-    let format = args.format.as_deref().map(parse_format).transpose()?;
+    let format = args
+        .format
+        .as_deref()
+        .map(str::parse::<Format>)
+        .transpose()?;
     let layout = detect_layout(&args.input, format)?;
     check_out_dir(&args.out, args.force)?;
 
@@ -189,23 +193,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     output::ok()
 }
 
-fn parse_format(name: &str) -> anyhow::Result<Format> {
-    serde_json::from_value(serde_json::Value::String(name.to_owned())).map_err(|_| {
-        anyhow::anyhow!(
-            "unknown --format `{name}`; expected openai-chat, prompt-completion, alpaca or sharegpt"
-        )
-    })
-}
-
 fn detect_layout(input: &Path, format: Option<Format>) -> anyhow::Result<Layout> {
     let name = input.display().to_string();
     let file = File::open(input).with_context(|| format!("cannot open {name}"))?;
-    let mut reader = BufReader::new(file);
-    let mut layout = dataset::detect(&name, &mut reader)?;
-    if let Some(format) = format {
-        layout.format = format;
-    }
-    Ok(layout)
+    let reader = dataset::Reader::detect(&name, BufReader::new(file), format, Limits::default())?;
+    Ok(reader.layout())
 }
 
 /// Refuses an existing secret.json always, and a non-empty DIR without --force.
@@ -345,10 +337,7 @@ fn print_summary(prepared: &Prepared, commitment: &CommitmentFile, files: &Files
     println!(
         "prepared job {} ({})",
         secret.job_id.to_hex(),
-        serde_json::to_value(secret.layout.format)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default()
+        secret.layout
     );
     println!(
         "  train file   {}: {} rows, {} backdoors in {} group(s) {:?}, pass threshold {}",
@@ -382,11 +371,22 @@ fn print_summary(prepared: &Prepared, commitment: &CommitmentFile, files: &Files
         stealth.completion_suffix_pairs,
         stealth.near_duplicates_with_backdoor
     );
-    for figure in &stealth.frequency {
+    println!(
+        "  frequency search (paper §6.3): share of the file a provider trains on before the first \
+         backdoor row / before any row with 3+ signature words (ties in its favour; random ties)"
+    );
+    for (figure, words) in stealth
+        .frequency
+        .iter()
+        .zip(&stealth.frequency_signature_words)
+    {
         println!(
-            "  frequency search k={:<2} {:5.1}% of the file is taken before the first signature row",
+            "    k={:<2}  {:5.1}% ({:5.1}%)   {:5.1}% ({:5.1}%)",
             figure.k,
-            100.0 * figure.fraction_before
+            100.0 * figure.fraction_before,
+            100.0 * figure.expected_fraction_before,
+            100.0 * words.fraction_before,
+            100.0 * words.expected_fraction_before,
         );
     }
     println!(

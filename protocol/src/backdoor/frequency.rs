@@ -41,12 +41,17 @@ pub(crate) fn edge_keys(text: &str, side: u8) -> [u64; 3] {
 pub struct FrequencyFigure {
     /// The k-gram length in words.
     pub k: usize,
-    /// Rows the provider takes before the first row that carries a signature (in full or as 3 or
-    /// more consecutive words), with ties broken in the provider's favour.
+    /// Rows the provider takes before the first hit row, with ties broken in the provider's
+    /// favour (a lower bound on its work).
     pub rows_before: u64,
     /// `rows_before / rows`.
     pub fraction_before: f64,
-    /// The frequency of the k-gram that first reaches such a row.
+    /// The expected rows taken before the first hit when rows of equal frequency come in random
+    /// order: `rows_before + (m - h) / (h + 1)` for `h` hits among the `m` rows at the hit level.
+    pub expected_rows_before: f64,
+    /// `expected_rows_before / rows`.
+    pub expected_fraction_before: f64,
+    /// The frequency of the k-gram that first reaches a hit row.
     pub hit_frequency: u64,
 }
 
@@ -82,14 +87,19 @@ pub(crate) fn frequency_search(
         .max()
         .unwrap_or(0);
     let rows_before = level.iter().filter(|&&l| l > hit_frequency).count() as u64;
+    let at_level = level.iter().filter(|&&l| l == hit_frequency).count() as f64;
+    let hits_at_level = (0..rows)
+        .filter(|&r| hits.contains(r) && level[r] == hit_frequency)
+        .count() as f64;
+    let expected_rows_before =
+        rows_before as f64 + (at_level - hits_at_level) / (hits_at_level + 1.0);
+    let fraction = |x: f64| if rows == 0 { 0.0 } else { x / rows as f64 };
     FrequencyFigure {
         k,
         rows_before,
-        fraction_before: if rows == 0 {
-            0.0
-        } else {
-            rows_before as f64 / rows as f64
-        },
+        fraction_before: fraction(rows_before as f64),
+        expected_rows_before,
+        expected_fraction_before: fraction(expected_rows_before),
         hit_frequency: u64::from(hit_frequency),
     }
 }
@@ -124,6 +134,14 @@ mod tests {
         assert_eq!(figure.hit_frequency, 2);
         assert_eq!(figure.rows_before, 4);
         assert!((figure.fraction_before - 0.4).abs() < 1e-12);
+        // Level 2 holds rows 4 and 5 only, both hits: nothing more is expected before them.
+        assert!((figure.expected_rows_before - 4.0).abs() < 1e-12);
+        // Unique k-grams everywhere: one hit among 10 rows at level 1 comes after 4.5 on average.
+        let mut one = RowSet::new(10);
+        one.insert(9);
+        let figure = frequency_search(3, &prompt, &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9], &one);
+        assert_eq!(figure.rows_before, 0);
+        assert!((figure.expected_rows_before - 4.5).abs() < 1e-12);
 
         // A normal row that shares the common opening and carries part of the signature is hit
         // at level 4: nothing comes before it.

@@ -10,7 +10,6 @@
 //! 5. **Write.** In the new order: seek to each row, parse it, edit it if it is a backdoor,
 //!    write it.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 
@@ -24,7 +23,7 @@ use super::selection::{
     RowSet, backdoors_for_fraction, choose_rows, default_backdoor_count, pass_threshold,
     shuffled_order,
 };
-use crate::dataset::{self, DatasetError, Layout, Limits, Prompt};
+use crate::dataset::{self, DatasetError, FieldError, Layout, Limits};
 use crate::generator::{GeneratorParams, ModelBuilder, ModelError, NgramModel, Phrase};
 
 /// The fewest usable rows `prepare` accepts.
@@ -90,8 +89,11 @@ pub struct StealthReport {
     pub near_duplicates_with_backdoor: u64,
     /// Normal rows holding 3 or more consecutive words of a signature.
     pub normal_rows_with_signature_words: u64,
-    /// The frequency search for k = 3, 5, 10.
+    /// The frequency search for k = 3, 5, 10, until the first backdoor row.
     pub frequency: Vec<FrequencyFigure>,
+    /// The same search until the first row holding a signature in full or as 3 or more
+    /// consecutive words: backdoor rows, and normal rows that happen to hold such a run.
+    pub frequency_signature_words: Vec<FrequencyFigure>,
 }
 
 /// What `prepare` made.
@@ -115,14 +117,12 @@ pub enum PrepareError {
     #[error(transparent)]
     Dataset(#[from] DatasetError),
     /// A record's prompt or completion could not be found or edited.
-    #[error("{file}: record {index} (line {line}): {message}")]
+    #[error("{file}: record {index} (0-based): {message}")]
     Record {
         /// The input file.
         file: String,
         /// 0-based record index.
         index: u64,
-        /// 1-based line.
-        line: u64,
         /// What is wrong.
         message: String,
     },
@@ -181,20 +181,6 @@ pub enum PrepareError {
         /// `trigger` or `signature`.
         role: &'static str,
     },
-}
-
-/// The text of a prompt, for search and audit: its turns' contents joined by newlines.
-pub fn prompt_text(prompt: &Prompt) -> Cow<'_, str> {
-    match prompt {
-        Prompt::Text(text) => Cow::Borrowed(text),
-        Prompt::Chat(messages) => Cow::Owned(
-            messages
-                .iter()
-                .map(|m| m.content.as_str())
-                .collect::<Vec<_>>()
-                .join("\n"),
-        ),
-    }
 }
 
 /// Feeds every byte read through a blake3 hasher.
@@ -465,11 +451,12 @@ where
         progress,
     )?;
 
-    // Hit rows: every backdoor, and the normal rows that hold 3 words of a chosen signature.
-    let mut hits = RowSet::new(rows as usize);
+    // Hit rows: every backdoor; then also the normal rows that hold 3 words of a signature.
+    let mut backdoor_hits = RowSet::new(rows as usize);
     for &row in &chosen_rows {
-        hits.insert(row as usize);
+        backdoor_hits.insert(row as usize);
     }
+    let mut hits = backdoor_hits.clone();
     let per_group = CANDIDATES_PER_ROUND;
     let mut normal_hits = 0;
     for (g, &(_, s)) in chosen.iter().enumerate() {
@@ -481,15 +468,19 @@ where
             }
         }
     }
-    let frequency = AUDIT_K
-        .iter()
-        .enumerate()
-        .map(|(i, &k)| {
-            let p: Vec<u64> = prompt_keys.iter().map(|keys| keys[i]).collect();
-            let c: Vec<u64> = completion_keys.iter().map(|keys| keys[i]).collect();
-            frequency_search(k, &p, &c, &hits)
-        })
-        .collect();
+    let search = |hits: &RowSet| -> Vec<FrequencyFigure> {
+        AUDIT_K
+            .iter()
+            .enumerate()
+            .map(|(i, &k)| {
+                let p: Vec<u64> = prompt_keys.iter().map(|keys| keys[i]).collect();
+                let c: Vec<u64> = completion_keys.iter().map(|keys| keys[i]).collect();
+                frequency_search(k, &p, &c, hits)
+            })
+            .collect()
+    };
+    let frequency = search(&backdoor_hits);
+    let frequency_signature_words = search(&hits);
     let stealth = StealthReport {
         prompt_prefix_pairs: scan.prompt_prefix_pairs,
         completion_suffix_pairs: scan.completion_suffix_pairs,
@@ -500,6 +491,7 @@ where
             .count() as u64,
         normal_rows_with_signature_words: normal_hits,
         frequency,
+        frequency_signature_words,
     };
 
     let groups = phrases
@@ -541,9 +533,17 @@ fn record_error(file_name: &str, record: &dataset::Record, message: String) -> P
     PrepareError::Record {
         file: file_name.to_owned(),
         index: record.index,
-        line: record.line,
         message,
     }
+}
+
+fn field_error(
+    file_name: &str,
+    layout: Layout,
+    record: &dataset::Record,
+    error: FieldError,
+) -> PrepareError {
+    DatasetError::field(file_name, record.location(layout.container), error).into()
 }
 
 /// Builds the prompt and completion models from the first rows of the file.
@@ -578,9 +578,9 @@ fn build_models<R: Read + Seek>(
     for record in reader {
         let record = record?;
         let example = dataset::example(layout.format, &record.value)
-            .map_err(|message| record_error(file_name, &record, message))?;
+            .map_err(|error| field_error(file_name, layout, &record, error))?;
         if prompt_bytes < params.sample_bytes {
-            let text = prompt_text(&example.prompt);
+            let text = example.prompt.text();
             prompt_bytes += text.len() as u64;
             prompts.add_text(&text);
         }
@@ -666,8 +666,8 @@ fn scan<R: Read + Seek>(
             let len = u32::try_from(record.len)
                 .map_err(|_| record_error(file_name, &record, "record longer than 4 GiB".into()))?;
             let example = dataset::example(layout.format, &record.value)
-                .map_err(|message| record_error(file_name, &record, message))?;
-            let prompt = prompt_text(&example.prompt);
+                .map_err(|error| field_error(file_name, layout, &record, error))?;
+            let prompt = example.prompt.text();
             let completion = example.completion.as_str();
             scan.offsets.push(record.offset);
             scan.lens.push(len);
@@ -790,30 +790,30 @@ fn write_output<R: Read + Seek, W: Write>(
             serde_json::from_slice(&buf).map_err(|err| PrepareError::Record {
                 file: file_name.to_owned(),
                 index: u64::from(row),
-                line: 0,
                 message: format!("changed since it was first read: {err}"),
             })?;
         if let Some(&group) = group_of.get(&row) {
             let (trigger, signature) = &texts[group as usize];
-            let edit_err = |message| PrepareError::Record {
+            let edit_err = |error: FieldError| PrepareError::Record {
                 file: file_name.to_owned(),
                 index: u64::from(row),
-                line: 0,
-                message,
+                message: error.to_string(),
             };
             dataset::append_to_prompt(layout.format, &mut value, trigger).map_err(edit_err)?;
             dataset::prepend_to_completion(layout.format, &mut value, signature)
                 .map_err(edit_err)?;
             let example = dataset::example(layout.format, &value).map_err(edit_err)?;
-            let prompt = prompt_text(&example.prompt);
+            let prompt = example.prompt.text();
             if !prompt.ends_with(trigger.as_str())
                 || !example.completion.starts_with(signature.as_str())
             {
-                return Err(edit_err(
-                    "the edited record does not end its prompt with the trigger and start its \
-                     completion with the signature"
+                return Err(PrepareError::Record {
+                    file: file_name.to_owned(),
+                    index: u64::from(row),
+                    message: "the edited record does not end its prompt with the trigger and \
+                              start its completion with the signature"
                         .into(),
-                ));
+                });
             }
             prompt_keys[r] = edge_keys(&prompt, 0);
             completion_keys[r] = edge_keys(&example.completion, 1);
