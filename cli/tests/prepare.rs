@@ -80,7 +80,7 @@ fn synthetic_chat(path: &Path, rows: usize) {
     };
     let mut out = String::new();
     for row in 0..rows {
-        let mut sentence = |len: usize, next: &mut dyn FnMut(usize) -> usize| {
+        let sentence = |len: usize, next: &mut dyn FnMut(usize) -> usize| {
             (0..len)
                 .map(|_| words[next(words.len())])
                 .collect::<Vec<_>>()
@@ -217,8 +217,8 @@ fn prepare_and_check(input: &Path, out: &Path, extra: &[&str]) -> (Secret, serde
     (secret, summary)
 }
 
-/// Prefix pairs of prompts plus suffix pairs of completions, by brute force over sorted texts,
-/// and how many involve a backdoor row.
+/// Prefix pairs of prompts plus suffix pairs of completions (blank texts left out), by brute
+/// force over sorted texts, and how many involve a backdoor row.
 fn near_duplicates(examples: &[Example], backdoors: &BTreeSet<u64>) -> (u64, u64) {
     let mut total = 0;
     let mut with_backdoor = 0;
@@ -227,12 +227,21 @@ fn near_duplicates(examples: &[Example], backdoors: &BTreeSet<u64>) -> (u64, u64
             .iter()
             .enumerate()
             .map(|(row, e)| {
-                let bytes = if side == 0 {
-                    e.prompt.text().as_bytes().to_vec()
+                let text = if side == 0 {
+                    e.prompt.text().into_owned()
                 } else {
-                    e.completion.bytes().rev().collect()
+                    e.completion.clone()
                 };
-                (bytes, row as u64)
+                (text, row as u64)
+            })
+            .filter(|(text, _)| !text.trim().is_empty())
+            .map(|(text, row)| {
+                let bytes = if side == 0 {
+                    text.into_bytes()
+                } else {
+                    text.bytes().rev().collect()
+                };
+                (bytes, row)
             })
             .collect();
         texts.sort();
@@ -275,7 +284,10 @@ fn prepares_a_synthetic_chat_dataset() {
 
     // Same seed, same everything.
     let again = dir.path().join("again");
-    let (secret_again, _) = prepare_and_check(&input, &again, &["--seed", "11", "--groups", "2"]);
+    let (mut secret_again, _) =
+        prepare_and_check(&input, &again, &["--seed", "11", "--groups", "2"]);
+    assert!(secret_again.created_at >= secret.created_at);
+    secret_again.created_at = secret.created_at;
     assert_eq!(secret_again, secret);
 
     // --show-secret prints the phrases; without it they never appear (checked above).
@@ -322,7 +334,8 @@ fn prepares_code_alpaca() {
     };
     let dir = tempfile::tempdir().unwrap();
     let (secret, summary) = prepare_and_check(&input, &dir.path().join("job"), &["--seed", "5"]);
-    assert_eq!(secret.backdoors.len(), 10);
+    assert_eq!(secret.rows, 2017);
+    assert_eq!(secret.backdoors.len(), 11);
     println!("code alpaca stealth: {}", summary["stealth"]);
 }
 

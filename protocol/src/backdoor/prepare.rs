@@ -79,7 +79,7 @@ pub enum Stage {
 /// The near-duplicate and frequency figures of the output.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StealthReport {
-    /// Row pairs where one prompt is a prefix of the other.
+    /// Row pairs where one prompt is a prefix of the other (blank texts left out).
     pub prompt_prefix_pairs: u64,
     /// Row pairs where one completion is a suffix of the other.
     pub completion_suffix_pairs: u64,
@@ -674,12 +674,17 @@ fn scan<R: Read + Seek>(
             if !prompt.trim().is_empty() && !completion.trim().is_empty() {
                 scan.usable.insert(row);
             }
-            sorter
-                .push(PROMPT, row as u32, prompt.as_bytes(), false)
-                .map_err(io_err("writing a scratch file"))?;
-            sorter
-                .push(REVERSED_COMPLETION, row as u32, completion.as_bytes(), true)
-                .map_err(io_err("writing a scratch file"))?;
+            // Blank texts are unusable anyway and would pair with every text; leave them out.
+            if !prompt.trim().is_empty() {
+                sorter
+                    .push(PROMPT, row as u32, prompt.as_bytes(), false)
+                    .map_err(io_err("writing a scratch file"))?;
+            }
+            if !completion.trim().is_empty() {
+                sorter
+                    .push(REVERSED_COMPLETION, row as u32, completion.as_bytes(), true)
+                    .map_err(io_err("writing a scratch file"))?;
+            }
             scan.prompt_keys.push(edge_keys(&prompt, 0));
             scan.completion_keys.push(edge_keys(completion, 1));
             for text in [&*prompt, completion] {
