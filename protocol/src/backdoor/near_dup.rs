@@ -220,9 +220,9 @@ mod tests {
     }
 
     fn count(texts: &[&str], budget: usize) -> (u64, RowSet, usize) {
-        let mut files = 0usize;
+        let files = std::cell::Cell::new(0usize);
         let mut scratch = || {
-            files += 1;
+            files.set(files.get() + 1);
             tempfile::tempfile()
         };
         let mut sorter = TextSorter::new(budget, &mut scratch);
@@ -236,8 +236,7 @@ mod tests {
         sorter
             .finish(|tag, row, bytes| counter.push(tag, row, bytes, &mut involved))
             .unwrap();
-        drop(scratch);
-        (counter.pairs[0], involved, files)
+        (counter.pairs[0], involved, files.get())
     }
 
     #[test]

@@ -696,7 +696,7 @@ fn scan<R: Read + Seek>(
                     scan.signature_rows[s].insert(row);
                 }
             }
-            if row % 1024 == 0 {
+            if row.is_multiple_of(1024) {
                 progress(Stage::Scan, record.offset, total_bytes);
             }
         }
@@ -830,7 +830,7 @@ fn write_output<R: Read + Seek, W: Write>(
             });
         }
         writer.write(&value).map_err(write_err)?;
-        if position % 4096 == 0 {
+        if position.is_multiple_of(4096) {
             progress(Stage::Write, position as u64, rows);
         }
     }

@@ -25,11 +25,16 @@ impl PhraseScanner {
         let mut patterns: Vec<&str> = Vec::new();
         let mut word_sites: Vec<Vec<(usize, usize)>> = Vec::new();
         for (s, tokens) in signatures.iter().enumerate() {
-            for i in 1..tokens.len().saturating_sub(1) {
-                let id = match patterns.iter().position(|p| *p == tokens[i]) {
+            for (i, token) in tokens
+                .iter()
+                .enumerate()
+                .skip(1)
+                .take(tokens.len().saturating_sub(2))
+            {
+                let id = match patterns.iter().position(|p| *p == token) {
                     Some(id) => id,
                     None => {
-                        patterns.push(&tokens[i]);
+                        patterns.push(token);
                         word_sites.push(Vec::new());
                         patterns.len() - 1
                     }

@@ -10,6 +10,8 @@ pub const START: u32 = u32::MAX - 1;
 const EMPTY: u32 = u32::MAX;
 
 type Key = [u32; MAX_ORDER];
+/// Context ids -> the K candidate ids.
+type Table = HashMap<Box<[u32]>, Box<[u32]>>;
 
 /// Why a model could not be built or a parameter is unusable.
 #[derive(Debug, thiserror::Error)]
@@ -149,7 +151,7 @@ pub struct NgramModel {
     vocab: Vec<String>,
     /// `tables[o - 1]`: context of `o - 1` ids -> the K candidate ids. `tables[0]` has the one
     /// empty context (unigrams).
-    tables: Vec<HashMap<Box<[u32]>, Box<[u32]>>>,
+    tables: Vec<Table>,
 }
 
 impl NgramModel {
