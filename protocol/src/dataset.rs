@@ -15,6 +15,7 @@
 mod edit;
 mod error;
 mod example;
+mod fast;
 mod format;
 mod reader;
 mod scan;
@@ -24,8 +25,9 @@ mod writer;
 pub use edit::{append_to_prompt, prepend_to_completion};
 pub use error::{DatasetError, FieldError};
 pub use example::example;
+pub use fast::parse_example;
 pub use format::{ParseFormatError, detect};
-pub use reader::{Reader, parse_record};
+pub use reader::{RawRecord, Reader, parse_record};
 pub use summary::{LengthStats, Summary, TextLengths};
 pub use writer::Writer;
 
