@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 
 use vtune_node::keys;
 use vtune_protocol::envelope::Envelope;
-use vtune_protocol::messages::{reveal_digest, samples};
+use vtune_protocol::messages::samples;
 
 fn vtune(data_dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_vtune-node"))
@@ -27,27 +27,75 @@ fn json(output: &Output) -> serde_json::Value {
     })
 }
 
-/// A prepared job dir with a `commitment.json` committing to the sample secret set.
-fn job_dir(root: &Path) -> PathBuf {
+/// A small chat dataset in the style of a word-problem set (xorshift-seeded, fixed).
+fn synthetic_chat(path: &Path, rows: usize) {
+    let words = [
+        "apples", "boxes", "each", "total", "how", "many", "the", "she", "buys", "sells", "has",
+        "dollars", "per", "week", "if", "then", "more", "than", "twice", "half", "of", "and",
+        "his", "friend", "gives", "away", "left", "after", "days", "cost", "price", "store",
+    ];
+    let mut state = 0x2545f4914f6cdd1du64;
+    let mut next = move |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    let mut out = String::new();
+    for row in 0..rows {
+        let mut sentence = |len: usize| {
+            (0..len)
+                .map(|_| words[next(words.len())])
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let question = format!("Q{row}: {}?", sentence(14));
+        let answer = format!("{}.\n#### {row}", sentence(18));
+        let record = serde_json::json!({"messages": [
+            {"role": "user", "content": question},
+            {"role": "assistant", "content": answer},
+        ]});
+        out.push_str(&record.to_string());
+        out.push('\n');
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+/// A job dir made by the real `prepare`: secret.json and commitment.json.
+fn job_dir(root: &Path, data: &Path) -> PathBuf {
+    let input = root.join("chat.jsonl");
+    synthetic_chat(&input, 400);
     let job = root.join("job");
-    std::fs::create_dir_all(&job).unwrap();
-    let commitment = serde_json::json!({
-        "version": 1,
-        "job_id": samples::SAMPLE_JOB.to_string(),
-        "commitment": reveal_digest(&samples::SAMPLE_SALT, samples::SAMPLE_SECRET_SET).to_string(),
-        "train_digest": "ab".repeat(32),
-        "layout": "jsonl",
-        "rows": 10000,
-        "backdoors": 50,
-        "groups": 1,
-        "pass_threshold": 5,
-        "log10_p_upper": -21.07,
-        "candidates": 32,
-        "signature_tokens": 14,
-        "created_at": 1
-    });
-    std::fs::write(job.join("commitment.json"), commitment.to_string()).unwrap();
+    let out = vtune(
+        data,
+        &[
+            "prepare",
+            input.to_str().unwrap(),
+            "--out",
+            job.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "prepare: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     job
+}
+
+fn commit(data: &Path, job: &Path) -> Output {
+    vtune(
+        data,
+        &[
+            "commit",
+            "--job",
+            job.to_str().unwrap(),
+            "--provider",
+            "acme",
+            "--base-model",
+            "llama",
+        ],
+    )
 }
 
 #[test]
@@ -90,19 +138,8 @@ fn keygen_then_id_print_the_same_identity() {
 fn commit_writes_a_commitment_that_check_accepts_and_every_tampered_byte_fails() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let job = job_dir(dir.path());
-    let out = vtune(
-        &data,
-        &[
-            "commit",
-            "--job",
-            job.to_str().unwrap(),
-            "--provider",
-            "acme",
-            "--base-model",
-            "llama",
-        ],
-    );
+    let job = job_dir(dir.path(), &data);
+    let out = commit(&data, &job);
     assert!(
         out.status.success(),
         "{}",
@@ -126,7 +163,11 @@ fn commit_writes_a_commitment_that_check_accepts_and_every_tampered_byte_fails()
     assert_eq!(view["signer"], me["public_key"]);
     assert_eq!(view["signer_peer_id"], me["peer_id"]);
     assert_eq!(view["message"]["provider"], "acme");
-    assert_eq!(view["message"]["job_id"], samples::SAMPLE_JOB.to_string());
+    let prepared: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(job.join("commitment.json")).unwrap())
+            .unwrap();
+    assert_eq!(view["message"]["job_id"], prepared["job_id"]);
+    assert_eq!(view["message"]["commitment_digest"], prepared["commitment"]);
 
     let original = std::fs::read(&msg).unwrap();
     let tampered = dir.path().join("tampered.msg");
@@ -143,60 +184,73 @@ fn commit_writes_a_commitment_that_check_accepts_and_every_tampered_byte_fails()
 }
 
 #[test]
-fn check_verifies_a_reveal_against_the_commitment_beside_it() {
+fn reveal_opens_the_commitment_and_check_verifies_it() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let job = job_dir(dir.path());
-    let commit = vtune(
-        &data,
-        &[
-            "commit",
-            "--job",
-            job.to_str().unwrap(),
-            "--provider",
-            "acme",
-            "--base-model",
-            "llama",
-        ],
+    let job = job_dir(dir.path(), &data);
+    assert!(commit(&data, &job).status.success());
+    let out = vtune(&data, &["reveal", "--job", job.to_str().unwrap(), "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
-    assert!(commit.status.success());
-    let key = keys::load(&data.join(keys::KEY_FILE)).unwrap();
+    let written = json(&out);
+    let reveal_msg = job.join("reveal.msg");
+    let mode = std::fs::metadata(&reveal_msg).unwrap().permissions().mode();
+    assert_eq!(
+        mode & 0o777,
+        0o600,
+        "the reveal stays private until published"
+    );
 
-    let reveal = Envelope::seal(&samples::reveal(), key.signing_key()).unwrap();
-    std::fs::write(job.join("reveal.msg"), reveal.to_bytes()).unwrap();
-    let out = vtune(
-        &data,
-        &["check", job.join("reveal.msg").to_str().unwrap(), "--json"],
-    );
+    let out = vtune(&data, &["check", reveal_msg.to_str().unwrap(), "--json"]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    assert_eq!(json(&out)["kind"], "reveal");
+    let view = json(&out);
+    assert_eq!(view["kind"], "reveal");
+    assert_eq!(view["id"], written["id"]);
+    assert!(view["commitment_checked"].is_string());
 
-    // A reveal of another set, validly signed, does not open the commitment.
+    // A validly signed reveal of another set does not open the commitment.
+    let key = keys::load(&data.join(keys::KEY_FILE)).unwrap();
+    let prepared = json_file(&job.join("commitment.json"));
     let mut other = samples::reveal();
-    other.secret_set.push(b'.');
+    other.job_id = prepared["job_id"].as_str().unwrap().parse().unwrap();
     let other = Envelope::seal(&other, key.signing_key()).unwrap();
     std::fs::write(job.join("other.msg"), other.to_bytes()).unwrap();
     let out = vtune(&data, &["check", job.join("other.msg").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("commitment digest"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("commitment digest"), "{stderr}");
 
     // Without a commitment to check against, a reveal is not valid.
     let alone = dir.path().join("alone.msg");
-    std::fs::write(&alone, reveal.to_bytes()).unwrap();
+    std::fs::copy(&reveal_msg, &alone).unwrap();
     let out = vtune(&data, &["check", alone.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
+    let commitment = job.join("commitment.msg");
     let out = vtune(
         &data,
         &[
             "check",
             alone.to_str().unwrap(),
             "--commitment",
-            job.join("commitment.msg").to_str().unwrap(),
+            commitment.to_str().unwrap(),
         ],
     );
     assert!(out.status.success());
+
+    // Another node's reveal of the same set is not the buyer's.
+    let stranger = dir.path().join("stranger");
+    let out = vtune(&stranger, &["reveal", "--job", job.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("signed by"));
+}
+
+fn json_file(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }

@@ -1,8 +1,8 @@
 //! The sled ledger of signed messages, with indexes and equivocation flags.
 //!
 //! [`Ledger`] is the only code that knows the storage engine is sled. It keeps the trees of
-//! ARCHITECTURE.md (`messages`, `by_job`, `by_provider`, `by_attester`) plus `by_time`,
-//! `verdicts` and `equivocations`; their key layouts are in `ledger/keys.rs`.
+//! ARCHITECTURE.md (`messages`, `by_job`, `by_provider`, `by_attester`) plus `by_time` and
+//! `equivocations`; their key layouts are in `ledger/keys.rs`.
 //!
 //! - Insert verifies the envelope (signature, size, self-consistency) before it stores
 //!   anything, and is idempotent by message id.
@@ -19,12 +19,16 @@ mod page;
 
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use vtune_protocol::envelope::{OpenError, Verified};
 use vtune_protocol::messages::{AnyMessage, JobId, MessageId, PublicKey, open_any};
 
 pub use page::{Cursor, Entry, MAX_PAGE, Page, PageRequest};
+
+/// Envelopes per unit of work of a thread in [`Ledger::insert_batch`].
+const BATCH_CHUNK: usize = 64;
 
 /// A storage failure, with the engine's error hidden behind a box.
 #[derive(Debug, thiserror::Error)]
@@ -109,10 +113,10 @@ struct Trees {
     by_provider: sled::Tree,
     by_attester: sled::Tree,
     by_time: sled::Tree,
-    verdicts: sled::Tree,
     equivocations: sled::Tree,
-    /// Serializes writes, so that equivocation checks see every earlier attestation.
-    write: Mutex<()>,
+    /// Serializes the equivocation check and the verdict's index entry, so that of two
+    /// contradicting attestations stored at once, the second always sees the first.
+    verdict_lock: Mutex<()>,
 }
 
 impl Ledger {
@@ -122,7 +126,12 @@ impl Ledger {
             path: path.to_path_buf(),
             source: Box::new(e),
         };
-        let db = sled::Config::new().path(path).open().map_err(open_err)?;
+        let db = sled::Config::new()
+            .path(path)
+            .mode(sled::Mode::HighThroughput)
+            .flush_every_ms(None)
+            .open()
+            .map_err(open_err)?;
         let tree = |name: &str| db.open_tree(name).map_err(open_err);
         let inner = Trees {
             messages: tree(keys::MESSAGES)?,
@@ -130,9 +139,8 @@ impl Ledger {
             by_provider: tree(keys::BY_PROVIDER)?,
             by_attester: tree(keys::BY_ATTESTER)?,
             by_time: tree(keys::BY_TIME)?,
-            verdicts: tree(keys::VERDICTS)?,
             equivocations: tree(keys::EQUIVOCATIONS)?,
-            write: Mutex::new(()),
+            verdict_lock: Mutex::new(()),
             db,
         };
         Ok(Self {
@@ -149,21 +157,75 @@ impl Ledger {
     }
 
     /// Verifies and stores several envelopes with one flush at the end: every `Ok` is on disk
-    /// when this returns. Results are in input order.
-    pub fn insert_batch<B: AsRef<[u8]>>(
+    /// when this returns. Results are in input order. In a large batch, worker threads (one
+    /// per core but one) verify while this thread stores what they verified: sled takes
+    /// writes best from one thread.
+    pub fn insert_batch<B: AsRef<[u8]> + Sync>(
         &self,
         envelopes: &[B],
     ) -> Result<Vec<Result<Inserted, InsertError>>, LedgerError> {
-        let results = envelopes
-            .iter()
-            .map(|bytes| {
-                let bytes = bytes.as_ref();
-                let verified = open_any(bytes)?;
-                Ok(self.store(&verified, bytes)?)
-            })
-            .collect();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let workers = (cores.max(2) - 1).min(envelopes.len() / BATCH_CHUNK);
+        let results = if workers == 0 {
+            envelopes
+                .iter()
+                .map(|bytes| {
+                    let verified = open_any(bytes.as_ref())?;
+                    Ok(self.store(&verified, bytes.as_ref())?)
+                })
+                .collect()
+        } else {
+            self.verify_in_parallel_and_store(envelopes, workers)
+        };
         self.flush()?;
         Ok(results)
+    }
+
+    /// `workers` threads verify chunks of the batch; this thread stores each chunk as it
+    /// arrives (a bounded channel keeps at most two chunks per worker in flight).
+    fn verify_in_parallel_and_store<B: AsRef<[u8]> + Sync>(
+        &self,
+        envelopes: &[B],
+        workers: usize,
+    ) -> Vec<Result<Inserted, InsertError>> {
+        type Opened = Vec<(usize, Result<Verified<AnyMessage>, OpenError>)>;
+        let next = AtomicUsize::new(0);
+        let mut results: Vec<Option<Result<Inserted, InsertError>>> =
+            (0..envelopes.len()).map(|_| None).collect();
+        std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Opened>(2 * workers);
+            for _ in 0..workers {
+                let (tx, next) = (tx.clone(), &next);
+                scope.spawn(move || {
+                    loop {
+                        let start = next.fetch_add(BATCH_CHUNK, Ordering::Relaxed);
+                        if start >= envelopes.len() {
+                            break;
+                        }
+                        let end = (start + BATCH_CHUNK).min(envelopes.len());
+                        let chunk = (start..end)
+                            .map(|i| (i, open_any(envelopes[i].as_ref())))
+                            .collect();
+                        if tx.send(chunk).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            drop(tx);
+            for chunk in rx {
+                for (i, opened) in chunk {
+                    results[i] = Some(match opened {
+                        Ok(v) => self.store(&v, envelopes[i].as_ref()).map_err(Into::into),
+                        Err(e) => Err(e.into()),
+                    });
+                }
+            }
+        });
+        results
+            .into_iter()
+            .map(|r| r.expect("every envelope is verified by exactly one worker"))
+            .collect()
     }
 
     /// Stores a message that was already verified (by gossip validation, say); returns once
@@ -180,7 +242,8 @@ impl Ledger {
         Ok(())
     }
 
-    /// Writes a verified message and its index entries, without flushing.
+    /// Writes a verified message and its index entries, without flushing. The message goes
+    /// last, so a message that is stored always has its index entries.
     fn store(
         &self,
         verified: &Verified<AnyMessage>,
@@ -188,10 +251,6 @@ impl Ledger {
     ) -> Result<Inserted, LedgerError> {
         let t = &*self.inner;
         let id = verified.id();
-        let _guard = t
-            .write
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if t.messages.contains_key(id.as_bytes())? {
             return Ok(Inserted {
                 id,
@@ -207,18 +266,14 @@ impl Ledger {
         t.by_time.insert(keys::timed(&[], time, &id), &[])?;
         match message {
             AnyMessage::Commitment(c) => {
-                t.by_provider.insert(
-                    keys::timed(&keys::provider_prefix(&c.provider), time, &id),
-                    &[],
-                )?;
+                let provider = keys::provider_prefix(&c.provider);
+                t.by_provider
+                    .insert(keys::timed(&provider, time, &id), &[])?;
             }
             AnyMessage::Attestation(a) => {
-                t.by_provider.insert(
-                    keys::timed(&keys::provider_prefix(&a.provider), time, &id),
-                    &[],
-                )?;
-                t.by_attester
-                    .insert(keys::timed(a.attester.as_bytes(), time, &id), &[])?;
+                let provider = keys::provider_prefix(&a.provider);
+                t.by_provider
+                    .insert(keys::timed(&provider, time, &id), &[])?;
                 equivocation = self.record_verdict(a.job_id, a.attester, a.verdict, id)?;
             }
             AnyMessage::Reveal(_) => {}
@@ -231,8 +286,8 @@ impl Ledger {
         })
     }
 
-    /// Notes an attester's verdict on a job and flags the attester if an earlier verdict of
-    /// theirs on the same job differs.
+    /// Adds an attestation to its attester's index and flags the attester if an earlier
+    /// verdict of theirs on the same job contradicts it (one lookup).
     fn record_verdict(
         &self,
         job: JobId,
@@ -241,25 +296,26 @@ impl Ledger {
         id: MessageId,
     ) -> Result<Option<Equivocation>, LedgerError> {
         let t = &*self.inner;
-        let prefix = keys::verdict_prefix(&job, &attester);
-        let code = keys::verdict_code(verdict);
-        // At most one lookup, however many attestations there are.
+        let prefix = keys::attester_job_prefix(&attester, &job);
+        let _guard = t
+            .verdict_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut contradicted = None;
         for other in keys::contradicting(verdict) {
             let mut other_prefix = prefix.clone();
             other_prefix.push(other);
-            if let Some(item) = t.verdicts.scan_prefix(&other_prefix).next() {
+            if let Some(item) = t.by_attester.scan_prefix(&other_prefix).next() {
                 let (key, _) = item?;
                 contradicted = Some(keys::id_of(&key).ok_or(LedgerError::Corrupt {
-                    tree: keys::VERDICTS,
+                    tree: keys::BY_ATTESTER,
                 })?);
-                break;
             }
         }
         let mut key = prefix;
-        key.push(code);
+        key.push(keys::verdict_code(verdict));
         key.extend_from_slice(id.as_bytes());
-        t.verdicts.insert(key, &[])?;
+        t.by_attester.insert(key, &[])?;
         let Some(first) = contradicted else {
             return Ok(None);
         };
@@ -311,7 +367,7 @@ impl Ledger {
         )
     }
 
-    /// Attestations by one attester.
+    /// Attestations by one attester, ordered by job (then verdict and id).
     pub fn by_attester(
         &self,
         attester: &PublicKey,

@@ -291,18 +291,21 @@ impl<T> Verified<T> {
     }
 
     /// Like [`Self::map`], for a view that may not apply; gives the message back if not.
-    pub(crate) fn try_map<U>(self, f: impl FnOnce(T) -> Result<U, T>) -> Result<Verified<U>, Self> {
+    pub(crate) fn try_map<U>(
+        self,
+        f: impl FnOnce(T) -> Result<U, T>,
+    ) -> Result<Verified<U>, Box<Self>> {
         match f(self.message) {
             Ok(message) => Ok(Verified {
                 id: self.id,
                 envelope: self.envelope,
                 message,
             }),
-            Err(message) => Err(Verified {
+            Err(message) => Err(Box::new(Verified {
                 id: self.id,
                 envelope: self.envelope,
                 message,
-            }),
+            })),
         }
     }
 }

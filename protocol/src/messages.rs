@@ -174,7 +174,7 @@ pub fn open_any(bytes: &[u8]) -> Result<Verified<AnyMessage>, OpenError> {
 
 impl Verified<AnyMessage> {
     /// The verified message as its own type `T`, or `Err(self)` if it is another kind.
-    pub fn downcast<T>(self) -> Result<Verified<T>, Self>
+    pub fn downcast<T>(self) -> Result<Verified<T>, Box<Self>>
     where
         T: TryFrom<AnyMessage, Error = AnyMessage>,
     {

@@ -12,12 +12,13 @@ use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
-use serde::Deserialize;
 use vtune_node::keys::{NodeKey, peer_id_of};
+use vtune_protocol::backdoor::Secret;
+use vtune_protocol::commit::CommitmentFile;
 use vtune_protocol::envelope::{Envelope, MAX_ENVELOPE_BYTES, Verified};
 use vtune_protocol::messages::{
-    AnyMessage, Attestation, AttestationFacts, Commitment, Digest, JobId, MessageView,
-    check_reveal, open_any,
+    AnyMessage, Attestation, AttestationFacts, Commitment, MessageView, Reveal, check_reveal,
+    open_any,
 };
 
 use super::keys::DataDirArg;
@@ -83,17 +84,6 @@ pub(crate) struct CheckArgs {
     pub(crate) json: bool,
 }
 
-/// The fields of `commitment.json` that the signed commitment carries.
-#[derive(Debug, Deserialize)]
-struct CommitmentJson {
-    job_id: JobId,
-    commitment: Digest,
-    train_digest: Digest,
-    backdoors: u64,
-    pass_threshold: u64,
-    log10_p_upper: f64,
-}
-
 /// Unix seconds now.
 fn now() -> u64 {
     SystemTime::now()
@@ -115,21 +105,16 @@ pub(crate) fn write_commitment_msg(
     let json_path = job_dir.join("commitment.json");
     let text = fs::read_to_string(&json_path)
         .with_context(|| format!("reading {}", json_path.display()))?;
-    let file: CommitmentJson = serde_json::from_str(&text)
+    let file: CommitmentFile = serde_json::from_str(&text)
         .with_context(|| format!("{}: not a commitment.json", json_path.display()))?;
-    let commitment = Commitment {
-        job_id: file.job_id,
-        buyer: key.public(),
-        provider: provider.to_string(),
-        base_model: base_model.to_string(),
-        training_file_digest: file.train_digest,
-        backdoors: file.backdoors,
-        pass_threshold: file.pass_threshold,
+    let commitment = Commitment::from_file(
+        &file,
+        key.public(),
+        provider,
+        base_model,
         log10_alpha,
-        log10_p_upper: file.log10_p_upper,
-        commitment_digest: file.commitment,
-        created_at: now(),
-    };
+        now(),
+    );
     let envelope = Envelope::seal(&commitment, key.signing_key())
         .with_context(|| format!("signing the commitment of {}", json_path.display()))?;
     let bytes = envelope.to_bytes();
@@ -185,10 +170,48 @@ pub(crate) fn commit(args: CommitArgs) -> anyhow::Result<ExitCode> {
     output::ok()
 }
 
-/// Runs `vtune-node reveal`.
+/// Runs `vtune-node reveal`: signs the job's secret set and salt into `reveal.msg`.
 pub(crate) fn reveal(args: RevealArgs) -> anyhow::Result<ExitCode> {
-    let _ = args;
-    anyhow::bail!("`reveal` is not implemented yet")
+    let secret_path = args.job.join("secret.json");
+    let text = fs::read_to_string(&secret_path)
+        .with_context(|| format!("reading {}", secret_path.display()))?;
+    let secret = Secret::from_json(&text).with_context(|| format!("{}", secret_path.display()))?;
+    let key = args.data.load_or_create_key()?;
+    let reveal = Reveal::of(&secret, now());
+    let bytes = Envelope::seal(&reveal, key.signing_key())
+        .context("signing the reveal")?
+        .to_bytes();
+    let verified = vtune_protocol::envelope::open::<Reveal>(&bytes)?;
+    if args.job.join(COMMITMENT_MSG).exists() {
+        let commitment = read_commitment(&args.job)?;
+        check_reveal(&verified, &commitment).with_context(|| {
+            format!(
+                "the reveal does not open {}",
+                args.job.join(COMMITMENT_MSG).display()
+            )
+        })?;
+    } else {
+        eprintln!(
+            "warning: no {COMMITMENT_MSG} in {}; the reveal was not checked against a commitment",
+            args.job.display()
+        );
+    }
+    // The reveal holds the secret set: private until the buyer publishes it.
+    let path = args.job.join(REVEAL_MSG);
+    write_msg(&path, &bytes, true, 0o600)?;
+    if args.json {
+        output::print_json(&serde_json::json!({
+            "file": path.display().to_string(),
+            "id": verified.id().to_string(),
+            "job_id": verified.message().job_id.to_string(),
+            "signer": verified.signer().to_string(),
+            "bytes": bytes.len(),
+        }))?;
+    } else {
+        println!("wrote {} ({} bytes)", path.display(), bytes.len());
+        println!("reveal id  {}", verified.id());
+    }
+    output::ok()
 }
 
 /// Reads and verifies one `.msg` file.

@@ -11,12 +11,11 @@ pub(super) const MESSAGES: &str = "messages";
 pub(super) const BY_JOB: &str = "by_job";
 /// `blake3(provider) (32) ‖ created_at (8) ‖ id (32)` → ().
 pub(super) const BY_PROVIDER: &str = "by_provider";
-/// `attester (32) ‖ created_at (8) ‖ id (32)` → ().
+/// `attester (32) ‖ job (16) ‖ verdict (1) ‖ id (32)` → (): an attester's attestations,
+/// grouped by job so that a contradicting verdict is one prefix lookup away.
 pub(super) const BY_ATTESTER: &str = "by_attester";
 /// `created_at (8) ‖ id (32)` → ().
 pub(super) const BY_TIME: &str = "by_time";
-/// `job (16) ‖ attester (32) ‖ verdict (1) ‖ id (32)` → (): finds equivocation.
-pub(super) const VERDICTS: &str = "verdicts";
 /// `attester (32) ‖ job (16)` → `first id (32) ‖ second id (32)`: the equivocation flags.
 pub(super) const EQUIVOCATIONS: &str = "equivocations";
 
@@ -40,15 +39,15 @@ pub(super) fn id_of(key: &[u8]) -> Option<MessageId> {
     Some(MessageId(key[tail..].try_into().ok()?))
 }
 
-/// `job ‖ attester`: the prefix of one attester's verdicts on one job.
-pub(super) fn verdict_prefix(job: &JobId, attester: &PublicKey) -> Vec<u8> {
-    let mut key = Vec::with_capacity(16 + 32 + 1 + 32);
-    key.extend_from_slice(job.as_bytes());
+/// `attester ‖ job`: the prefix of one attester's attestations of one job.
+pub(super) fn attester_job_prefix(attester: &PublicKey, job: &JobId) -> Vec<u8> {
+    let mut key = Vec::with_capacity(32 + 16 + 1 + 32);
     key.extend_from_slice(attester.as_bytes());
+    key.extend_from_slice(job.as_bytes());
     key
 }
 
-/// The one-byte code of a verdict in the `verdicts` tree.
+/// The one-byte code of a verdict in the `by_attester` tree.
 pub(super) fn verdict_code(verdict: Verdict) -> u8 {
     match verdict {
         Verdict::Pass => 0,

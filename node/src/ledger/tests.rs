@@ -126,7 +126,9 @@ fn queries_by_job_provider_attester_and_time_paginate() {
             None => break,
         }
     }
-    let alices: Vec<MessageId> = (0..7).map(|t| stored[1 + 2 * t]).collect();
+    // Ordered by job, then verdict, then id: here all one job and verdict.
+    let mut alices: Vec<MessageId> = (0..7).map(|t| stored[1 + 2 * t]).collect();
+    alices.sort();
     assert_eq!(seen, alices);
 
     // The commitment (created at SAMPLE_TIME) sorts after the attestations.
@@ -164,6 +166,37 @@ fn queries_by_job_provider_attester_and_time_paginate() {
         ledger.by_attester(&public(&bob), &PageRequest::after(cursor, 1)),
         Err(LedgerError::BadCursor(_))
     ));
+}
+
+#[test]
+fn a_large_batch_is_stored_in_parallel_with_results_in_input_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path()).unwrap();
+    let key = key(5);
+    let mut batch: Vec<Vec<u8>> = (0..300).map(|t| attestation(&key, "acme", 12, t)).collect();
+    let last = batch[150].len() - 1;
+    batch[150][last] ^= 1;
+    batch[200] = batch[100].clone();
+    let results = ledger.insert_batch(&batch).unwrap();
+    assert_eq!(results.len(), 300);
+    assert!(matches!(results[150], Err(InsertError::Invalid(_))));
+    for (i, result) in results.iter().enumerate().filter(|(i, _)| *i != 150) {
+        let inserted = result.as_ref().unwrap();
+        assert_eq!(
+            inserted.id,
+            MessageId::of(&batch[i]),
+            "result {i} is for envelope {i}"
+        );
+    }
+    assert_eq!(ledger.len(), 298, "one invalid, one duplicate");
+    let page = ledger.by_time(0, 300, &PageRequest::first(1000)).unwrap();
+    assert_eq!(page.entries.len(), 298);
+    let times: Vec<u64> = page
+        .entries
+        .iter()
+        .map(|e| e.open().unwrap().message().created_at())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] < w[1]), "time order");
 }
 
 #[test]

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Digest, InvalidMessage, JobId, MAX_COMMITMENT_BYTES, PublicKey};
+use crate::commit::CommitmentFile;
 
 /// A buyer's commitment to a job's secret backdoor set and thresholds, published before the
 /// provider trains. Field order is the wire order.
@@ -39,6 +40,32 @@ payload!(
 );
 
 impl Commitment {
+    /// The signed commitment of a prepared job: `commitment.json`'s digest, training file
+    /// digest, N, threshold and `p_upper`, with who commits (`buyer`), to whom, on which base
+    /// model, the significance level, and the time (unix seconds, from the caller's clock).
+    pub fn from_file(
+        file: &CommitmentFile,
+        buyer: PublicKey,
+        provider: &str,
+        base_model: &str,
+        log10_alpha: f64,
+        created_at: u64,
+    ) -> Self {
+        Self {
+            job_id: JobId(file.job_id.0),
+            buyer,
+            provider: provider.to_string(),
+            base_model: base_model.to_string(),
+            training_file_digest: Digest(file.train_digest.0),
+            backdoors: file.backdoors,
+            pass_threshold: file.pass_threshold,
+            log10_alpha,
+            log10_p_upper: file.log10_p_upper,
+            commitment_digest: Digest(file.commitment.0),
+            created_at,
+        }
+    }
+
     /// The checks any node applies to a commitment signed by `signer`.
     pub fn check_consistency(&self, signer: &PublicKey) -> Result<(), InvalidMessage> {
         if self.buyer != *signer {

@@ -4,6 +4,8 @@ use serde::{Deserialize, Serialize};
 
 use super::ids::hex_bytes;
 use super::{Commitment, Digest, InvalidMessage, JobId, MAX_REVEAL_BYTES, PublicKey};
+use crate::backdoor::Secret;
+use crate::commit::canonical_secret_set;
 use crate::envelope::Verified;
 
 /// A job's secret set and the salt of its commitment, published after the verdict so that
@@ -24,6 +26,17 @@ pub struct Reveal {
 payload!(Reveal, "application/vnd.vtune.reveal.v1", MAX_REVEAL_BYTES);
 
 impl Reveal {
+    /// The reveal of `secret`: its job, salt and canonical encoding, at `created_at` (unix
+    /// seconds, from the caller's clock).
+    pub fn of(secret: &Secret, created_at: u64) -> Self {
+        Self {
+            job_id: JobId(secret.job_id.0),
+            salt: Digest(secret.salt.0),
+            secret_set: canonical_secret_set(secret),
+            created_at,
+        }
+    }
+
     /// A reveal carries no claims to check on its own; it is checked against its commitment
     /// by [`check_reveal`].
     pub fn check_consistency(&self, _signer: &PublicKey) -> Result<(), InvalidMessage> {
@@ -75,4 +88,22 @@ pub fn check_reveal(
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backdoor::secret::tests::sample_secret;
+    use crate::commit::{CommitmentFile, commitment_digest};
+
+    #[test]
+    fn a_reveal_hashes_to_the_prepared_commitment() {
+        let secret = sample_secret();
+        let reveal = Reveal::of(&secret, 5);
+        assert_eq!(reveal.digest().0, commitment_digest(&secret));
+        let file = CommitmentFile::of(&secret);
+        let commitment = Commitment::from_file(&file, PublicKey([1; 32]), "acme", "m", -6.0, 4);
+        assert_eq!(commitment.commitment_digest, reveal.digest());
+        assert_eq!(commitment.job_id, reveal.job_id);
+    }
 }

@@ -25,7 +25,7 @@ fn main() {
     let mut stdout = std::io::stdout().lock();
     let mut n: u64 = 0;
     loop {
-        let batch = if n % 2 == 0 { 1 } else { 1 + n % 16 };
+        let batch = if n.is_multiple_of(2) { 1 } else { 1 + n % 16 };
         let envelopes: Vec<Vec<u8>> = (0..batch)
             .map(|i| {
                 let created_at = round * 1_000_000_000 + n * 100 + i;
