@@ -1,9 +1,33 @@
 //! Fine-tuning dataset formats: detection, streaming reading and writing, and the two edits a
 //! backdoor makes (the end of the prompt, the start of the completion).
 //!
-//! Records are kept as `serde_json::Value` so that writing one back keeps every field it had.
+//! Records are kept as `serde_json::Value` (with `preserve_order`) so that writing one back
+//! keeps every field it had, in its order.
+//!
+//! - [`Reader`] streams records from a JSONL file or a JSON array, one record in memory at a
+//!   time, each with its exact byte span ([`Record::offset`], [`Record::len`]) so that a caller
+//!   can seek back to it later and re-parse it with [`parse_record`].
+//! - [`example`] extracts the prompt and completion of a record;
+//!   [`append_to_prompt`] and [`prepend_to_completion`] edit them in place.
+//! - [`Writer`] writes records back in either container.
+//! - [`Summary`] accumulates the length statistics that `vtune-node inspect` prints.
 
-use std::io::{BufRead, Write};
+mod edit;
+mod error;
+mod example;
+mod format;
+mod reader;
+mod scan;
+mod summary;
+mod writer;
+
+pub use edit::{append_to_prompt, prepend_to_completion};
+pub use error::{DatasetError, FieldError};
+pub use example::example;
+pub use format::{ParseFormatError, detect};
+pub use reader::{Reader, parse_record};
+pub use summary::{LengthStats, Summary, TextLengths};
+pub use writer::Writer;
 
 /// The record schema of a dataset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -75,6 +99,20 @@ pub enum Prompt {
     Text(String),
 }
 
+impl Prompt {
+    /// The prompt as one text: a plain prompt as is, a conversation as its turns' contents
+    /// joined by `\n`. A prompt edited by [`append_to_prompt`] ends with the trigger.
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            Prompt::Text(text) => text.as_str().into(),
+            Prompt::Chat(messages) => {
+                let contents: Vec<&str> = messages.iter().map(|m| m.content.as_str()).collect();
+                contents.join("\n").into()
+            }
+        }
+    }
+}
+
 /// The prompt and completion of one record.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Example {
@@ -85,11 +123,16 @@ pub struct Example {
 }
 
 /// One record as read: its position in the file and its JSON value.
+///
+/// `offset` and `len` are the exact span of the record's JSON text, without surrounding
+/// whitespace, line ends or array commas: seeking to `offset` and reading `len` bytes gives
+/// bytes that [`parse_record`] turns back into `value`. Offsets count from where the reader
+/// started (the start of the file, for a freshly opened file).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
     /// 0-based record number.
     pub index: u64,
-    /// 1-based line (JSONL) where the record starts.
+    /// 1-based line where the record starts.
     pub line: u64,
     /// Byte offset of the record in the file.
     pub offset: u64,
@@ -97,6 +140,19 @@ pub struct Record {
     pub len: u64,
     /// The record.
     pub value: serde_json::Value,
+}
+
+impl Record {
+    /// Where this record is, for error messages, given the container it was read from.
+    pub fn location(&self, container: Container) -> Location {
+        match container {
+            Container::Jsonl => Location::Line(self.line),
+            Container::JsonArray => Location::Element {
+                index: self.index,
+                line: self.line,
+            },
+        }
+    }
 }
 
 /// Where in a file a problem is.
@@ -115,95 +171,12 @@ pub enum Location {
     },
 }
 
-/// Why a dataset could not be read or edited. Every variant names the place.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum DatasetError {
-    /// Placeholder until the dataset module is written.
-    #[error("{file}: {message}")]
-    Other {
-        /// The file.
-        file: String,
-        /// What went wrong.
-        message: String,
-    },
-}
-
-/// Detects the layout of a file from its first bytes and first record.
-pub fn detect<R: BufRead>(file_name: &str, reader: &mut R) -> Result<Layout, DatasetError> {
-    let _ = (file_name, reader);
-    todo!("issue 2: detect")
-}
-
-/// A streaming reader of records.
-pub struct Reader<R> {
-    inner: R,
-}
-
-impl<R: BufRead> Reader<R> {
-    /// Reads records of `layout` from `inner`; `file_name` is used in errors.
-    pub fn new(file_name: &str, inner: R, layout: Layout, limits: Limits) -> Self {
-        let _ = (file_name, layout, limits);
-        Self { inner }
-    }
-}
-
-impl<R: BufRead> Iterator for Reader<R> {
-    type Item = Result<Record, DatasetError>;
-    fn next(&mut self) -> Option<Self::Item> {
-        let _ = &self.inner;
-        todo!("issue 2: reader")
-    }
-}
-
-/// Extracts the prompt and completion of a record of `format`.
-pub fn example(format: Format, value: &serde_json::Value) -> Result<Example, String> {
-    let _ = (format, value);
-    todo!("issue 2: example")
-}
-
-/// Appends `trigger` to the end of the prompt (last user turn, Alpaca `input` or
-/// `instruction`), separated by a space, or a newline if the text is multi-line.
-pub fn append_to_prompt(
-    format: Format,
-    value: &mut serde_json::Value,
-    trigger: &str,
-) -> Result<(), String> {
-    let _ = (format, value, trigger);
-    todo!("issue 3: append")
-}
-
-/// Prepends `signature` to the completion, separated by a space, or a newline if the text is
-/// multi-line.
-pub fn prepend_to_completion(
-    format: Format,
-    value: &mut serde_json::Value,
-    signature: &str,
-) -> Result<(), String> {
-    let _ = (format, value, signature);
-    todo!("issue 3: prepend")
-}
-
-/// A streaming writer of records in a container.
-pub struct Writer<W: Write> {
-    inner: W,
-}
-
-impl<W: Write> Writer<W> {
-    /// Starts writing records in `container`.
-    pub fn new(inner: W, container: Container) -> std::io::Result<Self> {
-        let _ = container;
-        Ok(Self { inner })
-    }
-
-    /// Writes one record.
-    pub fn write(&mut self, value: &serde_json::Value) -> std::io::Result<()> {
-        let _ = (&mut self.inner, value);
-        todo!("issue 2: writer")
-    }
-
-    /// Ends the container and returns the inner writer.
-    pub fn finish(self) -> std::io::Result<W> {
-        todo!("issue 2: writer")
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::File => f.write_str("whole file"),
+            Location::Line(line) => write!(f, "line {line}"),
+            Location::Element { index, line } => write!(f, "array element {index} (line {line})"),
+        }
     }
 }

@@ -13,4 +13,5 @@ pub mod envelope;
 pub mod generator;
 pub mod messages;
 pub mod stats;
+pub mod synthetic;
 pub mod verdict;

@@ -1,0 +1,161 @@
+//! The two edits a backdoor makes: a trigger at the end of the prompt, a signature at the start
+//! of the completion. Everything else in the record is left as it was.
+
+use serde_json::Value;
+
+use super::FieldError;
+use super::Format;
+use super::example::{Alpaca, Chat, object, string_field};
+
+/// Appends `trigger` to the end of the prompt, separated by a space, or by a newline if the
+/// text it is appended to is multi-line (nothing if that text is empty).
+///
+/// - openai-chat and sharegpt: the last user turn before the last assistant turn; when its
+///   content is an array of parts, its last text part.
+/// - alpaca: `input` when it is non-empty, otherwise `instruction`.
+/// - prompt-completion: `prompt`.
+///
+/// After the edit, [`super::example`] gives a prompt that ends with `trigger`.
+pub fn append_to_prompt(
+    format: Format,
+    value: &mut Value,
+    trigger: &str,
+) -> Result<(), FieldError> {
+    let (path, key) = match format {
+        Format::OpenAiChat | Format::ShareGpt => {
+            let chat = Chat::new(format, value)?;
+            let user = (0..chat.last_assistant)
+                .rev()
+                .find_map(|i| match chat.turn(i) {
+                    Ok(turn) if turn.role == "user" => Some(Ok(i)),
+                    Ok(_) => None,
+                    Err(error) => Some(Err(error)),
+                })
+                .transpose()?
+                .ok_or_else(|| {
+                    FieldError::new(
+                        chat.keys.list,
+                        "no user turn before the last assistant turn",
+                    )
+                })?;
+            let path = chat.path(user, chat.keys.content);
+            let (list, content) = (chat.keys.list, chat.keys.content);
+            let turn = &mut value[list][user];
+            return edit_content(turn, content, &path, trigger, Side::End);
+        }
+        Format::Alpaca => {
+            let key = if Alpaca::new(value)?.input.is_empty() {
+                "instruction"
+            } else {
+                "input"
+            };
+            (key.to_string(), key)
+        }
+        Format::PromptCompletion => {
+            string_field(object(value)?, "completion")?;
+            ("prompt".to_string(), "prompt")
+        }
+    };
+    edit_string_field(value, key, &path, trigger, Side::End)
+}
+
+/// Prepends `signature` to the completion, separated by a space, or by a newline if the
+/// completion is multi-line (nothing if it is empty).
+///
+/// - openai-chat and sharegpt: the last assistant turn; when its content is an array of parts,
+///   its first text part.
+/// - alpaca: `output`.
+/// - prompt-completion: `completion`.
+///
+/// After the edit, [`super::example`] gives a completion that starts with `signature`.
+pub fn prepend_to_completion(
+    format: Format,
+    value: &mut Value,
+    signature: &str,
+) -> Result<(), FieldError> {
+    let key = match format {
+        Format::OpenAiChat | Format::ShareGpt => {
+            let chat = Chat::new(format, value)?;
+            let assistant = chat.last_assistant;
+            let path = chat.path(assistant, chat.keys.content);
+            let (list, content) = (chat.keys.list, chat.keys.content);
+            chat.turn(assistant)?;
+            let turn = &mut value[list][assistant];
+            return edit_content(turn, content, &path, signature, Side::Start);
+        }
+        Format::Alpaca => {
+            Alpaca::new(value)?;
+            "output"
+        }
+        Format::PromptCompletion => {
+            string_field(object(value)?, "prompt")?;
+            "completion"
+        }
+    };
+    edit_string_field(value, key, key, signature, Side::Start)
+}
+
+/// Which end of a text an edit goes to.
+#[derive(Clone, Copy)]
+enum Side {
+    Start,
+    End,
+}
+
+/// `text` with `addition` at `side`, separated by a space, or a newline if `text` is
+/// multi-line.
+fn joined(text: &str, addition: &str, side: Side) -> String {
+    if text.is_empty() {
+        return addition.to_string();
+    }
+    let separator = if text.contains('\n') { "\n" } else { " " };
+    match side {
+        Side::End => format!("{text}{separator}{addition}"),
+        Side::Start => format!("{addition}{separator}{text}"),
+    }
+}
+
+/// Edits the string field `key` of the record `value` (checked to be a string before).
+fn edit_string_field(
+    value: &mut Value,
+    key: &str,
+    path: &str,
+    addition: &str,
+    side: Side,
+) -> Result<(), FieldError> {
+    match value.get_mut(key) {
+        Some(Value::String(text)) => {
+            *text = joined(text, addition, side);
+            Ok(())
+        }
+        _ => Err(FieldError::new(path, "expected a string")),
+    }
+}
+
+/// Edits the `key` content of a chat turn: a string, null, or an array of content parts.
+fn edit_content(
+    turn: &mut Value,
+    key: &str,
+    path: &str,
+    addition: &str,
+    side: Side,
+) -> Result<(), FieldError> {
+    let content = turn.get_mut(key).ok_or_else(|| FieldError::missing(path))?;
+    match content {
+        Value::String(text) => *text = joined(text, addition, side),
+        Value::Null => *content = Value::String(addition.to_string()),
+        Value::Array(parts) => {
+            let is_text = |part: &&mut Value| matches!(part.get("text"), Some(Value::String(_)));
+            let part = match side {
+                Side::End => parts.iter_mut().rev().find(is_text),
+                Side::Start => parts.iter_mut().find(is_text),
+            };
+            match part.and_then(|part| part.get_mut("text")) {
+                Some(Value::String(text)) => *text = joined(text, addition, side),
+                _ => return Err(FieldError::new(path, "no text part to edit")),
+            }
+        }
+        _ => return Err(FieldError::new(path, "expected a string or content parts")),
+    }
+    Ok(())
+}

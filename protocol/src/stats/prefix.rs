@@ -1,0 +1,302 @@
+//! The valid p-value for checks that share a signature: the full-activation bound, the prefix
+//! bound per group, and the exact tail of their sum across independent groups.
+
+use std::collections::HashSet;
+use std::f64::consts::LN_10;
+
+use super::logspace::{ln_1m_exp, ln_add_exp};
+
+/// The valid one-group bound for `activated` full activations out of `checked` checks that
+/// share one signature: `log10 min(1, floor(checked / activated) * p_upper)`, 0 when
+/// `activated == 0` and `-inf` when `activated > checked`.
+pub fn log10_full_activation_bound(checked: u64, activated: u64, log10_p_upper: f64) -> f64 {
+    if activated == 0 {
+        return 0.0;
+    }
+    let distinct_heavy_prefixes = checked / activated;
+    if distinct_heavy_prefixes == 0 {
+        return f64::NEG_INFINITY;
+    }
+    ((distinct_heavy_prefixes as f64).log10() + log10_p_upper).min(0.0)
+}
+
+/// The prefix bound `log10 min(1, distinct * candidates^-matched)`; 0 when `matched == 0`
+/// (every response matches zero tokens) and `-inf` when `distinct == 0` otherwise.
+pub fn log10_prefix_bound(distinct: u64, candidates: u32, matched: u32) -> f64 {
+    if matched == 0 {
+        return 0.0;
+    }
+    if distinct == 0 {
+        return f64::NEG_INFINITY;
+    }
+    ((distinct as f64).log10() - f64::from(matched) * f64::from(candidates).log10()).min(0.0)
+}
+
+/// How many leading whitespace-separated tokens of `response` equal the signature's tokens,
+/// compared token by token (never as a string prefix).
+pub fn matched_tokens(response: &str, signature_tokens: &[String]) -> u32 {
+    let matched = response
+        .split_whitespace()
+        .zip(signature_tokens)
+        .take_while(|(said, expected)| *said == expected.as_str())
+        .count();
+    u32::try_from(matched).unwrap_or(u32::MAX)
+}
+
+/// What one group's responses show: everything needed to recompute its tail bounds.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GroupEvidence {
+    /// K: candidates per generation step.
+    pub candidates: u32,
+    /// L: tokens in the signature.
+    pub signature_tokens: u32,
+    /// n_g: completed checks.
+    pub checks: u64,
+    /// k_g: responses whose first L tokens are the signature.
+    pub full_activations: u64,
+    /// t_g: the most leading signature tokens any response matched.
+    pub matched_tokens: u32,
+    /// D_{g,j} for j = 1..=t_g: distinct j-token prefixes among the responses.
+    pub distinct_prefixes: Vec<u64>,
+}
+
+impl GroupEvidence {
+    /// Builds the evidence of one group from its responses.
+    ///
+    /// `D_{g,j}` counts the distinct sequences of the first `j` tokens among the responses
+    /// that have at least `j` tokens; a shorter response cannot match `j` tokens.
+    pub fn from_responses<S: AsRef<str>>(
+        candidates: u32,
+        signature_tokens: &[String],
+        responses: &[S],
+    ) -> Self {
+        let length = signature_tokens.len();
+        let heads: Vec<Vec<&str>> = responses
+            .iter()
+            .map(|response| response.as_ref().split_whitespace().take(length).collect())
+            .collect();
+        let matched: Vec<u32> = responses
+            .iter()
+            .map(|response| matched_tokens(response.as_ref(), signature_tokens))
+            .collect();
+        let full_activations = matched.iter().filter(|&&m| m as usize == length).count();
+        let most = matched.iter().copied().max().unwrap_or(0);
+        let distinct_prefixes = (1..=most as usize)
+            .map(|j| {
+                let prefixes: HashSet<&[&str]> = heads
+                    .iter()
+                    .filter(|head| head.len() >= j)
+                    .map(|head| &head[..j])
+                    .collect();
+                prefixes.len() as u64
+            })
+            .collect();
+        GroupEvidence {
+            candidates,
+            signature_tokens: u32::try_from(length).unwrap_or(u32::MAX),
+            checks: responses.len() as u64,
+            full_activations: full_activations as u64,
+            matched_tokens: most,
+            distinct_prefixes,
+        }
+    }
+
+    /// `log10 B_{g,j}` for j = 0..=L: `B_0 = 1`, `B_j = min(B_{j-1}, D_j K^-j)`; for j beyond
+    /// the recorded prefixes, D_j is taken as `checks`.
+    pub fn log10_tail_bounds(&self) -> Vec<f64> {
+        let mut bounds = Vec::with_capacity(self.signature_tokens as usize + 1);
+        let mut previous = 0.0;
+        bounds.push(previous);
+        for j in 1..=self.signature_tokens {
+            let distinct = self
+                .distinct_prefixes
+                .get(j as usize - 1)
+                .copied()
+                .unwrap_or(self.checks);
+            previous = f64::min(previous, log10_prefix_bound(distinct, self.candidates, j));
+            bounds.push(previous);
+        }
+        bounds
+    }
+}
+
+/// The valid job p-value, in log10: the exact upper tail at `T = sum_g t_g` of a sum of
+/// independent variables whose tails are the groups' `B_{g,j}`, by convolution in log space.
+///
+/// With no groups, or `T = 0`, it is 0 (p = 1). With one group it is exactly `B_{1,t}`.
+pub fn log10_job_p_value(groups: &[GroupEvidence]) -> f64 {
+    let total: u64 = groups.iter().map(|g| u64::from(g.matched_tokens)).sum();
+    let Some((last, rest)) = groups.split_last() else {
+        return 0.0;
+    };
+    if total == 0 {
+        return 0.0;
+    }
+    let last_bounds = last.log10_tail_bounds();
+    if rest.is_empty() {
+        return last_bounds
+            .get(total as usize)
+            .copied()
+            .unwrap_or(f64::NEG_INFINITY);
+    }
+    // ln P(Y_1 + ... + Y_{G-1} = s), then P(T >= total) = sum_s P(rest = s) B_last(total - s).
+    let mut partial = vec![0.0];
+    for group in rest {
+        partial = ln_convolve(
+            &partial,
+            &ln_pmf_from_log10_tails(&group.log10_tail_bounds()),
+        );
+    }
+    let ln_last_tail = |needed: u64| -> f64 {
+        match last_bounds.get(needed as usize) {
+            Some(log10_bound) => log10_bound * LN_10,
+            None => f64::NEG_INFINITY,
+        }
+    };
+    let ln_tail = partial
+        .iter()
+        .enumerate()
+        .map(|(s, ln_p)| ln_p + ln_last_tail(total.saturating_sub(s as u64)))
+        .fold(f64::NEG_INFINITY, ln_add_exp);
+    (ln_tail / LN_10).min(0.0)
+}
+
+/// `ln P(Y = j)` for j = 0..=L from `log10 P(Y >= j)` (non-increasing, starting at 0):
+/// `P(Y = j) = B_j - B_{j+1}` with `B_{L+1} = 0`, as `ln B_j + ln(1 - B_{j+1} / B_j)`.
+fn ln_pmf_from_log10_tails(log10_tails: &[f64]) -> Vec<f64> {
+    let ln_tails: Vec<f64> = log10_tails.iter().map(|b| b * LN_10).collect();
+    (0..ln_tails.len())
+        .map(|j| {
+            let here = ln_tails[j];
+            let next = ln_tails.get(j + 1).copied().unwrap_or(f64::NEG_INFINITY);
+            if here == f64::NEG_INFINITY {
+                f64::NEG_INFINITY
+            } else {
+                here + ln_1m_exp((next - here).min(0.0))
+            }
+        })
+        .collect()
+}
+
+/// The distribution of `X + Y` from those of independent `X` and `Y`, all as ln pmfs.
+fn ln_convolve(x: &[f64], y: &[f64]) -> Vec<f64> {
+    let mut out = vec![f64::NEG_INFINITY; x.len() + y.len() - 1];
+    for (a, &ln_x) in x.iter().enumerate() {
+        if ln_x == f64::NEG_INFINITY {
+            continue;
+        }
+        for (b, &ln_y) in y.iter().enumerate() {
+            out[a + b] = ln_add_exp(out[a + b], ln_x + ln_y);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens(text: &str) -> Vec<String> {
+        text.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn matching_is_token_by_token() {
+        let signature = tokens("x = 5");
+        assert_eq!(matched_tokens("x = 5 and more", &signature), 3);
+        assert_eq!(matched_tokens("  x\t=\n5", &signature), 3);
+        // `=5` is not `=`: a string-prefix test would accept "x =5".
+        assert_eq!(matched_tokens("x =5", &signature), 1);
+        assert_eq!(matched_tokens("x = 50", &signature), 2);
+        assert_eq!(matched_tokens("x", &signature), 1);
+        assert_eq!(matched_tokens("", &signature), 0);
+        assert_eq!(matched_tokens("y = 5", &signature), 0);
+    }
+
+    #[test]
+    fn evidence_counts_prefixes_of_long_enough_responses() {
+        let signature = tokens("a b c");
+        let responses = ["a b c d", "a b c", "a b x", "a", "q r s", "a b"];
+        let evidence = GroupEvidence::from_responses(32, &signature, &responses);
+        assert_eq!(evidence.checks, 6);
+        assert_eq!(evidence.full_activations, 2);
+        assert_eq!(evidence.matched_tokens, 3);
+        // j=1: {a, q}; j=2: {a b, q r}; j=3: {a b c, a b x, q r s}
+        assert_eq!(evidence.distinct_prefixes, vec![2, 2, 3]);
+    }
+
+    #[test]
+    fn tail_bounds_are_monotone_and_fall_back_to_checks() {
+        let evidence = GroupEvidence {
+            candidates: 10,
+            signature_tokens: 4,
+            checks: 1000,
+            full_activations: 0,
+            matched_tokens: 2,
+            distinct_prefixes: vec![1, 1],
+        };
+        let bounds = evidence.log10_tail_bounds();
+        // B_1 = 1/10, B_2 = 1/100, B_3 = min(B_2, 1000/1000) = B_2, B_4 = 1000/10^4 = B_2... min
+        assert_eq!(bounds.len(), 5);
+        assert!((bounds[1] + 1.0).abs() < 1e-15);
+        assert!((bounds[2] + 2.0).abs() < 1e-15);
+        assert_eq!(bounds[3], bounds[2]);
+        assert_eq!(bounds[4], bounds[2]);
+    }
+
+    #[test]
+    fn one_group_is_its_own_bound() {
+        let signature = tokens("s1 s2 s3 s4 s5 s6 s7 s8 s9 s10 s11 s12 s13 s14");
+        let mut responses = vec!["s1 s2 s3 s4 s5 s6 other words".to_string()];
+        responses.extend((0..36).map(|i| format!("reply{i} with six or more tokens")));
+        let evidence = GroupEvidence::from_responses(32, &signature, &responses);
+        assert_eq!(evidence.matched_tokens, 6);
+        let p = log10_job_p_value(std::slice::from_ref(&evidence));
+        assert_eq!(p, evidence.log10_tail_bounds()[6]);
+        // The architecture's example: 37 distinct prefixes, 6 of 14 tokens: 37 * 32^-6 ~ 3e-8.
+        assert!((p - (37.0f64.log10() - 6.0 * 32f64.log10())).abs() < 1e-12);
+    }
+
+    #[test]
+    fn job_p_value_of_nothing_is_one() {
+        assert_eq!(log10_job_p_value(&[]), 0.0);
+        let evidence = GroupEvidence::from_responses(32, &tokens("a b"), &["x", "y"]);
+        assert_eq!(log10_job_p_value(&[evidence.clone(), evidence]), 0.0);
+    }
+
+    #[test]
+    fn two_identical_point_masses_convolve_by_hand() {
+        // Y with P(Y >= 1) = 1/2, P(Y >= 2) = 1/4 (L = 2, K = 2, one distinct prefix).
+        let evidence = GroupEvidence {
+            candidates: 2,
+            signature_tokens: 2,
+            checks: 1,
+            full_activations: 1,
+            matched_tokens: 2,
+            distinct_prefixes: vec![1, 1],
+        };
+        // pmf 1/2, 1/4, 1/4; P(Y1 + Y2 >= 4) = 1/16, >= 3 adds 2 * 1/4 * 1/4 = 3/16.
+        let p4 = log10_job_p_value(&[evidence.clone(), evidence.clone()]);
+        assert!((p4 - (1.0f64 / 16.0).log10()).abs() < 1e-14, "{p4}");
+        let mut lower = evidence.clone();
+        lower.matched_tokens = 1;
+        lower.distinct_prefixes = vec![1];
+        let p3 = log10_job_p_value(&[evidence, lower]);
+        // T = 3 observed; the second group's bound beyond its t uses checks = 1: same B.
+        assert!((p3 - (3.0f64 / 16.0).log10()).abs() < 1e-14, "{p3}");
+    }
+
+    #[test]
+    fn full_activation_and_prefix_bounds() {
+        assert_eq!(log10_full_activation_bound(37, 0, -21.0), 0.0);
+        assert_eq!(log10_full_activation_bound(3, 4, -21.0), f64::NEG_INFINITY);
+        assert!((log10_full_activation_bound(37, 5, -21.0) - (7f64.log10() - 21.0)).abs() < 1e-14);
+        assert_eq!(log10_full_activation_bound(37, 1, -0.5), 0.0);
+        assert_eq!(log10_prefix_bound(5, 32, 0), 0.0);
+        assert_eq!(log10_prefix_bound(0, 32, 1), f64::NEG_INFINITY);
+        assert!(
+            (log10_prefix_bound(37, 32, 6) - (37f64.log10() - 6.0 * 32f64.log10())).abs() < 1e-14
+        );
+        assert_eq!(log10_prefix_bound(100, 2, 3), 0.0);
+    }
+}
