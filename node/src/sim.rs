@@ -122,9 +122,9 @@ pub fn read_examples(path: &Path) -> Result<Vec<Example>, SimError> {
         file: file_name.clone(),
         source,
     };
-    let mut reader = BufReader::new(File::open(path).map_err(io)?);
-    let layout = dataset::detect(&file_name, &mut reader)?;
-    let records = dataset::Reader::new(&file_name, reader, layout, Limits::default());
+    let reader = BufReader::new(File::open(path).map_err(io)?);
+    let records = dataset::Reader::detect(&file_name, reader, None, Limits::default())?;
+    let layout = records.layout();
     let mut examples = Vec::new();
     for record in records {
         let record = record?;
@@ -133,7 +133,7 @@ pub fn read_examples(path: &Path) -> Result<Vec<Example>, SimError> {
                 file: file_name.clone(),
                 index: record.index,
                 line: record.line,
-                message,
+                message: message.to_string(),
             })?;
         examples.push(example);
     }

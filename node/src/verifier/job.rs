@@ -133,12 +133,13 @@ pub fn read_controls(
         file: file_name.clone(),
         source,
     })?;
-    let mut reader = BufReader::new(file);
-    let layout = dataset::detect(&file_name, &mut reader)?;
+    let records =
+        dataset::Reader::detect(&file_name, BufReader::new(file), None, Limits::default())?;
+    let layout = records.layout();
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let mut reservoir = Vec::with_capacity(amount);
     let mut seen = 0u64;
-    for record in dataset::Reader::new(&file_name, reader, layout, Limits::default()) {
+    for record in records {
         let record = record?;
         if backdoor_rows.contains(&record.index) {
             continue;
@@ -161,7 +162,7 @@ pub fn read_controls(
                 VerifyError::Row {
                     file: file_name.clone(),
                     index: record.index,
-                    message,
+                    message: message.to_string(),
                 }
             })?;
             Ok(Control {
