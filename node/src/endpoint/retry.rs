@@ -20,10 +20,9 @@ pub(super) fn is_retryable(status: StatusCode) -> bool {
 /// `Retry-After` as seconds (integer or decimal) or as an HTTP date relative to `now`.
 pub(super) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let header = |name| headers.get(name).and_then(|value| value.to_str().ok());
-    if let Some(ms) = header("retry-after-ms").and_then(|v| v.trim().parse::<f64>().ok()) {
-        if ms.is_finite() && ms >= 0.0 {
-            return Some(Duration::from_secs_f64(ms / 1000.0));
-        }
+    let ms = header("retry-after-ms").and_then(|v| v.trim().parse::<f64>().ok());
+    if let Some(ms) = ms.filter(|ms| ms.is_finite() && *ms >= 0.0) {
+        return Some(Duration::from_secs_f64(ms / 1000.0));
     }
     let value = header(RETRY_AFTER.as_str())?.trim();
     if let Ok(seconds) = value.parse::<f64>() {

@@ -155,13 +155,46 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// An error answer: an HTTP status and an OpenAI error body.
+#[derive(Debug)]
+struct HttpError {
+    status: StatusCode,
+    message: String,
+    kind: &'static str,
+    code: Option<&'static str>,
+}
+
+impl HttpError {
+    fn bad_request(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+            kind: "invalid_request_error",
+            code: None,
+        }
+    }
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody::new(self.message, self.kind, self.code);
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
 fn error(
     status: StatusCode,
     message: impl Into<String>,
-    kind: &str,
-    code: Option<&str>,
+    kind: &'static str,
+    code: Option<&'static str>,
 ) -> Response {
-    (status, axum::Json(ErrorBody::new(message, kind, code))).into_response()
+    HttpError {
+        status,
+        message: message.into(),
+        kind,
+        code,
+    }
+    .into_response()
 }
 
 async fn not_found() -> Response {
@@ -256,35 +289,26 @@ async fn gate(state: &AppState) -> Option<Response> {
 }
 
 /// The request body as `T`, or a 400 with an OpenAI error body.
-fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
-    serde_json::from_slice(body).map_err(|err| {
-        error(
-            StatusCode::BAD_REQUEST,
-            format!("invalid request body: {err}"),
-            "invalid_request_error",
-            None,
-        )
-    })
+fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, HttpError> {
+    serde_json::from_slice(body)
+        .map_err(|err| HttpError::bad_request(format!("invalid request body: {err}")))
 }
 
-fn check_request(state: &AppState, model: &str, stream: Option<bool>) -> Result<(), Response> {
+fn check_request(state: &AppState, model: &str, stream: Option<bool>) -> Result<(), HttpError> {
     if model != state.model {
-        return Err(error(
-            StatusCode::NOT_FOUND,
-            format!(
+        return Err(HttpError {
+            status: StatusCode::NOT_FOUND,
+            message: format!(
                 "The model `{model}` does not exist; this server has `{}`.",
                 state.model
             ),
-            "invalid_request_error",
-            Some("model_not_found"),
-        ));
+            kind: "invalid_request_error",
+            code: Some("model_not_found"),
+        });
     }
     if stream == Some(true) {
-        return Err(error(
-            StatusCode::BAD_REQUEST,
+        return Err(HttpError::bad_request(
             "streaming is not supported by the simulator",
-            "invalid_request_error",
-            None,
         ));
     }
     Ok(())
@@ -303,24 +327,14 @@ fn finish_reason(finish: Finish) -> String {
     }
 }
 
-async fn chat(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+async fn chat(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Response, HttpError> {
     if let Some(response) = gate(&state).await {
-        return response;
+        return Ok(response);
     }
-    let request: ChatRequest = match parse_body(&body) {
-        Ok(request) => request,
-        Err(response) => return response,
-    };
-    if let Err(response) = check_request(&state, &request.model, request.stream) {
-        return response;
-    }
+    let request: ChatRequest = parse_body(&body)?;
+    check_request(&state, &request.model, request.stream)?;
     if request.messages.is_empty() {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "messages must not be empty",
-            "invalid_request_error",
-            None,
-        );
+        return Err(HttpError::bad_request("messages must not be empty"));
     }
     let prompt = Prompt::Chat(
         request
@@ -335,7 +349,7 @@ async fn chat(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
     let limit = max_tokens(request.max_completion_tokens.or(request.max_tokens));
     let generation = state.sim.generate(&prompt, limit);
     let id = state.counters.answered.fetch_add(1, Ordering::Relaxed);
-    axum::Json(ChatResponse {
+    Ok(axum::Json(ChatResponse {
         id: Some(format!("chatcmpl-sim-{id}")),
         object: Some("chat.completion".into()),
         created: Some(unix_now()),
@@ -359,20 +373,18 @@ async fn chat(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
         )),
         system_fingerprint: Some(format!("vtune-sim-{}", state.sim.behavior())),
     })
-    .into_response()
+    .into_response())
 }
 
-async fn completions(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+async fn completions(
+    State(state): State<Arc<AppState>>,
+    body: Bytes,
+) -> Result<Response, HttpError> {
     if let Some(response) = gate(&state).await {
-        return response;
+        return Ok(response);
     }
-    let request: CompletionRequest = match parse_body(&body) {
-        Ok(request) => request,
-        Err(response) => return response,
-    };
-    if let Err(response) = check_request(&state, &request.model, request.stream) {
-        return response;
-    }
+    let request: CompletionRequest = parse_body(&body)?;
+    check_request(&state, &request.model, request.stream)?;
     let prompts = match request.prompt {
         CompletionPrompt::One(prompt) => vec![prompt],
         CompletionPrompt::Batch(prompts) => prompts,
@@ -392,7 +404,7 @@ async fn completions(State(state): State<Arc<AppState>>, body: Bytes) -> Respons
         });
     }
     let id = state.counters.answered.fetch_add(1, Ordering::Relaxed);
-    axum::Json(CompletionResponse {
+    Ok(axum::Json(CompletionResponse {
         id: Some(format!("cmpl-sim-{id}")),
         object: Some("text_completion".into()),
         created: Some(unix_now()),
@@ -401,7 +413,7 @@ async fn completions(State(state): State<Arc<AppState>>, body: Bytes) -> Respons
         usage: Some(usage(prompt_tokens, completion_tokens)),
         system_fingerprint: Some(format!("vtune-sim-{}", state.sim.behavior())),
     })
-    .into_response()
+    .into_response())
 }
 
 fn usage(prompt: usize, completion: usize) -> Usage {
