@@ -521,7 +521,7 @@ fn a_file_mixing_formats_is_an_error() {
     ));
     let text = error.to_string();
     assert!(text.starts_with("mixed.jsonl: line 3: "), "{text}");
-    assert!(text.contains("mixes formats"));
+    assert!(text.contains("is prompt-completion, but the file is read as openai-chat"));
     // A format given explicitly that the first record does not have.
     let file = std::fs::File::open(fixture("alpaca.json")).unwrap();
     let error = Reader::detect(

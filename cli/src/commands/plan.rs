@@ -1,13 +1,245 @@
-//! `vtune-node plan`.
+//! `vtune-node plan`: choose the number of backdoors and the pass threshold for a dataset.
 
 use std::process::ExitCode;
 
+use anyhow::{bail, ensure};
+use vtune_protocol::stats::{log10_full_activation_bound, subset_attack_fraction};
+
+use super::pvalue::log10_text;
+use crate::output::{format_log10_prob, log10_json, ok, print_json};
+
+/// The built-in generator's default p_upper: K^-L with K = 32 candidates and L = 14 tokens.
+const DEFAULT_LOG10_P_UPPER: f64 = -14.0 * 1.505_149_978_319_906; // 14 * log10(32)
+
+/// Fewer backdoors than this were not learned in the paper's experiments (Table 3).
+const LEAST_LEARNED: u64 = 5;
+
+/// The chances at which the subset attack is reported.
+const CHANCES: [(f64, &str); 3] = [(0.01, "1%"), (0.5, "50%"), (0.99, "99%")];
+
 /// Flags of `vtune-node plan`.
+///
+/// Prints the number of backdoor rows N, the pass threshold k (full activations needed for a
+/// pass), the p-value a pass would carry exactly at the threshold, and how much of the file
+/// a provider would have to train on (a random subset) to still reach k backdoor rows.
+///
+/// Defaults follow the paper: N = 0.5% of the rows rounded up, and at least 5 (1 or 2
+/// backdoors were never learned, 5 were: Table 3); k = ceil(r * N) with r = 0.5.
+///
+/// The p-value at the threshold is the valid bound for k full activations out of N checks
+/// that share one signature, log10 min(1, floor(N/k) * p_upper), with p_upper = 32^-14 (the
+/// built-in generator's default K = 32 candidates, L = 14 tokens) unless --p-upper is given.
+///
+/// JSON fields: rows, backdoors, pass_threshold, log10_p_upper, log10_p_value_at_threshold
+/// (a number, or null for -infinity), subset_fraction_1pct, subset_fraction_50pct,
+/// subset_fraction_99pct (the smallest fraction m/rows of rows drawn at random that includes
+/// at least k backdoor rows with that chance).
 #[derive(Debug, clap::Args)]
-pub(crate) struct Args {}
+#[command(
+    after_help = "Examples (the paper's section 6.1 figures):\n  vtune-node plan --rows 100 --backdoors 6 --pass-threshold 4\n  vtune-node plan --rows 10000 --backdoors 50 --pass-threshold 26 --json"
+)]
+pub(crate) struct Args {
+    /// K: rows in the fine-tuning file.
+    #[arg(long, value_name = "K")]
+    rows: u64,
+
+    /// N: backdoor rows to hide [default: ceil(0.5% of the rows), at least 5].
+    #[arg(long, value_name = "N", conflicts_with = "fraction")]
+    backdoors: Option<u64>,
+
+    /// N as a fraction of the rows, in (0, 1], rounded up (0.005 means 0.5%).
+    #[arg(long, value_name = "F")]
+    fraction: Option<f64>,
+
+    /// k: full activations needed for a pass, at most N [default: ceil(r * N)].
+    #[arg(long, value_name = "K", conflicts_with = "ratio")]
+    pass_threshold: Option<u64>,
+
+    /// r: the pass threshold as a fraction of N, in (0, 1], rounded up [default: 0.5].
+    #[arg(long, value_name = "R")]
+    ratio: Option<f64>,
+
+    /// p_upper, the probability of the generator's most likely signature, in (0, 1]
+    /// [default: 32^-14 = 8.47e-22, the built-in generator's default K = 32, L = 14].
+    #[arg(long, value_name = "P")]
+    p_upper: Option<f64>,
+
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+/// What `plan` decided and computed.
+#[derive(Debug, serde::Serialize)]
+struct Plan {
+    rows: u64,
+    backdoors: u64,
+    pass_threshold: u64,
+    #[serde(serialize_with = "serialize_log10")]
+    log10_p_upper: f64,
+    #[serde(serialize_with = "serialize_log10")]
+    log10_p_value_at_threshold: f64,
+    subset_fraction_1pct: f64,
+    subset_fraction_50pct: f64,
+    subset_fraction_99pct: f64,
+}
+
+fn serialize_log10<S: serde::Serializer>(x: &f64, serializer: S) -> Result<S::Ok, S::Error> {
+    serde::Serialize::serialize(&log10_json(*x), serializer)
+}
 
 /// Runs `vtune-node plan`.
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let _ = args;
-    anyhow::bail!("`plan` is not implemented yet")
+    let rows = args.rows;
+    ensure!(rows >= 1, "--rows must be at least 1");
+    let backdoors = backdoors(&args)?;
+    ensure!(
+        backdoors >= 1,
+        "the plan has no backdoor rows; N must be at least 1"
+    );
+    ensure!(
+        backdoors <= rows,
+        "{backdoors} backdoors do not fit in {rows} rows (N must be at most --rows)"
+    );
+    if backdoors < LEAST_LEARNED {
+        eprintln!(
+            "warning: {backdoors} backdoors; in the paper 1 or 2 backdoors were never learned \
+             and {LEAST_LEARNED} were (Table 3): use at least {LEAST_LEARNED} if the file allows"
+        );
+    }
+    let pass_threshold = pass_threshold(&args, backdoors)?;
+    let log10_p_upper = match args.p_upper {
+        None => DEFAULT_LOG10_P_UPPER,
+        Some(p) if p > 0.0 && p <= 1.0 => p.log10(),
+        Some(p) => bail!("--p-upper {p} is not a probability in (0, 1]"),
+    };
+    let fraction = |chance: f64| subset_attack_fraction(rows, backdoors, pass_threshold, chance);
+    let plan = Plan {
+        rows,
+        backdoors,
+        pass_threshold,
+        log10_p_upper,
+        log10_p_value_at_threshold: log10_full_activation_bound(
+            backdoors,
+            pass_threshold,
+            log10_p_upper,
+        ),
+        subset_fraction_1pct: fraction(CHANCES[0].0),
+        subset_fraction_50pct: fraction(CHANCES[1].0),
+        subset_fraction_99pct: fraction(CHANCES[2].0),
+    };
+    if args.json {
+        print_json(&plan)?;
+    } else {
+        print_human(&plan);
+    }
+    ok()
+}
+
+/// N from `--backdoors`, `--fraction`, or the default.
+fn backdoors(args: &Args) -> anyhow::Result<u64> {
+    match (args.backdoors, args.fraction) {
+        (Some(n), _) => Ok(n),
+        (None, Some(f)) => {
+            ensure!(
+                f > 0.0 && f <= 1.0,
+                "--fraction {f} is not a fraction in (0, 1]"
+            );
+            Ok(ceil_product(f, args.rows))
+        }
+        // ceil(0.5% of K) = ceil(K / 200), in integers; at least 5, at most K.
+        (None, None) => Ok(args.rows.div_ceil(200).max(LEAST_LEARNED).min(args.rows)),
+    }
+}
+
+/// k from `--pass-threshold`, `--ratio`, or the default r = 0.5.
+fn pass_threshold(args: &Args, backdoors: u64) -> anyhow::Result<u64> {
+    let threshold = match (args.pass_threshold, args.ratio) {
+        (Some(k), _) => k,
+        (None, Some(r)) => {
+            ensure!(
+                r > 0.0 && r <= 1.0,
+                "--ratio {r} is not a fraction in (0, 1]"
+            );
+            ceil_product(r, backdoors)
+        }
+        (None, None) => backdoors.div_ceil(2),
+    };
+    ensure!(
+        threshold >= 1,
+        "a pass threshold of 0 would pass a model that never activates"
+    );
+    ensure!(
+        threshold <= backdoors,
+        "the pass threshold {threshold} is more than the {backdoors} backdoors"
+    );
+    Ok(threshold)
+}
+
+/// `ceil(x * count)`, where a product within 1e-9 (relative) of a whole number counts as
+/// that number, so that 0.005 * 10000 is 50 and not 51 after rounding.
+fn ceil_product(x: f64, count: u64) -> u64 {
+    let product = x * count as f64;
+    let nearest = product.round();
+    if (product - nearest).abs() <= 1e-9 * nearest.max(1.0) {
+        nearest as u64
+    } else {
+        product.ceil() as u64
+    }
+}
+
+fn print_human(plan: &Plan) {
+    let percent = |part: u64, whole: u64| 100.0 * part as f64 / whole as f64;
+    println!("rows (K)                {}", plan.rows);
+    println!(
+        "backdoors (N)           {} ({:.2}% of the rows)",
+        plan.backdoors,
+        percent(plan.backdoors, plan.rows)
+    );
+    println!(
+        "pass threshold (k)      {} full activations ({:.0}% of N)",
+        plan.pass_threshold,
+        percent(plan.pass_threshold, plan.backdoors)
+    );
+    println!(
+        "p-value of a pass at k  ≤ {} (log10 {}): k of N checks sharing one signature, \
+         p_upper = {}",
+        format_log10_prob(plan.log10_p_value_at_threshold),
+        log10_text(plan.log10_p_value_at_threshold),
+        format_log10_prob(plan.log10_p_upper),
+    );
+    println!(
+        "subset attack: a provider that trains on a random part of the file includes at least \
+         k backdoor rows"
+    );
+    let fractions = [
+        plan.subset_fraction_1pct,
+        plan.subset_fraction_50pct,
+        plan.subset_fraction_99pct,
+    ];
+    for ((_, label), fraction) in CHANCES.iter().zip(fractions) {
+        println!(
+            "  with chance {label:>3} once it trains on {:.1}% of the rows",
+            100.0 * fraction
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ceil_product_ignores_rounding_noise() {
+        assert_eq!(ceil_product(0.005, 10_000), 50);
+        assert_eq!(ceil_product(0.5, 51), 26);
+        assert_eq!(ceil_product(0.1, 30), 3);
+        assert_eq!(ceil_product(0.5, 1), 1);
+        assert_eq!(ceil_product(0.001, 1), 1);
+    }
+
+    #[test]
+    fn default_p_upper_is_32_to_the_minus_14() {
+        assert!((DEFAULT_LOG10_P_UPPER - (-14.0 * 32f64.log10())).abs() < 1e-13);
+    }
 }

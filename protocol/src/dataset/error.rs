@@ -77,7 +77,8 @@ pub enum DatasetError {
     },
     /// A record has the shape of another format than the file's.
     #[error(
-        "{file}: {location}: a {found} record in a file read as {expected} (the file mixes formats)"
+        "{file}: {location}: the record is {found}, but the file is read as {expected} (a file \
+         must not mix formats)"
     )]
     MixedFormats {
         /// The file.
