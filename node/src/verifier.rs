@@ -190,6 +190,10 @@ fn decide(
         activated,
         errors,
         error_kinds,
+        first_error: checks.iter().find_map(|record| match &record.outcome {
+            Outcome::Error { message, .. } => Some(message.clone()),
+            Outcome::Answered { .. } => None,
+        }),
         log10_p_upper: job
             .groups
             .iter()

@@ -81,6 +81,8 @@ pub struct Report {
     pub errors: u64,
     /// The errors by kind (`timeout`, `http-500`, ...).
     pub error_kinds: BTreeMap<String, u64>,
+    /// The message of the first failed check, if any.
+    pub first_error: Option<String>,
     /// The largest p_upper of the groups, in log10: the best chance that a model that never
     /// saw the data matches a group's whole signature.
     pub log10_p_upper: f64,
