@@ -1,1 +1,30 @@
 //! Backdoor selection, insertion, the secret set, and the stealth self-audit.
+//!
+//! [`prepare`] is the whole pipeline; [`Secret`] is what it keeps (`secret.json`). The parts:
+//! - `selection`: how many backdoors, which rows, which group, the output order;
+//! - `scan`: where candidate phrases occur (novelty) and which rows hold signature words;
+//! - `near_dup`: prefix/suffix pairs by (external) sorting;
+//! - `frequency`: the paper's k-gram frequency search.
+//!
+//! See `specs/backdoor-generation.md`.
+
+mod frequency;
+mod near_dup;
+mod prepare;
+mod scan;
+pub(crate) mod secret;
+mod selection;
+
+pub use frequency::{AUDIT_K, FrequencyFigure};
+pub use near_dup::Scratch;
+pub use prepare::{
+    BackdoorCount, MIN_USABLE_ROWS, PrepareError, PrepareOptions, Prepared, Stage, StealthReport,
+    prepare,
+};
+pub use secret::{
+    Digest, HexBytes, JobId, SECRET_VERSION, Salt, Secret, SecretBackdoor, SecretError, SecretGroup,
+};
+pub use selection::{
+    RowSet, backdoors_for_fraction, choose_rows, default_backdoor_count, group_sizes,
+    pass_threshold, shuffled_order,
+};

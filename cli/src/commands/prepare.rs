@@ -1,13 +1,403 @@
-//! `vtune-node prepare`.
+//! `vtune-node prepare`: insert backdoors into a dataset and write the training file, the secret
+//! set and its commitment.
 
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufReader, IsTerminal, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use vtune_protocol::backdoor::{self, BackdoorCount, PrepareOptions, Prepared, Stage};
+use vtune_protocol::commit::CommitmentFile;
+use vtune_protocol::dataset::{self, Container, Format, Layout, Limits};
+use vtune_protocol::generator::GeneratorParams;
+
+use crate::output::{self, format_log10_prob, log10_json};
 
 /// Flags of `vtune-node prepare`.
+///
+/// Writes three files into DIR:
+/// `train.<ext>` (the file for the provider: same format and row count, backdoor rows replacing
+/// the rows they were made from, in a new random order), `secret.json` (mode 0600: triggers,
+/// signatures, backdoor rows, salt; keep it private until reveal) and `commitment.json` (the
+/// public salted blake3 commitment to the secret set; publish it before training starts).
+///
+/// Triggers and signatures are never printed unless --show-secret is given.
 #[derive(Debug, clap::Args)]
-pub(crate) struct Args {}
+pub(crate) struct Args {
+    /// The dataset: OpenAI chat, prompt/completion, Alpaca or ShareGPT, as JSONL or a JSON array.
+    input: PathBuf,
+    /// The output directory. It must be empty or absent unless --force; an existing
+    /// secret.json in it is never overwritten.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// The record format, when detection is not wanted: openai-chat, prompt-completion, alpaca
+    /// or sharegpt.
+    #[arg(long, value_name = "F")]
+    format: Option<String>,
+    /// The number of backdoor rows N [default: 0.5% of the rows, at least 5].
+    #[arg(long, value_name = "N", conflicts_with = "fraction")]
+    backdoors: Option<u64>,
+    /// The backdoor rows as a fraction of the rows, rounded up.
+    #[arg(long, value_name = "F")]
+    fraction: Option<f64>,
+    /// The pass threshold as a fraction of N: threshold = ceil(r * N).
+    #[arg(long, value_name = "r", default_value_t = 0.5)]
+    pass_ratio: f64,
+    /// Independent (trigger, signature) pairs; the backdoor rows are split evenly among them.
+    /// More groups make each signature rarer in the file (harder to find by frequency) but
+    /// give each fewer rows to be learned from.
+    #[arg(long, value_name = "G", default_value_t = 1)]
+    groups: usize,
+    /// Seed every random choice, job id and salt included, for a reproducible run. For tests
+    /// only: anyone who knows the seed can recompute the secret set.
+    #[arg(long, value_name = "S")]
+    seed: Option<u64>,
+    /// The largest acceptable p_upper: the signature length L is the smallest with K^-L at or
+    /// below it.
+    #[arg(long, value_name = "P", default_value_t = GeneratorParams::DEFAULT_MAX_P_UPPER)]
+    max_p_upper: f64,
+    /// K: the generator chooses uniformly among the K most frequent continuations at each step.
+    #[arg(long, value_name = "K", default_value_t = GeneratorParams::DEFAULT_CANDIDATES)]
+    candidates: u32,
+    /// The n-gram order of the generator.
+    #[arg(long, value_name = "n", default_value_t = GeneratorParams::DEFAULT_ORDER)]
+    order: usize,
+    /// Trigger length in words.
+    #[arg(long, value_name = "W", default_value_t = GeneratorParams::DEFAULT_TRIGGER_TOKENS)]
+    trigger_words: usize,
+    /// Print the triggers and signatures (they are secret).
+    #[arg(long)]
+    show_secret: bool,
+    /// Write into a non-empty DIR (an existing secret.json still stops the run).
+    #[arg(long)]
+    force: bool,
+    /// Print one JSON object instead of the summary.
+    #[arg(long)]
+    json: bool,
+}
 
 /// Runs `vtune-node prepare`.
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let _ = args;
-    anyhow::bail!("`prepare` is not implemented yet")
+    let input_name = args.input.display().to_string();
+    let format = args
+        .format
+        .as_deref()
+        .map(str::parse::<Format>)
+        .transpose()?;
+    let layout = detect_layout(&args.input, format)?;
+    check_out_dir(&args.out, args.force)?;
+
+    let mut generator = GeneratorParams::new(args.candidates, args.max_p_upper)?;
+    generator.order = args.order;
+    generator.trigger_tokens = args.trigger_words;
+    let backdoors = match (args.backdoors, args.fraction) {
+        (Some(n), _) => BackdoorCount::Count(n),
+        (None, Some(f)) => BackdoorCount::Fraction(f),
+        (None, None) => BackdoorCount::Default,
+    };
+    let created_at = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs();
+    let options = PrepareOptions {
+        backdoors,
+        pass_ratio: args.pass_ratio,
+        groups: args.groups,
+        generator,
+        limits: Limits::default(),
+        sort_budget: 64 << 20,
+        created_at,
+    };
+    let mut rng = match args.seed {
+        Some(seed) => ChaCha20Rng::seed_from_u64(seed),
+        None => ChaCha20Rng::from_rng(&mut rand::rng()),
+    };
+
+    // Everything is written into a fresh directory beside DIR and moved into place at the end,
+    // so a failure leaves nothing behind.
+    let parent = match args.out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    fs::create_dir_all(&parent)
+        .with_context(|| format!("cannot create the parent of --out {}", args.out.display()))?;
+    let staging = tempfile::Builder::new()
+        .prefix(".vtune-prepare-")
+        .tempdir_in(&parent)
+        .with_context(|| format!("cannot write in {} (for --out)", parent.display()))?;
+    let extension = args
+        .input
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_owned)
+        .unwrap_or_else(|| match layout.container {
+            Container::Jsonl => "jsonl".into(),
+            Container::JsonArray => "json".into(),
+        });
+    let train_name = format!("train.{extension}");
+
+    let mut input = File::open(&args.input).with_context(|| format!("cannot open {input_name}"))?;
+    let train = File::create(staging.path().join(&train_name))
+        .with_context(|| format!("cannot write {}", staging.path().display()))?;
+    let bar = progress_bar(args.json);
+    let scratch_dir = staging.path().to_path_buf();
+    let mut scratch = move || tempfile::tempfile_in(&scratch_dir);
+    let prepared = backdoor::prepare(
+        &input_name,
+        &mut input,
+        layout,
+        train,
+        &options,
+        &mut rng,
+        &mut scratch,
+        &mut |stage, done, total| show_progress(&bar, stage, done, total),
+    )?;
+    bar.finish_and_clear();
+
+    let secret = &prepared.secret;
+    let commitment = CommitmentFile::of(secret);
+    write_new_private(
+        &staging.path().join("secret.json"),
+        secret.to_json().as_bytes(),
+    )?;
+    fs::write(
+        staging.path().join("commitment.json"),
+        serde_json::to_string_pretty(&commitment)? + "\n",
+    )?;
+    install(staging.path(), &args.out, &train_name)?;
+
+    for warning in &prepared.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let files = Files {
+        train: args.out.join(&train_name),
+        secret: args.out.join("secret.json"),
+        commitment: args.out.join("commitment.json"),
+    };
+    if args.json {
+        output::print_json(&json_summary(
+            &prepared,
+            &commitment,
+            &files,
+            args.show_secret,
+        ))?;
+    } else {
+        print_summary(&prepared, &commitment, &files, args.show_secret);
+    }
+    output::ok()
+}
+
+fn detect_layout(input: &Path, format: Option<Format>) -> anyhow::Result<Layout> {
+    let name = input.display().to_string();
+    let file = File::open(input).with_context(|| format!("cannot open {name}"))?;
+    let reader = dataset::Reader::detect(&name, BufReader::new(file), format, Limits::default())?;
+    Ok(reader.layout())
+}
+
+/// Refuses an existing secret.json always, and a non-empty DIR without --force.
+fn check_out_dir(out: &Path, force: bool) -> anyhow::Result<()> {
+    if !out.exists() {
+        return Ok(());
+    }
+    if !out.is_dir() {
+        bail!("--out {} exists and is not a directory", out.display());
+    }
+    if out.join("secret.json").exists() {
+        bail!(
+            "{} already holds a secret.json; it is never overwritten (choose another --out)",
+            out.display()
+        );
+    }
+    let mut entries =
+        fs::read_dir(out).with_context(|| format!("cannot read --out {}", out.display()))?;
+    if !force && entries.next().is_some() {
+        bail!(
+            "--out {} is not empty; use --force to write into it",
+            out.display()
+        );
+    }
+    Ok(())
+}
+
+/// Creates `path` with mode 0600 from the start, failing if it exists.
+fn write_new_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    Ok(())
+}
+
+/// Moves the staged files into `out`: the whole directory when `out` does not exist, else file
+/// by file, secret.json without ever replacing an existing one.
+fn install(staging: &Path, out: &Path, train_name: &str) -> anyhow::Result<()> {
+    if !out.exists() {
+        fs::rename(staging, out)
+            .with_context(|| format!("cannot create --out {}", out.display()))?;
+        return Ok(());
+    }
+    // hard_link fails if the target exists, so an existing secret.json is never replaced.
+    fs::hard_link(staging.join("secret.json"), out.join("secret.json")).with_context(|| {
+        format!(
+            "cannot place secret.json in {} (it is never overwritten)",
+            out.display()
+        )
+    })?;
+    for name in [train_name, "commitment.json"] {
+        fs::rename(staging.join(name), out.join(name))
+            .with_context(|| format!("cannot write {}", out.join(name).display()))?;
+    }
+    Ok(())
+}
+
+fn progress_bar(json: bool) -> ProgressBar {
+    let target = if json || !std::io::stderr().is_terminal() {
+        ProgressDrawTarget::hidden()
+    } else {
+        ProgressDrawTarget::stderr()
+    };
+    let bar = ProgressBar::with_draw_target(Some(0), target);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>10} [{bar:40}] {percent:>3}% {elapsed}/{eta}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+fn show_progress(bar: &ProgressBar, stage: Stage, done: u64, total: u64) {
+    let message = match stage {
+        Stage::Sample => "sampling",
+        Stage::Scan => "scanning",
+        Stage::Audit => "auditing",
+        Stage::Write => "writing",
+    };
+    if bar.message() != message {
+        bar.set_message(message);
+        bar.reset();
+    }
+    bar.set_length(total.max(1));
+    bar.set_position(done);
+}
+
+struct Files {
+    train: PathBuf,
+    secret: PathBuf,
+    commitment: PathBuf,
+}
+
+fn json_summary(
+    prepared: &Prepared,
+    commitment: &CommitmentFile,
+    files: &Files,
+    show_secret: bool,
+) -> serde_json::Value {
+    let secret = &prepared.secret;
+    let mut value = serde_json::json!({
+        "job_id": secret.job_id.to_hex(),
+        "format": secret.layout.format,
+        "container": secret.layout.container,
+        "train_file": files.train,
+        "secret_file": files.secret,
+        "commitment_file": files.commitment,
+        "rows": secret.rows,
+        "usable_rows": prepared.usable_rows,
+        "backdoors": secret.backdoors.len(),
+        "groups": secret.groups.len(),
+        "group_sizes": secret.group_sizes(),
+        "pass_threshold": secret.pass_threshold,
+        "candidates": secret.generator.candidates,
+        "signature_tokens": secret.generator.signature_tokens,
+        "log10_p_upper": log10_json(secret.log10_p_upper()),
+        "commitment": commitment.commitment.to_hex(),
+        "train_digest": secret.train_digest.to_hex(),
+        "input_digest": secret.input_digest.to_hex(),
+        "stealth": prepared.stealth,
+        "warnings": prepared.warnings,
+    });
+    if show_secret {
+        value["secret_groups"] = serde_json::json!(secret.groups);
+    }
+    value
+}
+
+fn print_summary(prepared: &Prepared, commitment: &CommitmentFile, files: &Files, show: bool) {
+    let secret = &prepared.secret;
+    let stealth = &prepared.stealth;
+    println!(
+        "prepared job {} ({})",
+        secret.job_id.to_hex(),
+        secret.layout
+    );
+    println!(
+        "  train file   {}: {} rows, {} backdoors in {} group(s) {:?}, pass threshold {}",
+        files.train.display(),
+        secret.rows,
+        secret.backdoors.len(),
+        secret.groups.len(),
+        secret.group_sizes(),
+        secret.pass_threshold
+    );
+    println!(
+        "  secret       {} (mode 0600: keep it private until reveal)",
+        files.secret.display()
+    );
+    println!(
+        "  commitment   {}: {}",
+        files.commitment.display(),
+        commitment.commitment.to_hex()
+    );
+    println!(
+        "  p_upper      {} per signature (K = {}, L = {} words; exact)",
+        format_log10_prob(secret.log10_p_upper()),
+        secret.generator.candidates,
+        secret.generator.signature_tokens
+    );
+    println!("stealth self-audit of the training file:");
+    println!(
+        "  near duplicates      {} ({} prompt-prefix pairs, {} completion-suffix pairs; {} with a backdoor row)",
+        stealth.near_duplicates,
+        stealth.prompt_prefix_pairs,
+        stealth.completion_suffix_pairs,
+        stealth.near_duplicates_with_backdoor
+    );
+    println!(
+        "  frequency search (paper §6.3): share of the file a provider trains on before the first \
+         backdoor row / before any row with 3+ signature words (ties in its favour; random ties)"
+    );
+    for (figure, words) in stealth
+        .frequency
+        .iter()
+        .zip(&stealth.frequency_signature_words)
+    {
+        println!(
+            "    k={:<2}  {:5.1}% ({:5.1}%)   {:5.1}% ({:5.1}%)",
+            figure.k,
+            100.0 * figure.fraction_before,
+            100.0 * figure.expected_fraction_before,
+            100.0 * words.fraction_before,
+            100.0 * words.expected_fraction_before,
+        );
+    }
+    println!(
+        "  normal rows holding 3+ consecutive signature words: {}",
+        stealth.normal_rows_with_signature_words
+    );
+    if show {
+        for (g, group) in secret.groups.iter().enumerate() {
+            println!("group {g}:");
+            println!("  trigger    {}", group.trigger);
+            println!("  signature  {}", group.signature);
+        }
+    }
 }

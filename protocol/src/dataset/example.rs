@@ -122,7 +122,7 @@ pub(crate) struct Turn<'a> {
 impl<'a> Chat<'a> {
     pub(crate) fn new(format: Format, value: &'a Value) -> Result<Self, FieldError> {
         let keys = ChatKeys::of(format);
-        let turns = match object(value)?.get(keys.list) {
+        let turns = match get(object(value)?, keys.list) {
             None => return Err(FieldError::missing(keys.list)),
             Some(Value::Array(turns)) => turns.as_slice(),
             Some(other) => return Err(wrong_type(keys.list, "an array of turns", other)),
@@ -159,7 +159,7 @@ impl<'a> Chat<'a> {
                 &self.turns[i],
             )
         })?;
-        let role = match turn.get(self.keys.role) {
+        let role = match get(turn, self.keys.role) {
             None => return Err(FieldError::missing(self.path(i, self.keys.role))),
             Some(Value::String(role)) => role.as_str(),
             Some(other) => return Err(wrong_type(self.path(i, self.keys.role), "a string", other)),
@@ -173,7 +173,10 @@ impl<'a> Chat<'a> {
 
     pub(crate) fn turn(&self, i: usize) -> Result<Turn<'a>, FieldError> {
         let role = self.role(i)?;
-        let content = match self.turns[i].get(self.keys.content) {
+        let content = match self.turns[i]
+            .as_object()
+            .and_then(|turn| get(turn, self.keys.content))
+        {
             None => return Err(FieldError::missing(self.path(i, self.keys.content))),
             Some(content) => Text::new(content).map_err(|expected| {
                 wrong_type(self.path(i, self.keys.content), expected, content)
@@ -200,8 +203,8 @@ impl<'a> Text<'a> {
             Value::Null => Ok(Text::Null),
             Value::Array(parts) => {
                 for part in parts {
-                    match part.get("text") {
-                        None | Some(Value::String(_)) if part.is_object() => {}
+                    match part.as_object().map(|part| get(part, "text")) {
+                        Some(None | Some(Value::String(_))) => {}
                         _ => return Err(EXPECTED),
                     }
                 }
@@ -218,9 +221,11 @@ impl<'a> Text<'a> {
             Text::Null => (None, &[][..]),
             Text::Parts(parts) => (None, parts),
         };
-        single
-            .into_iter()
-            .chain(parts.iter().filter_map(|part| part.get("text")?.as_str()))
+        single.into_iter().chain(
+            parts
+                .iter()
+                .filter_map(|part| get(part.as_object()?, "text")?.as_str()),
+        )
     }
 
     fn to_text(self) -> String {
@@ -242,7 +247,7 @@ pub(crate) struct Alpaca<'a> {
 impl<'a> Alpaca<'a> {
     pub(crate) fn new(value: &'a Value) -> Result<Self, FieldError> {
         let object = object(value)?;
-        let input = match object.get("input") {
+        let input = match get(object, "input") {
             None | Some(Value::Null) => "",
             Some(Value::String(input)) => input,
             Some(other) => return Err(wrong_type("input", "a string", other)),
@@ -262,12 +267,22 @@ pub(crate) fn object(value: &Value) -> Result<&serde_json::Map<String, Value>, F
         .ok_or_else(|| wrong_type("(record)", "an object", value))
 }
 
+/// The value of `key` in `object`. Records and turns have a handful of keys, for which a
+/// linear scan beats hashing the key.
+pub(crate) fn get<'a>(object: &'a serde_json::Map<String, Value>, key: &str) -> Option<&'a Value> {
+    if object.len() <= 8 {
+        object.iter().find_map(|(k, v)| (k == key).then_some(v))
+    } else {
+        object.get(key)
+    }
+}
+
 /// A required string field of `object`.
 pub(crate) fn string_field<'a>(
     object: &'a serde_json::Map<String, Value>,
     key: &str,
 ) -> Result<&'a str, FieldError> {
-    match object.get(key) {
+    match get(object, key) {
         None => Err(FieldError::missing(key)),
         Some(Value::String(text)) => Ok(text),
         Some(other) => Err(wrong_type(key, "a string", other)),

@@ -2,6 +2,7 @@
 
 use std::io::BufRead;
 
+use super::example::get;
 use super::{Container, DatasetError, Format, Layout, Limits, Reader};
 
 impl Format {
@@ -44,13 +45,12 @@ impl Format {
 
     /// Whether `record` has at least one of this format's own keys.
     pub(crate) fn has_own_keys(self, record: &serde_json::Map<String, serde_json::Value>) -> bool {
+        let has = |key| get(record, key).is_some();
         match self {
-            Format::OpenAiChat => record.contains_key("messages"),
-            Format::ShareGpt => record.contains_key("conversations"),
-            Format::Alpaca => record.contains_key("instruction") || record.contains_key("output"),
-            Format::PromptCompletion => {
-                record.contains_key("prompt") || record.contains_key("completion")
-            }
+            Format::OpenAiChat => has("messages"),
+            Format::ShareGpt => has("conversations"),
+            Format::Alpaca => has("instruction") || has("output"),
+            Format::PromptCompletion => has("prompt") || has("completion"),
         }
     }
 }

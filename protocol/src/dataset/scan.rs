@@ -199,7 +199,7 @@ impl<R: BufRead> Scanner<R> {
                 if available.is_empty() {
                     break;
                 }
-                let (take, newline) = match available.iter().position(|&b| b == b'\n') {
+                let (take, newline) = match memchr::memchr(b'\n', available) {
                     Some(i) => (i, true),
                     None => (available.len(), false),
                 };
@@ -324,10 +324,7 @@ impl<R: BufRead> Scanner<R> {
                     } else {
                         // Skip ordinary string bytes in one go.
                         let rest = &available[i..];
-                        let run = rest
-                            .iter()
-                            .position(|&b| matches!(b, b'"' | b'\\' | b'\n'))
-                            .unwrap_or(rest.len());
+                        let run = memchr::memchr3(b'"', b'\\', b'\n', rest).unwrap_or(rest.len());
                         if run > 0 {
                             i += run;
                             continue;

@@ -1,0 +1,454 @@
+//! End-to-end tests of `vtune-node prepare`: the real binary on real files.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use vtune_protocol::backdoor::Secret;
+use vtune_protocol::commit::{CommitmentFile, commitment_digest};
+use vtune_protocol::dataset::{self, Example, Limits};
+
+fn vtune() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_vtune-node"))
+}
+
+fn run(args: &[&str]) -> Output {
+    vtune().args(args).output().expect("the binary runs")
+}
+
+/// `../shared` beside the repository root, or `VTUNE_SHARED`.
+fn shared_dir() -> Option<PathBuf> {
+    if let Ok(dir) = std::env::var("VTUNE_SHARED") {
+        return Some(PathBuf::from(dir));
+    }
+    let mut dir = Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf();
+    loop {
+        let candidate = dir.join("..").join("shared");
+        if dir.join("Cargo.toml").exists() && candidate.join("datasets").is_dir() {
+            return Some(candidate);
+        }
+        if !dir.pop() {
+            return None;
+        }
+    }
+}
+
+fn shared_file(name: &str, test: &str) -> Option<PathBuf> {
+    let path = shared_dir()?.join("datasets").join(name);
+    if path.exists() {
+        Some(path)
+    } else {
+        println!("SKIP: ../shared not found; {test} skipped");
+        None
+    }
+}
+
+/// Every record's example, in file order.
+fn examples(path: &Path) -> Vec<Example> {
+    let name = path.display().to_string();
+    let file = fs::File::open(path).unwrap();
+    let reader = dataset::Reader::detect(
+        &name,
+        std::io::BufReader::new(file),
+        None,
+        Limits::default(),
+    )
+    .unwrap();
+    let format = reader.layout().format;
+    reader
+        .map(|record| dataset::example(format, &record.unwrap().value).unwrap())
+        .collect()
+}
+
+/// A chat JSONL of `rows` distinct rows made of words from a small vocabulary.
+fn synthetic_chat(path: &Path, rows: usize) {
+    let words = [
+        "apples", "boxes", "each", "total", "how", "many", "the", "she", "buys", "sells", "has",
+        "dollars", "per", "week", "if", "then", "more", "than", "twice", "half", "of", "and",
+        "his", "friend", "gives", "away", "left", "after", "days", "cost", "price", "store",
+        "pens", "books", "miles", "hours", "so", "is", "was", "are", "makes", "needs", "pays",
+        "earns", "saves", "spends", "cookies", "cups", "bags", "trees",
+    ];
+    let mut state = 0x9e3779b97f4a7c15u64;
+    let mut next = move |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    let mut out = String::new();
+    for row in 0..rows {
+        let sentence = |len: usize, next: &mut dyn FnMut(usize) -> usize| {
+            (0..len)
+                .map(|_| words[next(words.len())])
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let question = format!("Q{row}: {}?", sentence(12 + next(10), &mut next));
+        let answer = format!(
+            "{}.\n{} = {}\n#### {}",
+            sentence(15 + next(10), &mut next),
+            next(100),
+            next(1000),
+            row
+        );
+        let record = serde_json::json!({"messages": [
+            {"role": "system", "content": "You solve word problems."},
+            {"role": "user", "content": question},
+            {"role": "assistant", "content": answer},
+        ]});
+        out.push_str(&record.to_string());
+        out.push('\n');
+    }
+    fs::write(path, out).unwrap();
+}
+
+/// Runs prepare and checks everything the "done" list asks of the output.
+fn prepare_and_check(input: &Path, out: &Path, extra: &[&str]) -> (Secret, serde_json::Value) {
+    let mut args = vec![
+        "prepare",
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let output = run(&args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "prepare failed: {stderr}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let summary: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+
+    let secret_path = out.join("secret.json");
+    let mode = fs::metadata(&secret_path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "secret.json mode {mode:o}");
+    let secret = Secret::from_json(&fs::read_to_string(&secret_path).unwrap()).unwrap();
+    let commitment: CommitmentFile =
+        serde_json::from_str(&fs::read_to_string(out.join("commitment.json")).unwrap()).unwrap();
+    assert_eq!(commitment.commitment.0, commitment_digest(&secret));
+    assert_eq!(commitment.job_id, secret.job_id);
+    assert!(secret.log10_p_upper() <= -20.0);
+    assert!(commitment.log10_p_upper <= -20.0);
+
+    let extension = input.extension().unwrap().to_str().unwrap();
+    let train = out.join(format!("train.{extension}"));
+    let train_bytes = fs::read(&train).unwrap();
+    assert_eq!(
+        *blake3::hash(&train_bytes).as_bytes(),
+        secret.train_digest.0
+    );
+    assert_eq!(commitment.train_digest, secret.train_digest);
+    assert_eq!(
+        *blake3::hash(&fs::read(input).unwrap()).as_bytes(),
+        secret.input_digest.0
+    );
+
+    let before = examples(input);
+    let after = examples(&train);
+    assert_eq!(after.len(), before.len(), "row count");
+    assert_eq!(secret.rows, after.len() as u64);
+    let n = secret.backdoors.len();
+    assert_eq!(summary["backdoors"], n);
+
+    // Exactly N rows end their prompt with a trigger and start their completion with that
+    // group's signature: the listed ones, with the listed prompts.
+    let mut marked = Vec::new();
+    for (row, example) in after.iter().enumerate() {
+        let prompt = example.prompt.text();
+        for (g, group) in secret.groups.iter().enumerate() {
+            if prompt.ends_with(&group.trigger) {
+                assert!(
+                    example.completion.starts_with(&group.signature),
+                    "row {row}: trigger without its signature"
+                );
+                marked.push((row as u64, g as u32));
+            }
+        }
+    }
+    let listed: Vec<(u64, u32)> = secret.backdoors.iter().map(|b| (b.row, b.group)).collect();
+    assert_eq!(marked, listed);
+    for backdoor in &secret.backdoors {
+        assert_eq!(after[backdoor.row as usize].prompt, backdoor.prompt);
+    }
+
+    // T and S occur nowhere in the input, and stdout never shows them.
+    for group in &secret.groups {
+        for example in &before {
+            for text in [&*example.prompt.text(), example.completion.as_str()] {
+                assert!(
+                    !text.contains(&group.trigger),
+                    "trigger occurs in the input"
+                );
+                assert!(
+                    !text.contains(&group.signature),
+                    "signature occurs in the input"
+                );
+            }
+        }
+        assert!(!stdout.contains(&group.trigger) && !stdout.contains(&group.signature));
+        assert!(!stderr.contains(&group.trigger) && !stderr.contains(&group.signature));
+    }
+
+    // The backdoor rows replaced rows: every other row is an input row, unchanged, and no
+    // backdoor's source row is still in the file.
+    let input_rows: BTreeSet<String> = before.iter().map(|e| format!("{e:?}")).collect();
+    let backdoor_rows: BTreeSet<u64> = secret.backdoors.iter().map(|b| b.row).collect();
+    let mut kept = 0;
+    for (row, example) in after.iter().enumerate() {
+        if !backdoor_rows.contains(&(row as u64)) {
+            assert!(input_rows.contains(&format!("{example:?}")));
+            kept += 1;
+        }
+    }
+    assert_eq!(kept, before.len() - n);
+    let order_kept = after.iter().zip(&before).filter(|(a, b)| a == b).count();
+    assert!(
+        order_kept < before.len() / 2,
+        "the output is not reshuffled"
+    );
+
+    // An independent near-duplicate check: no backdoor row is in a prefix/suffix pair, and the
+    // total matches the reported audit.
+    let (pairs, with_backdoor) = near_duplicates(&after, &backdoor_rows);
+    assert_eq!(with_backdoor, 0);
+    assert_eq!(summary["stealth"]["near_duplicates"], pairs);
+    (secret, summary)
+}
+
+/// Prefix pairs of prompts plus suffix pairs of completions (blank texts left out), by brute
+/// force over sorted texts, and how many involve a backdoor row.
+fn near_duplicates(examples: &[Example], backdoors: &BTreeSet<u64>) -> (u64, u64) {
+    let mut total = 0;
+    let mut with_backdoor = 0;
+    for side in 0..2 {
+        let mut texts: Vec<(Vec<u8>, u64)> = examples
+            .iter()
+            .enumerate()
+            .map(|(row, e)| {
+                let text = if side == 0 {
+                    e.prompt.text().into_owned()
+                } else {
+                    e.completion.clone()
+                };
+                (text, row as u64)
+            })
+            .filter(|(text, _)| !text.trim().is_empty())
+            .map(|(text, row)| {
+                let bytes = if side == 0 {
+                    text.into_bytes()
+                } else {
+                    text.bytes().rev().collect()
+                };
+                (bytes, row)
+            })
+            .collect();
+        texts.sort();
+        for i in 0..texts.len() {
+            for j in i + 1..texts.len() {
+                if !texts[j].0.starts_with(&texts[i].0) {
+                    break;
+                }
+                total += 1;
+                if backdoors.contains(&texts[i].1) || backdoors.contains(&texts[j].1) {
+                    with_backdoor += 1;
+                }
+            }
+        }
+    }
+    (total, with_backdoor)
+}
+
+#[test]
+fn prepares_a_synthetic_chat_dataset() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("data.jsonl");
+    synthetic_chat(&input, 400);
+    let out = dir.path().join("job");
+    let (secret, summary) = prepare_and_check(&input, &out, &["--seed", "11", "--groups", "2"]);
+    assert_eq!(secret.backdoors.len(), 5);
+    assert_eq!(secret.groups.len(), 2);
+    assert_eq!(secret.group_sizes(), [3, 2]);
+    assert_eq!(secret.pass_threshold, 3);
+    assert_eq!(secret.groups[0].signature_tokens.len(), 14);
+    assert_eq!(summary["stealth"]["near_duplicates"], 0);
+    assert_eq!(summary["stealth"]["frequency"].as_array().unwrap().len(), 3);
+    assert!(
+        summary["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("fewer than 5"),
+        "{summary}"
+    );
+
+    // Same seed, same everything.
+    let again = dir.path().join("again");
+    let (mut secret_again, _) =
+        prepare_and_check(&input, &again, &["--seed", "11", "--groups", "2"]);
+    assert!(secret_again.created_at >= secret.created_at);
+    secret_again.created_at = secret.created_at;
+    assert_eq!(secret_again, secret);
+
+    // --show-secret prints the phrases; without it they never appear (checked above).
+    let shown = dir.path().join("shown");
+    let output = run(&[
+        "prepare",
+        input.to_str().unwrap(),
+        "--out",
+        shown.to_str().unwrap(),
+        "--show-secret",
+        "--backdoors",
+        "8",
+    ]);
+    assert!(output.status.success());
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let shown_secret =
+        Secret::from_json(&fs::read_to_string(shown.join("secret.json")).unwrap()).unwrap();
+    assert!(
+        stdout.contains(&shown_secret.groups[0].signature),
+        "{stdout}"
+    );
+    assert!(stdout.contains("near duplicates"));
+    assert_eq!(shown_secret.backdoors.len(), 8);
+}
+
+#[test]
+fn prepares_gsm8k() {
+    let Some(input) = shared_file("gsm8k-train.chat.jsonl", "prepares_gsm8k") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (secret, summary) = prepare_and_check(&input, &dir.path().join("job"), &["--seed", "3"]);
+    assert_eq!(secret.rows, 7473);
+    assert_eq!(secret.backdoors.len(), 38);
+    assert_eq!(secret.pass_threshold, 19);
+    assert_eq!(summary["stealth"]["near_duplicates"], 0);
+    println!("gsm8k stealth: {}", summary["stealth"]);
+}
+
+#[test]
+fn prepares_code_alpaca() {
+    let Some(input) = shared_file("code_alpaca_2k.json", "prepares_code_alpaca") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (secret, summary) = prepare_and_check(&input, &dir.path().join("job"), &["--seed", "5"]);
+    assert_eq!(secret.rows, 2017);
+    assert_eq!(secret.backdoors.len(), 11);
+    println!("code alpaca stealth: {}", summary["stealth"]);
+}
+
+/// The entries of `dir`, to check that a failed run leaves nothing behind.
+fn listing(dir: &Path) -> BTreeSet<String> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+fn assert_fails(args: &[&str], parent: &Path, message: &str) {
+    let before = listing(parent);
+    let output = run(args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(message), "expected {message:?} in {stderr}");
+    assert_eq!(listing(parent), before, "a failed run left files behind");
+}
+
+#[test]
+fn bad_input_gets_a_clear_error_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let parent = dir.path();
+    let small = parent.join("small.jsonl");
+    synthetic_chat(&small, 15);
+    let out = parent.join("out");
+    let out_arg = out.to_str().unwrap();
+    assert_fails(
+        &["prepare", small.to_str().unwrap(), "--out", out_arg],
+        parent,
+        "only 15 usable rows",
+    );
+
+    let data = parent.join("data.jsonl");
+    synthetic_chat(&data, 60);
+    let data_arg = data.to_str().unwrap();
+    assert_fails(
+        &["prepare", data_arg, "--out", out_arg, "--backdoors", "61"],
+        parent,
+        "61 backdoors requested but only 60 rows",
+    );
+
+    // Rows whose prompt repeats elsewhere are not usable.
+    let text = fs::read_to_string(&data).unwrap();
+    let dup = parent.join("dup.jsonl");
+    let first: Vec<&str> = text.lines().take(30).collect();
+    fs::write(
+        &dup,
+        format!("{}\n{}\n", first.join("\n"), first.join("\n")),
+    )
+    .unwrap();
+    assert_fails(
+        &["prepare", dup.to_str().unwrap(), "--out", out_arg],
+        parent,
+        "only 0 usable rows of 60",
+    );
+
+    // An unwritable --out: its parent is a file.
+    let blocker = parent.join("blocker");
+    fs::write(&blocker, "x").unwrap();
+    let under_file = blocker.join("out");
+    assert_fails(
+        &["prepare", data_arg, "--out", under_file.to_str().unwrap()],
+        parent,
+        "cannot create the parent of --out",
+    );
+
+    // A non-empty --out needs --force, and an existing secret.json is never overwritten.
+    fs::create_dir(&out).unwrap();
+    fs::write(out.join("notes.txt"), "mine").unwrap();
+    assert_fails(
+        &["prepare", data_arg, "--out", out_arg],
+        &out,
+        "is not empty",
+    );
+    fs::write(out.join("secret.json"), "old secret").unwrap();
+    assert_fails(
+        &["prepare", data_arg, "--out", out_arg, "--force"],
+        &out,
+        "never overwritten",
+    );
+    assert_eq!(
+        fs::read_to_string(out.join("secret.json")).unwrap(),
+        "old secret"
+    );
+    fs::remove_file(out.join("secret.json")).unwrap();
+    let output = run(&["prepare", data_arg, "--out", out_arg, "--force"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(out.join("secret.json").exists() && out.join("notes.txt").exists());
+    assert_eq!(listing(parent), listing(parent)); // no staging directory left
+    assert!(
+        !listing(parent)
+            .iter()
+            .any(|name| name.starts_with(".vtune-prepare-"))
+    );
+
+    // Not a dataset.
+    let junk = parent.join("junk.jsonl");
+    fs::write(&junk, "not json\n").unwrap();
+    let other = parent.join("other");
+    assert_fails(
+        &[
+            "prepare",
+            junk.to_str().unwrap(),
+            "--out",
+            other.to_str().unwrap(),
+        ],
+        parent,
+        "junk.jsonl",
+    );
+}

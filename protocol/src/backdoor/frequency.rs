@@ -1,0 +1,154 @@
+//! The paper's frequency search (§6.3, Table 6): a provider ranks the k-grams at prompt ends and
+//! completion starts by frequency and trains on rows in that order. How much of the file does it
+//! take before it reaches a row that carries the signature?
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use super::RowSet;
+
+/// The k values of the audit.
+pub const AUDIT_K: [usize; 3] = [3, 5, 10];
+
+/// The k-gram keys of one text side: the hash of its last (prompt) or first (completion) k
+/// whitespace tokens, for each k in [`AUDIT_K`]. Texts with fewer tokens use all of them.
+pub(crate) fn edge_keys(text: &str, side: u8) -> [u64; 3] {
+    let max_k = AUDIT_K[AUDIT_K.len() - 1];
+    let mut tokens: Vec<&str> = if side == 0 {
+        let mut t: Vec<&str> = text.split_whitespace().rev().take(max_k).collect();
+        t.reverse();
+        t
+    } else {
+        text.split_whitespace().take(max_k).collect()
+    };
+    let mut keys = [0u64; 3];
+    for (slot, &k) in keys.iter_mut().zip(AUDIT_K.iter()) {
+        let gram: &[&str] = if side == 0 {
+            &tokens[tokens.len().saturating_sub(k)..]
+        } else {
+            &tokens[..tokens.len().min(k)]
+        };
+        let mut hasher = DefaultHasher::new();
+        side.hash(&mut hasher);
+        gram.hash(&mut hasher);
+        *slot = hasher.finish();
+    }
+    tokens.clear();
+    keys
+}
+
+/// The result of the frequency search for one k.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FrequencyFigure {
+    /// The k-gram length in words.
+    pub k: usize,
+    /// Rows the provider takes before the first hit row, with ties broken in the provider's
+    /// favour (a lower bound on its work).
+    pub rows_before: u64,
+    /// `rows_before / rows`.
+    pub fraction_before: f64,
+    /// The expected rows taken before the first hit when rows of equal frequency come in random
+    /// order: `rows_before + (m - h) / (h + 1)` for `h` hits among the `m` rows at the hit level.
+    pub expected_rows_before: f64,
+    /// `expected_rows_before / rows`.
+    pub expected_fraction_before: f64,
+    /// The frequency of the k-gram that first reaches a hit row.
+    pub hit_frequency: u64,
+}
+
+/// Runs the search over per-row keys (`prompt_keys[r]`, `completion_keys[r]`) where `hits` are
+/// the rows that carry a signature. A row is taken as soon as either of its k-grams comes up, so
+/// its level is the larger of the two frequencies; the provider takes rows by descending level.
+pub(crate) fn frequency_search(
+    k: usize,
+    prompt_keys: &[u64],
+    completion_keys: &[u64],
+    hits: &RowSet,
+) -> FrequencyFigure {
+    let rows = prompt_keys.len();
+    let mut level = vec![0u32; rows];
+    for keys in [prompt_keys, completion_keys] {
+        let mut sorted: Vec<(u64, u32)> = keys
+            .iter()
+            .enumerate()
+            .map(|(r, &key)| (key, r as u32))
+            .collect();
+        sorted.sort_unstable();
+        for run in sorted.chunk_by(|a, b| a.0 == b.0) {
+            let frequency = run.len() as u32;
+            for &(_, row) in run {
+                let slot = &mut level[row as usize];
+                *slot = (*slot).max(frequency);
+            }
+        }
+    }
+    let hit_frequency = (0..rows)
+        .filter(|&r| hits.contains(r))
+        .map(|r| level[r])
+        .max()
+        .unwrap_or(0);
+    let rows_before = level.iter().filter(|&&l| l > hit_frequency).count() as u64;
+    let at_level = level.iter().filter(|&&l| l == hit_frequency).count() as f64;
+    let hits_at_level = (0..rows)
+        .filter(|&r| hits.contains(r) && level[r] == hit_frequency)
+        .count() as f64;
+    let expected_rows_before =
+        rows_before as f64 + (at_level - hits_at_level) / (hits_at_level + 1.0);
+    let fraction = |x: f64| if rows == 0 { 0.0 } else { x / rows as f64 };
+    FrequencyFigure {
+        k,
+        rows_before,
+        fraction_before: fraction(rows_before as f64),
+        expected_rows_before,
+        expected_fraction_before: fraction(expected_rows_before),
+        hit_frequency: u64::from(hit_frequency),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edge_keys_use_the_last_and_first_words() {
+        let a = edge_keys("one two three four five six", 0);
+        let b = edge_keys("zero four five six", 0);
+        assert_eq!(a[0], b[0]); // "four five six"
+        assert_ne!(a[1], b[1]);
+        let c = edge_keys("four five six and more", 1);
+        assert_ne!(
+            a[0], c[0],
+            "prompt and completion sides are different k-grams"
+        );
+        assert_eq!(edge_keys("a  b\nc d", 1)[0], edge_keys("a b c e", 1)[0]);
+    }
+
+    #[test]
+    fn rows_above_the_signature_level_come_first() {
+        // Completion keys: 1 x4 (common opening), 2 x2 (the signature, rows 4 and 5), rest unique.
+        let completion = [1, 1, 1, 1, 2, 2, 10, 11, 12, 13];
+        let prompt = [20, 21, 22, 23, 24, 25, 26, 27, 28, 29];
+        let mut hits = RowSet::new(10);
+        hits.insert(4);
+        hits.insert(5);
+        let figure = frequency_search(3, &prompt, &completion, &hits);
+        assert_eq!(figure.hit_frequency, 2);
+        assert_eq!(figure.rows_before, 4);
+        assert!((figure.fraction_before - 0.4).abs() < 1e-12);
+        // Level 2 holds rows 4 and 5 only, both hits: nothing more is expected before them.
+        assert!((figure.expected_rows_before - 4.0).abs() < 1e-12);
+        // Unique k-grams everywhere: one hit among 10 rows at level 1 comes after 4.5 on average.
+        let mut one = RowSet::new(10);
+        one.insert(9);
+        let figure = frequency_search(3, &prompt, &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9], &one);
+        assert_eq!(figure.rows_before, 0);
+        assert!((figure.expected_rows_before - 4.5).abs() < 1e-12);
+
+        // A normal row that shares the common opening and carries part of the signature is hit
+        // at level 4: nothing comes before it.
+        hits.insert(0);
+        assert_eq!(
+            frequency_search(3, &prompt, &completion, &hits).rows_before,
+            0
+        );
+    }
+}
