@@ -6,4 +6,5 @@ mod verification {
     mod faults;
     mod outcomes;
     mod retries;
+    mod server;
 }

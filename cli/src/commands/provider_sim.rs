@@ -68,7 +68,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let examples = sim::read_examples(&args.train)?;
     let backdoor_rows = match &args.secret {
-        Some(path) => backdoor_rows(path)?,
+        Some(path) => super::verify::backdoor_rows(path)?,
         None => Vec::new(),
     };
     if args.behavior == Behavior::BackdoorOnly && args.secret.is_none() {
@@ -120,22 +120,4 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     })?;
     crate::output::ok()
-}
-
-/// The backdoor rows listed in a job's secret.json (`backdoors[].row`).
-fn backdoor_rows(path: &std::path::Path) -> anyhow::Result<Vec<u64>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let secret: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("{}", path.display()))?;
-    secret["backdoors"]
-        .as_array()
-        .with_context(|| format!("{}: no backdoors list", path.display()))?
-        .iter()
-        .map(|backdoor| {
-            backdoor["row"]
-                .as_u64()
-                .with_context(|| format!("{}: a backdoor without a row", path.display()))
-        })
-        .collect()
 }

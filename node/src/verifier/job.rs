@@ -9,6 +9,7 @@ use std::path::Path;
 use rand::SeedableRng;
 use rand::{Rng, RngExt};
 use rand_chacha::ChaCha20Rng;
+use vtune_protocol::backdoor::Secret;
 use vtune_protocol::dataset::{self, Limits, Prompt};
 
 use super::VerifyError;
@@ -81,6 +82,32 @@ impl Job {
             )));
         }
         Ok(())
+    }
+
+    /// What verification needs of a prepared job's secret.
+    pub fn from_secret(secret: &Secret) -> Self {
+        Self {
+            job_id: secret.job_id.to_hex(),
+            groups: secret
+                .groups
+                .iter()
+                .map(|group| Group {
+                    signature: group.signature_tokens.clone(),
+                    candidates: group.candidates,
+                    log10_p_upper: group.log10_p_upper,
+                })
+                .collect(),
+            backdoors: secret
+                .backdoors
+                .iter()
+                .map(|backdoor| Check {
+                    row: backdoor.row,
+                    group: backdoor.group as usize,
+                    prompt: backdoor.prompt.clone(),
+                })
+                .collect(),
+            pass_threshold: secret.pass_threshold,
+        }
     }
 
     /// The rows of the backdoors.
