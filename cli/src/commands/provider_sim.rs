@@ -17,6 +17,12 @@ use vtune_node::sim::{self, Behavior, FailKind, Faults, Simulator, TrainSpec};
 /// `POST /v1/chat/completions`, `POST /v1/completions`. Prints `listening on http://ADDR` on
 /// stdout once ready; the API base for `verify --endpoint` is `http://ADDR/v1`.
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Serves GET /v1/models, POST /v1/chat/completions and POST /v1/completions \
+(OpenAI-compatible) over a word-level model trained at start-up on the base corpus plus the \
+rows --behavior selects; it memorizes trained rows. Prints `listening on http://ADDR` on stdout \
+once ready: pass http://ADDR/v1 to `verify --endpoint`."
+)]
 pub(crate) struct Args {
     /// The training file as delivered to the provider (the job's `train.*`).
     #[arg(long, value_name = "FILE")]

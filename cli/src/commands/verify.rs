@@ -27,6 +27,7 @@ use crate::output::{self, format_log10_prob};
 /// Exit codes: 0 pass, 1 fail, 3 inconclusive (requests failed, too few answers to decide),
 /// 2 a usage, input or I/O error.
 #[derive(Debug, clap::Args)]
+#[command(after_help = AFTER_HELP)]
 pub(crate) struct Args {
     /// The prepared job's directory (secret.json, train.*).
     #[arg(long, value_name = "DIR")]
@@ -77,6 +78,20 @@ pub(crate) struct Args {
     #[arg(long)]
     pub(crate) json: bool,
 }
+
+/// What `verify --help` ends with: what it writes and its exit codes.
+const AFTER_HELP: &str = "\
+Sends the job's triggered prompts (DIR/secret.json) to the endpoint with greedy decoding, \
+matches each answer token by token against its signature, and decides with the exact p-value.
+
+Writes DIR/transcript.jsonl (mode 0600: it holds the triggered prompts and answers) and \
+DIR/attestation.json (public: counts, p-value, verdict, the transcript's blake3).
+
+Exit codes:
+  0  pass: the model learned the backdoor data (p <= alpha, activations >= threshold)
+  1  fail: too few activations (with or without evidence of training)
+  3  inconclusive: requests failed and too few answers came back to decide
+  2  usage, input or I/O error";
 
 /// Runs `vtune-node verify`.
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {

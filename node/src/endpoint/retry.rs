@@ -33,17 +33,23 @@ pub(super) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Durati
 }
 
 impl Backoff {
-    /// The wait before attempt `failures + 1`: the server's `retry_after` if it gave one
-    /// (`None` when that exceeds `max_retry_after`: stop retrying), else `initial * 2^(failures-1)`
-    /// capped at `max`, with equal jitter (between half and all of it).
+    /// The wait before attempt `failures + 1`. With the server's `retry_after`: at least that,
+    /// plus up to a quarter of it and 10 ms of jitter so that requests told to wait together do
+    /// not return together (`None` when it exceeds `max_retry_after`: stop retrying).
+    /// Otherwise `initial * 2^(failures-1)` capped at `max`, with equal jitter (between half
+    /// and all of it).
     pub fn delay(&self, failures: u32, retry_after: Option<Duration>) -> Option<Duration> {
+        let jitter = rand::rng().random_range(0.0..=1.0);
         if let Some(wait) = retry_after {
-            return (wait <= self.max_retry_after).then_some(wait);
+            if wait > self.max_retry_after {
+                return None;
+            }
+            let spread = wait / 4 + Duration::from_millis(10);
+            return Some(wait + spread.mul_f64(jitter));
         }
         let exponent = failures.saturating_sub(1).min(20);
         let full = self.initial.saturating_mul(1 << exponent).min(self.max);
         let half = full / 2;
-        let jitter = rand::rng().random_range(0.0..=1.0);
         Some(half + half.mul_f64(jitter))
     }
 }
@@ -106,10 +112,8 @@ mod tests {
             let full = Duration::from_millis(full);
             assert!(wait >= full / 2 && wait <= full, "{failures}: {wait:?}");
         }
-        assert_eq!(
-            backoff.delay(1, Some(Duration::from_secs(2))),
-            Some(Duration::from_secs(2))
-        );
+        let wait = backoff.delay(1, Some(Duration::from_secs(2))).unwrap();
+        assert!(wait >= Duration::from_secs(2) && wait <= Duration::from_millis(2510));
         assert_eq!(backoff.delay(1, Some(Duration::from_secs(6))), None);
     }
 
