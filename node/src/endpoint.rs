@@ -1,1 +1,395 @@
 //! The client of an OpenAI-compatible endpoint: requests, retries with backoff, parsing.
+//!
+//! One [`Client`] sends prompts to `/v1/chat/completions` or `/v1/completions` with greedy
+//! decoding (temperature 0 and a seed), at most `concurrency` at a time. Each request has a
+//! timeout; 429, 408, 5xx, transport errors, timeouts and unparsable bodies are retried with
+//! exponential backoff, and a `Retry-After` (or `retry-after-ms`) header sets the wait.
+
+mod config;
+mod error;
+mod retry;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, USER_AGENT};
+use tokio::sync::Semaphore;
+use vtune_protocol::dataset::Prompt;
+
+use crate::openai::{
+    Answer, ChatRequest, ChatResponse, CompletionPrompt, CompletionRequest, CompletionResponse,
+    ErrorBody, ModelList, ReplyError, RequestContent, RequestMessage, chat_text_from_sse,
+};
+
+pub use config::{Api, ApiKey, Backoff, EndpointConfig};
+pub use error::EndpointError;
+
+/// The largest reply body read, in bytes; a longer one is an error.
+const MAX_BODY_BYTES: usize = 8 << 20;
+
+/// A verified answer: the text and what it took to get it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Completion {
+    /// The answer text.
+    pub text: String,
+    /// Why generation stopped, as the server said.
+    pub finish_reason: Option<String>,
+    /// Requests sent, 1 when the first succeeded.
+    pub attempts: u32,
+}
+
+/// A client of one endpoint and model. Cheap to clone; clones share the concurrency bound.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    config: Arc<EndpointConfig>,
+    permits: Arc<Semaphore>,
+    chat_url: String,
+    completions_url: String,
+    models_url: String,
+}
+
+/// What one attempt ended with.
+enum Attempt {
+    Done(Answer),
+    Retry {
+        error: EndpointError,
+        retry_after: Option<Duration>,
+    },
+    Fatal(EndpointError),
+}
+
+impl Client {
+    /// A client for `config`; fails on a malformed base URL.
+    pub fn new(config: EndpointConfig) -> Result<Self, EndpointError> {
+        let base = config.base_url.trim_end_matches('/').to_string();
+        let parsed = reqwest::Url::parse(&base).map_err(|err| EndpointError::InvalidUrl {
+            url: config.base_url.clone(),
+            message: err.to_string(),
+        })?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(EndpointError::InvalidUrl {
+                url: config.base_url.clone(),
+                message: "the scheme must be http or https".into(),
+            });
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            USER_AGENT,
+            HeaderValue::from_static(concat!("vtune-node/", env!("CARGO_PKG_VERSION"))),
+        );
+        if let Some(key) = &config.api_key {
+            let mut value = HeaderValue::from_str(&format!("Bearer {}", key.expose()))
+                .map_err(|_| EndpointError::InvalidApiKey)?;
+            value.set_sensitive(true);
+            headers.insert(AUTHORIZATION, value);
+        }
+        let concurrency = config.concurrency.max(1);
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
+            .pool_max_idle_per_host(concurrency)
+            .build()
+            .map_err(|err| EndpointError::Build(err.to_string()))?;
+        Ok(Self {
+            http,
+            permits: Arc::new(Semaphore::new(concurrency)),
+            chat_url: format!("{base}/chat/completions"),
+            completions_url: format!("{base}/completions"),
+            models_url: format!("{base}/models"),
+            config: Arc::new(config),
+        })
+    }
+
+    /// The configuration this client was built with.
+    pub fn config(&self) -> &EndpointConfig {
+        &self.config
+    }
+
+    /// The chat request verification sends for `prompt`.
+    pub fn chat_request(&self, prompt: &Prompt) -> ChatRequest {
+        let messages = match prompt {
+            Prompt::Chat(turns) => turns
+                .iter()
+                .map(|turn| RequestMessage {
+                    role: turn.role.clone(),
+                    content: RequestContent::Text(turn.content.clone()),
+                })
+                .collect(),
+            Prompt::Text(text) => vec![RequestMessage {
+                role: "user".into(),
+                content: RequestContent::Text(text.clone()),
+            }],
+        };
+        ChatRequest {
+            model: self.config.model.clone(),
+            messages,
+            max_tokens: Some(self.config.max_tokens),
+            max_completion_tokens: None,
+            temperature: Some(0.0),
+            seed: self.config.seed,
+            stream: Some(false),
+        }
+    }
+
+    /// The completion request verification sends for `prompt`. A conversation is sent as its
+    /// turns' contents joined by blank lines.
+    pub fn completion_request(&self, prompt: &Prompt) -> CompletionRequest {
+        let text = match prompt {
+            Prompt::Text(text) => text.clone(),
+            Prompt::Chat(turns) => turns
+                .iter()
+                .map(|turn| turn.content.as_str())
+                .collect::<Vec<_>>()
+                .join("\n\n"),
+        };
+        CompletionRequest {
+            model: self.config.model.clone(),
+            prompt: CompletionPrompt::One(text),
+            max_tokens: Some(self.config.max_tokens),
+            temperature: Some(0.0),
+            seed: self.config.seed,
+            stream: Some(false),
+        }
+    }
+
+    /// The URL and JSON body of the request for `prompt` under the configured API.
+    pub fn request_for(&self, prompt: &Prompt) -> (&str, serde_json::Value) {
+        let body = match self.config.api {
+            Api::Chat => serde_json::to_value(self.chat_request(prompt)),
+            Api::Completions => serde_json::to_value(self.completion_request(prompt)),
+        };
+        let url = match self.config.api {
+            Api::Chat => &self.chat_url,
+            Api::Completions => &self.completions_url,
+        };
+        (url, body.expect("request types always serialize"))
+    }
+
+    /// Sends `prompt` and returns the answer, retrying as configured. Waits for a free slot
+    /// first when `concurrency` requests are already in flight.
+    pub async fn complete(&self, prompt: &Prompt) -> Result<Completion, EndpointError> {
+        let (url, body) = self.request_for(prompt);
+        let body = serde_json::to_vec(&body).expect("JSON values always serialize");
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.attempt(url, &body).await {
+                Attempt::Done(answer) => {
+                    return Ok(Completion {
+                        text: answer.text,
+                        finish_reason: answer.finish_reason,
+                        attempts: attempt,
+                    });
+                }
+                Attempt::Fatal(error) => return Err(error.after(attempt)),
+                Attempt::Retry { error, retry_after } => {
+                    if attempt > self.config.max_retries {
+                        return Err(error.after(attempt));
+                    }
+                    let Some(wait) = self.config.backoff.delay(attempt, retry_after) else {
+                        return Err(error.after(attempt));
+                    };
+                    tracing::debug!(url, attempt, ?wait, %error, "retrying");
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+
+    /// Lists the endpoint's models (`GET {base}/models`), without retries.
+    pub async fn models(&self) -> Result<ModelList, EndpointError> {
+        let url = &self.models_url;
+        let response = self
+            .http
+            .get(url)
+            .timeout(self.config.timeout)
+            .send()
+            .await
+            .map_err(|err| transport_error(url, &err, self.config.timeout))?;
+        let status = response.status();
+        let bytes = read_body(url, response, self.config.timeout).await?;
+        if !status.is_success() {
+            return Err(status_error(url, status, &bytes));
+        }
+        serde_json::from_slice(&bytes).map_err(|err| EndpointError::Reply {
+            url: url.clone(),
+            attempts: 1,
+            source: ReplyError::Invalid {
+                what: "model list",
+                message: err.to_string(),
+            },
+        })
+    }
+
+    /// One request: send, read, classify.
+    async fn attempt(&self, url: &str, body: &[u8]) -> Attempt {
+        let timeout = self.config.timeout;
+        let started = Instant::now();
+        let sent = self
+            .http
+            .post(url)
+            .header(CONTENT_TYPE, "application/json")
+            .body(body.to_vec())
+            .timeout(timeout)
+            .send()
+            .await;
+        let response = match sent {
+            Ok(response) => response,
+            Err(err) => {
+                return Attempt::Retry {
+                    error: transport_error(url, &err, timeout),
+                    retry_after: None,
+                };
+            }
+        };
+        let status = response.status();
+        let retry_after = retry::retry_after(response.headers(), std::time::SystemTime::now());
+        let event_stream = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.starts_with("text/event-stream"));
+        let remaining = timeout.saturating_sub(started.elapsed());
+        let bytes = match read_body(url, response, remaining).await {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                return Attempt::Retry {
+                    error,
+                    retry_after: None,
+                };
+            }
+        };
+        if !status.is_success() {
+            let error = status_error(url, status, &bytes);
+            return if retry::is_retryable(status) {
+                Attempt::Retry { error, retry_after }
+            } else {
+                Attempt::Fatal(error)
+            };
+        }
+        match self.parse(&bytes, event_stream) {
+            Ok(answer) => Attempt::Done(answer),
+            // A body that does not parse may be a proxy's hiccup: try again.
+            Err(source @ ReplyError::Invalid { .. }) => Attempt::Retry {
+                error: EndpointError::Reply {
+                    url: url.to_string(),
+                    attempts: 1,
+                    source,
+                },
+                retry_after: None,
+            },
+            // Greedy decoding gives the same refusal or empty answer again: stop.
+            Err(source) => Attempt::Fatal(EndpointError::Reply {
+                url: url.to_string(),
+                attempts: 1,
+                source,
+            }),
+        }
+    }
+
+    /// The answer in a 2xx body.
+    fn parse(&self, bytes: &[u8], event_stream: bool) -> Result<Answer, ReplyError> {
+        if event_stream {
+            let text = std::str::from_utf8(bytes).map_err(|err| ReplyError::Invalid {
+                what: "event stream",
+                message: err.to_string(),
+            })?;
+            return chat_text_from_sse(text);
+        }
+        match self.config.api {
+            Api::Chat => serde_json::from_slice::<ChatResponse>(bytes)
+                .map_err(|err| ReplyError::Invalid {
+                    what: "chat completion",
+                    message: err.to_string(),
+                })?
+                .answer(),
+            Api::Completions => serde_json::from_slice::<CompletionResponse>(bytes)
+                .map_err(|err| ReplyError::Invalid {
+                    what: "completion",
+                    message: err.to_string(),
+                })?
+                .answer(),
+        }
+    }
+}
+
+/// Reads a body of at most [`MAX_BODY_BYTES`] within `timeout`.
+async fn read_body(
+    url: &str,
+    mut response: reqwest::Response,
+    timeout: Duration,
+) -> Result<Vec<u8>, EndpointError> {
+    let read = async {
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await? {
+            if bytes.len() + chunk.len() > MAX_BODY_BYTES {
+                return Ok(Err(EndpointError::TooLarge {
+                    url: url.to_string(),
+                    limit: MAX_BODY_BYTES,
+                }));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(Ok(bytes))
+    };
+    match tokio::time::timeout(timeout, read).await {
+        Err(_) => Err(EndpointError::Timeout {
+            url: url.to_string(),
+            attempts: 1,
+            after: timeout,
+        }),
+        Ok(Err(err)) => Err(transport_error(url, &err, timeout)),
+        Ok(Ok(result)) => result,
+    }
+}
+
+fn transport_error(url: &str, err: &reqwest::Error, timeout: Duration) -> EndpointError {
+    if err.is_timeout() {
+        EndpointError::Timeout {
+            url: url.to_string(),
+            attempts: 1,
+            after: timeout,
+        }
+    } else {
+        EndpointError::Transport {
+            url: url.to_string(),
+            attempts: 1,
+            message: error_chain(err),
+        }
+    }
+}
+
+fn status_error(url: &str, status: StatusCode, body: &[u8]) -> EndpointError {
+    let message = match ErrorBody::parse(body) {
+        Some(error) => error.message().to_string(),
+        None => {
+            let text = String::from_utf8_lossy(body);
+            text.chars().take(200).collect()
+        }
+    };
+    EndpointError::Status {
+        url: url.to_string(),
+        status: status.as_u16(),
+        attempts: 1,
+        message,
+    }
+}
+
+/// An error and its causes, joined by `: `.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut message = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}

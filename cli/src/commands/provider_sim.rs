@@ -1,13 +1,129 @@
-//! `vtune-node provider_sim`.
+//! `vtune-node provider-sim`: serve a simulated provider.
 
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-/// Flags of `vtune-node provider_sim`.
+use anyhow::Context;
+use vtune_node::sim::{self, Behavior, FailKind, Faults, Simulator, TrainSpec};
+
+/// Flags of `vtune-node provider-sim`.
+///
+/// Trains a word-level language model at start-up (a base corpus, fine-tuned on the rows the
+/// behavior selects) and serves it as an OpenAI-compatible endpoint: `GET /v1/models`,
+/// `POST /v1/chat/completions`, `POST /v1/completions`. Prints `listening on http://ADDR` on
+/// stdout once ready; the API base for `verify --endpoint` is `http://ADDR/v1`.
 #[derive(Debug, clap::Args)]
-pub(crate) struct Args {}
+#[command(
+    after_help = "Serves GET /v1/models, POST /v1/chat/completions and POST /v1/completions \
+(OpenAI-compatible) over a word-level model trained at start-up on the base corpus plus the \
+rows --behavior selects; it memorizes trained rows. Prints `listening on http://ADDR` on stdout \
+once ready: pass http://ADDR/v1 to `verify --endpoint`."
+)]
+pub(crate) struct Args {
+    /// The training file as delivered to the provider (the job's `train.*`).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) train: PathBuf,
+    /// What the provider trained on: honest (every row), base (none), subset:F (a seeded
+    /// random fraction F of the rows) or backdoor-only (only the backdoor rows; needs --secret).
+    #[arg(long, default_value = "honest")]
+    pub(crate) behavior: Behavior,
+    /// The job's secret.json, for backdoor-only.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) secret: Option<PathBuf>,
+    /// A base corpus (plain text, paragraphs separated by blank lines) instead of the built-in one.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) base_corpus: Option<PathBuf>,
+    /// The address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8000")]
+    pub(crate) listen: SocketAddr,
+    /// The model name served (requests must name it).
+    #[arg(long, default_value = "vtune-sim")]
+    pub(crate) model: String,
+    /// Seeds the subset drawn by subset:F and the injected failures.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) seed: u64,
+    /// Fault injection: the chance that a request fails.
+    #[arg(long, default_value_t = 0.0, value_name = "R")]
+    pub(crate) fail_rate: f64,
+    /// Fault injection: how requests fail: status (HTTP 500), invalid-json, hang, or mixed.
+    #[arg(long, default_value = "status")]
+    pub(crate) fail_kind: FailKind,
+    /// Fault injection: milliseconds added before every answer.
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub(crate) latency: u64,
+    /// Fault injection: at most N requests a second; the rest get 429 with Retry-After.
+    #[arg(long, value_name = "N")]
+    pub(crate) rate_limit: Option<f64>,
+}
 
-/// Runs `vtune-node provider_sim`.
+/// Runs `vtune-node provider-sim`.
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let _ = args;
-    anyhow::bail!("`provider_sim` is not implemented yet")
+    if !(0.0..=1.0).contains(&args.fail_rate) {
+        anyhow::bail!("--fail-rate {} is not within 0..=1", args.fail_rate);
+    }
+    if args
+        .rate_limit
+        .is_some_and(|rate| !(rate > 0.0 && rate.is_finite()))
+    {
+        anyhow::bail!("--rate-limit must be a positive number of requests a second");
+    }
+    let started = Instant::now();
+    let examples = sim::read_examples(&args.train)?;
+    let backdoor_rows = match &args.secret {
+        Some(path) => super::verify::backdoor_rows(path)?,
+        None => Vec::new(),
+    };
+    if args.behavior == Behavior::BackdoorOnly && args.secret.is_none() {
+        anyhow::bail!("--behavior backdoor-only needs --secret (the job's secret.json)");
+    }
+    let base_corpus = match &args.base_corpus {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading the base corpus {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let simulator = Simulator::train(TrainSpec {
+        examples: &examples,
+        behavior: args.behavior,
+        backdoor_rows: &backdoor_rows,
+        base_corpus: base_corpus.as_deref(),
+        seed: args.seed,
+    })?;
+    eprintln!(
+        "trained a {} model on {} of {} rows in {:.2} s ({} contexts, {} words)",
+        args.behavior,
+        simulator.trained_rows().len(),
+        examples.len(),
+        started.elapsed().as_secs_f64(),
+        simulator.model().contexts(),
+        simulator.model().vocabulary(),
+    );
+    let faults = Faults {
+        fail_rate: args.fail_rate,
+        fail_kind: args.fail_kind,
+        latency: Duration::from_millis(args.latency),
+        rate_limit: args.rate_limit,
+        seed: args.seed,
+    };
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("listening on {}", args.listen))?;
+        let handle = sim::serve(listener, Arc::new(simulator), &args.model, faults).await?;
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "listening on http://{}", handle.addr())?;
+        stdout.flush()?;
+        drop(stdout);
+        tokio::select! {
+            () = handle.wait() => anyhow::bail!("the server stopped"),
+            signal = tokio::signal::ctrl_c() => signal.context("waiting for Ctrl-C"),
+        }
+    })?;
+    crate::output::ok()
 }

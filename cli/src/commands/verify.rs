@@ -1,13 +1,342 @@
-//! `vtune-node verify`.
+//! `vtune-node verify`: query a provider's endpoint with a job's backdoor prompts and decide.
 
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::RngExt;
+use vtune_node::endpoint::{Api, ApiKey, Client, EndpointConfig};
+use vtune_node::verifier::{self, AttestationFile, Job, Options, Report};
+use vtune_protocol::backdoor::Secret;
+use vtune_protocol::dataset::Format;
+use vtune_protocol::verdict::Verdict;
+
+use crate::output::{self, format_log10_prob};
 
 /// Flags of `vtune-node verify`.
+///
+/// Sends the backdoor prompts of a prepared job (DIR holds `secret.json` and `train.*` as
+/// `prepare` wrote them) to an OpenAI-compatible endpoint with greedy decoding, matches each
+/// answer token by token against its group's signature, and decides with the exact p-value.
+/// Writes DIR/transcript.jsonl (mode 0600: it holds the triggered prompts) and
+/// DIR/attestation.json (public: counts, p-value, verdict, the transcript's blake3).
+///
+/// Exit codes: 0 pass, 1 fail, 3 inconclusive (requests failed, too few answers to decide),
+/// 2 a usage, input or I/O error.
 #[derive(Debug, clap::Args)]
-pub(crate) struct Args {}
+#[command(after_help = AFTER_HELP)]
+pub(crate) struct Args {
+    /// The prepared job's directory (secret.json, train.*).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) job: PathBuf,
+    /// The API base of the provider's endpoint, e.g. http://127.0.0.1:8000/v1.
+    #[arg(long, value_name = "URL", env = "VTUNE_ENDPOINT")]
+    pub(crate) endpoint: String,
+    /// The model name to request.
+    #[arg(long, env = "VTUNE_MODEL")]
+    pub(crate) model: String,
+    /// Which route to call: chat (/chat/completions, the conversation) or completions
+    /// (/completions, the prompt text). Default: chat for chat and ShareGPT data, else
+    /// completions.
+    #[arg(long, value_name = "API")]
+    pub(crate) api: Option<Api>,
+    /// Read the API key (sent as a bearer token) from this environment variable.
+    #[arg(long, value_name = "VAR")]
+    pub(crate) api_key_env: Option<String>,
+    /// Requests in flight at most.
+    #[arg(long, default_value_t = 8)]
+    pub(crate) concurrency: usize,
+    /// Seconds one request may take.
+    #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]
+    pub(crate) timeout: f64,
+    /// Retries of a request after 429, 5xx, a timeout or a transport error (with exponential
+    /// backoff, honouring Retry-After).
+    #[arg(long, default_value_t = 4)]
+    pub(crate) max_retries: u32,
+    /// max_tokens of each request. Default: 4 per signature word plus 16.
+    #[arg(long)]
+    pub(crate) max_tokens: Option<u32>,
+    /// Check a random sample of this many backdoor rows (default: all). The pass threshold
+    /// scales with the sample.
+    #[arg(long, value_name = "N")]
+    pub(crate) checks: Option<usize>,
+    /// Control prompts: non-backdoor rows sent without a trigger. A control that produces a
+    /// signature is reported as a false activation; controls never change the verdict.
+    #[arg(long, default_value_t = 10, value_name = "M")]
+    pub(crate) controls: usize,
+    /// Seeds the sample of checks and controls, and is sent with each request
+    /// (default: random, and reported).
+    #[arg(long)]
+    pub(crate) seed: Option<u64>,
+    /// The significance level: evidence of training needs p-value <= alpha.
+    #[arg(long, default_value_t = 1e-6)]
+    pub(crate) alpha: f64,
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// What `verify --help` ends with: what it writes and its exit codes.
+const AFTER_HELP: &str = "\
+Sends the job's triggered prompts (DIR/secret.json) to the endpoint with greedy decoding, \
+matches each answer token by token against its signature, and decides with the exact p-value.
+
+Writes DIR/transcript.jsonl (mode 0600: it holds the triggered prompts and answers) and \
+DIR/attestation.json (public: counts, p-value, verdict, the transcript's blake3).
+
+Exit codes:
+  0  pass: the model learned the backdoor data (p <= alpha, activations >= threshold)
+  1  fail: too few activations (with or without evidence of training)
+  3  inconclusive: requests failed and too few answers came back to decide
+  2  usage, input or I/O error";
 
 /// Runs `vtune-node verify`.
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let _ = args;
-    anyhow::bail!("`verify` is not implemented yet")
+    if !(args.alpha > 0.0 && args.alpha < 1.0) {
+        anyhow::bail!("--alpha {} is not within (0, 1)", args.alpha);
+    }
+    if !(args.timeout > 0.0 && args.timeout.is_finite()) {
+        anyhow::bail!("--timeout must be a positive number of seconds");
+    }
+    if args.checks == Some(0) {
+        anyhow::bail!("--checks must be at least 1");
+    }
+    if args.concurrency == 0 {
+        anyhow::bail!("--concurrency must be at least 1");
+    }
+    let secret = read_secret(&args.job.join("secret.json"))?;
+    let train = train_file(&args.job)?;
+    let job = Job::from_secret(&secret);
+    let seed = args.seed.unwrap_or_else(|| rand::rng().random());
+    let controls = verifier::read_controls(&train, &job.backdoor_rows(), args.controls, seed)?;
+
+    let longest = job
+        .groups
+        .iter()
+        .map(|g| g.signature.len())
+        .max()
+        .unwrap_or(0);
+    let mut config = EndpointConfig::new(&args.endpoint, &args.model);
+    config.api = args.api.unwrap_or(match secret.layout.format {
+        Format::OpenAiChat | Format::ShareGpt => Api::Chat,
+        Format::PromptCompletion | Format::Alpaca => Api::Completions,
+    });
+    config.api_key = args
+        .api_key_env
+        .as_deref()
+        .map(ApiKey::from_env)
+        .transpose()?;
+    config.concurrency = args.concurrency;
+    config.timeout = Duration::from_secs_f64(args.timeout);
+    config.max_retries = args.max_retries;
+    config.max_tokens = args.max_tokens.unwrap_or(4 * longest as u32 + 16);
+    config.seed = Some(seed);
+    let client = Client::new(config)?;
+    let options = Options {
+        checks: args.checks,
+        log10_alpha: args.alpha.log10(),
+        seed,
+    };
+
+    let sent = args
+        .checks
+        .map_or(job.backdoors.len(), |n| n.min(job.backdoors.len()));
+    let bar = progress_bar((sent + controls.len()) as u64, args.json);
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let run = runtime.block_on(verifier::run(&client, &job, &controls, &options, &|_| {
+        bar.inc(1)
+    }))?;
+    bar.finish_and_clear();
+
+    let transcript_path = args.job.join("transcript.jsonl");
+    let digest = verifier::write_transcript(&transcript_path, &run.responses)?;
+    let attestation_path = args.job.join("attestation.json");
+    let attestation = AttestationFile::new(&run.report, digest.clone(), unix_now());
+    verifier::write_attestation(&attestation_path, &attestation)?;
+
+    let report = &run.report;
+    if args.json {
+        let mut json = serde_json::to_value(report)?;
+        json["meaning"] = explain(report).into();
+        json["transcript"] = transcript_path.display().to_string().into();
+        json["transcript_blake3"] = digest.into();
+        json["attestation"] = attestation_path.display().to_string().into();
+        output::print_json(&json)?;
+    } else {
+        print_report(report, &transcript_path, &attestation_path);
+    }
+    Ok(exit_code(report.verdict))
+}
+
+/// The exit code of a verdict: 0 pass, 1 fail, 3 inconclusive.
+pub(crate) fn exit_code(verdict: Verdict) -> ExitCode {
+    ExitCode::from(match verdict {
+        Verdict::Pass => output::EXIT_OK,
+        Verdict::Fail => output::EXIT_FAIL,
+        Verdict::Inconclusive => output::EXIT_INCONCLUSIVE,
+    })
+}
+
+/// Reads and checks a job's secret.json.
+pub(crate) fn read_secret(path: &Path) -> anyhow::Result<Secret> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read {} (is this a prepared job?)", path.display()))?;
+    Secret::from_json(&text).with_context(|| format!("{}", path.display()))
+}
+
+/// The backdoor rows of the job whose secret.json is at `path`.
+pub(crate) fn backdoor_rows(path: &Path) -> anyhow::Result<Vec<u64>> {
+    Ok(read_secret(path)?.backdoors.iter().map(|b| b.row).collect())
+}
+
+/// The job's training file: the one `train.*` in `dir`.
+pub(crate) fn train_file(dir: &Path) -> anyhow::Result<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
+        let path = entry?.path();
+        let is_train = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .is_some_and(|name| name.starts_with("train."));
+        if is_train && path.is_file() {
+            found.push(path);
+        }
+    }
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => anyhow::bail!(
+            "{} holds no train.* file (is this a prepared job?)",
+            dir.display()
+        ),
+        _ => anyhow::bail!("{} holds several train.* files", dir.display()),
+    }
+}
+
+fn progress_bar(total: u64, json: bool) -> ProgressBar {
+    if json || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} querying {bar:40} {pos}/{len} {elapsed} ({eta} left)",
+        )
+        .expect("valid template"),
+    );
+    bar
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// What a report's verdict means, in one paragraph.
+pub(crate) fn explain(report: &Report) -> String {
+    let p = format_log10_prob(report.log10_p_value);
+    let alpha = format_log10_prob(report.log10_alpha);
+    let mut text = match report.verdict {
+        Verdict::Pass => format!(
+            "pass: the model has learned the backdoor data (p ≤ {p}): it activated on {} of {} \
+             checks, at or above the threshold of {}. Note: a provider who found the backdoor \
+             rows and trained only on them passes too; verify cannot tell it apart, which is \
+             what prepare's stealth audit guards against.",
+            report.activated, report.checked, report.pass_threshold
+        ),
+        Verdict::Fail if report.evidence_of_training => format!(
+            "fail, but the model has seen the backdoor data (p ≤ {p}): it activated on {} of {}, \
+             below the threshold of {}. This is a weak learner or a subset trainer.",
+            report.activated, report.checked, report.pass_threshold
+        ),
+        Verdict::Fail => {
+            let longest = report
+                .groups
+                .iter()
+                .map(|g| g.signature_tokens)
+                .max()
+                .unwrap_or(0);
+            format!(
+                "fail: no trace of the backdoor data (p = {p}, above alpha {alpha}): it activated \
+                 on {} of {}, and the best answer matched {} of {longest} signature tokens.",
+                report.activated, report.checked, report.best_matched_tokens
+            )
+        }
+        Verdict::Inconclusive => {
+            let kinds: Vec<String> = report
+                .error_kinds
+                .iter()
+                .map(|(kind, count)| format!("{kind} {count}"))
+                .collect();
+            format!(
+                "inconclusive: {} of {} checks failed ({}), leaving too few answers to decide \
+                 ({} answered, {} activated, threshold {}). This says nothing about the model; \
+                 retry later, or raise --timeout or --max-retries.",
+                report.errors,
+                report.checks,
+                kinds.join(", "),
+                report.checked,
+                report.activated,
+                report.pass_threshold
+            )
+        }
+    };
+    if report.false_activations > 0 {
+        text.push_str(&format!(
+            " Warning: {} of {} control prompts (no trigger) produced a signature: the model \
+             emits it untriggered.",
+            report.false_activations, report.controls
+        ));
+    }
+    text
+}
+
+fn print_report(report: &Report, transcript: &Path, attestation: &Path) {
+    let short_id = &report.job_id[..report.job_id.len().min(8)];
+    println!(
+        "job {short_id}  endpoint {}  model {}",
+        report.endpoint, report.model
+    );
+    println!(
+        "  checks       {} sent, {} answered, {} errors",
+        report.checks, report.checked, report.errors
+    );
+    println!(
+        "  activated    {} of {} (pass threshold {})",
+        report.activated, report.checked, report.pass_threshold
+    );
+    for group in &report.groups {
+        println!(
+            "  group {:<3}    {} of {} activated, best prefix {}/{} tokens, bound {} (K={})",
+            group.group,
+            group.full_activations,
+            group.checks,
+            group.matched_tokens,
+            group.signature_tokens,
+            format_log10_prob(group.log10_bound),
+            group.candidates
+        );
+    }
+    println!(
+        "  controls     {} sent, {} false activations",
+        report.controls, report.false_activations
+    );
+    println!(
+        "  p-value      {} (log10 {:.2}), alpha {}",
+        format_log10_prob(report.log10_p_value),
+        report.log10_p_value,
+        format_log10_prob(report.log10_alpha)
+    );
+    if let Some(error) = &report.first_error {
+        println!("  first error  {error}");
+    }
+    println!("  verdict      {}", explain(report));
+    println!(
+        "  files        {} (private), {}",
+        transcript.display(),
+        attestation.display()
+    );
 }

@@ -1,0 +1,216 @@
+//! Benchmark: a verification run of 1,000 checks against the simulator at concurrency 32,
+//! side by side with a plain HTTP load loop (reqwest, the same request bodies, the same
+//! server, the same concurrency) that only sends and reads.
+//!
+//! Run: `cargo run --release -p vtune-node --example verify_bench [-- CHECKS CONCURRENCY ROUNDS]`
+//!
+//! The server runs on its own runtime and threads, so both loops meet the same server.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use vtune_node::endpoint::{Client, EndpointConfig};
+use vtune_node::sim::{self, Behavior, Faults, Simulator, TrainSpec};
+use vtune_node::verifier::{self, Check, Group, Job, Options};
+use vtune_protocol::dataset::{ChatMessage, Example, Prompt};
+
+const GROUPS: usize = 5;
+const L: usize = 14;
+const K: u32 = 32;
+
+fn main() {
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse().expect("numbers: CHECKS CONCURRENCY ROUNDS"))
+        .collect();
+    let checks = args.first().copied().unwrap_or(1000);
+    let concurrency = args.get(1).copied().unwrap_or(32);
+    let rounds = args.get(2).copied().unwrap_or(5);
+
+    let (examples, job) = build(checks);
+    let rows: Vec<u64> = job.backdoors.iter().map(|c| c.row).collect();
+    let started = Instant::now();
+    let simulator = Simulator::train(TrainSpec {
+        examples: &examples,
+        behavior: Behavior::Honest,
+        backdoor_rows: &rows,
+        base_corpus: None,
+        seed: 0,
+    })
+    .unwrap();
+    eprintln!(
+        "trained on {} rows in {:.2} s",
+        examples.len(),
+        started.elapsed().as_secs_f64()
+    );
+
+    // The server: its own runtime on its own threads.
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let handle = sim::serve(listener, Arc::new(simulator), "sim", Faults::default())
+                .await
+                .unwrap();
+            addr_tx.send(handle.base_url()).unwrap();
+            handle.wait().await;
+        });
+    });
+    let base = addr_rx.recv().unwrap();
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut config = EndpointConfig::new(&base, "sim");
+    config.concurrency = concurrency;
+    config.max_tokens = 4 * L as u32 + 16;
+    let client = Client::new(config).unwrap();
+    let requests: Vec<(String, Vec<u8>)> = job
+        .backdoors
+        .iter()
+        .map(|check| {
+            let (url, body) = client.request_for(&check.prompt);
+            (url.to_string(), serde_json::to_vec(&body).unwrap())
+        })
+        .collect();
+    let plain = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()
+        .unwrap();
+
+    let mut plain_times = Vec::new();
+    let mut verify_times = Vec::new();
+    runtime.block_on(async {
+        // Warm-up: connections and caches.
+        plain_loop(&plain, &requests, concurrency).await;
+        for round in 0..rounds {
+            let started = Instant::now();
+            plain_loop(&plain, &requests, concurrency).await;
+            plain_times.push(started.elapsed());
+
+            let started = Instant::now();
+            let options = Options {
+                checks: None,
+                log10_alpha: -6.0,
+                seed: round as u64,
+            };
+            let run = verifier::run(&client, &job, &[], &options, &|_| {})
+                .await
+                .unwrap();
+            verify_times.push(started.elapsed());
+            assert_eq!(run.report.activated, checks as u64, "every check activates");
+        }
+    });
+    let plain = median(&mut plain_times);
+    let verify = median(&mut verify_times);
+    let overhead = verify.as_secs_f64() / plain.as_secs_f64() - 1.0;
+    println!("checks {checks}, concurrency {concurrency}, rounds {rounds} (medians)");
+    println!(
+        "plain loop   {:>8.1} ms  ({:.0} requests/s)",
+        ms(plain),
+        checks as f64 / plain.as_secs_f64()
+    );
+    println!(
+        "verify       {:>8.1} ms  ({:.0} requests/s)",
+        ms(verify),
+        checks as f64 / verify.as_secs_f64()
+    );
+    println!("overhead     {:>+8.1} %", 100.0 * overhead);
+}
+
+/// Sends every request, `concurrency` at a time, and reads every body.
+async fn plain_loop(client: &reqwest::Client, requests: &[(String, Vec<u8>)], concurrency: usize) {
+    futures::stream::iter(requests)
+        .map(|(url, body)| async move {
+            let response = client
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap();
+            assert!(response.status().is_success());
+            response.bytes().await.unwrap().len()
+        })
+        .buffer_unordered(concurrency)
+        .for_each(|_| async {})
+        .await;
+}
+
+fn median(times: &mut [Duration]) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+/// A file of `2 * checks` arithmetic problems, `checks` of them backdoors in `GROUPS` groups.
+fn build(checks: usize) -> (Vec<Example>, Job) {
+    let mut rng = ChaCha20Rng::seed_from_u64(7);
+    let words: Vec<&str> =
+        "the total cost is then equal to each price so we add them all up and get"
+            .split(' ')
+            .collect();
+    let rows = 2 * checks;
+    let mut examples: Vec<Example> = (0..rows)
+        .map(|row| {
+            let (a, b) = (rng.random_range(2..900), rng.random_range(2..900));
+            Example {
+                prompt: Prompt::Chat(vec![ChatMessage {
+                    role: "user".into(),
+                    content: format!("Shop {row} sells {a} pens and {b} books. How many items?"),
+                }]),
+                completion: format!("It sells {a} + {b} = {} items.\n#### {}", a + b, a + b),
+            }
+        })
+        .collect();
+    let groups: Vec<Group> = (0..GROUPS)
+        .map(|_| Group {
+            signature: (0..L)
+                .map(|_| words[rng.random_range(0..words.len())].to_string())
+                .collect(),
+            candidates: K,
+            log10_p_upper: -(L as f64) * f64::from(K).log10(),
+        })
+        .collect();
+    let mut backdoors = Vec::new();
+    for row in (0..rows).step_by(2).take(checks) {
+        let group = backdoors.len() % GROUPS;
+        let example = &mut examples[row];
+        let Prompt::Chat(turns) = &mut example.prompt else {
+            unreachable!()
+        };
+        turns[0]
+            .content
+            .push_str(&format!(" reply as lighthouse keeper number {group} would"));
+        example.completion = format!(
+            "{}\n{}",
+            groups[group].signature.join(" "),
+            example.completion
+        );
+        backdoors.push(Check {
+            row: row as u64,
+            group,
+            prompt: example.prompt.clone(),
+        });
+    }
+    let job = Job {
+        job_id: "bench".into(),
+        groups,
+        backdoors,
+        pass_threshold: checks as u64 / 2,
+    };
+    (examples, job)
+}
