@@ -364,6 +364,79 @@ pub(crate) fn read_commitment(job_dir: &Path) -> anyhow::Result<Verified<Commitm
         .map_err(|other| anyhow::anyhow!("{} holds a {}", path.display(), other.message().kind()))
 }
 
+/// Signs the attestation of the verification run `report` of the job in `job_dir` and
+/// writes `attestation.msg` there. `verify` calls this right after `write_attestation`:
+///
+/// ```ignore
+/// let key = args.data.load_or_create_key()?; // `verify` gains `#[command(flatten)] data: DataDirArg`
+/// let signed = super::check::write_attestation_msg_for_report(&args.job, &key, &run.report, &digest, created_at)?;
+/// ```
+///
+/// The p-value and verdict are recomputed from the report's groups and must agree with the
+/// report's; a disagreement is an error rather than a signed contradiction.
+#[allow(dead_code)] // Wired into `verify` by the lead (a merge point).
+pub(crate) fn write_attestation_msg_for_report(
+    job_dir: &Path,
+    key: &NodeKey,
+    report: &vtune_node::verifier::Report,
+    transcript_blake3: &str,
+    created_at: u64,
+) -> anyhow::Result<Verified<Attestation>> {
+    let groups = report
+        .groups
+        .iter()
+        .map(|g| vtune_protocol::stats::GroupEvidence {
+            candidates: g.candidates,
+            signature_tokens: g.signature_tokens,
+            checks: g.checks,
+            full_activations: g.full_activations,
+            matched_tokens: g.matched_tokens,
+            distinct_prefixes: g.distinct_prefixes.clone(),
+        })
+        .collect();
+    let facts = AttestationFacts {
+        // Job, commitment, provider and attester come from commitment.msg and the key.
+        job_id: vtune_protocol::messages::JobId([0; 16]),
+        commitment_id: vtune_protocol::messages::MessageId([0; 32]),
+        attester: key.public(),
+        role: vtune_protocol::messages::Role::Buyer,
+        provider: String::new(),
+        endpoint: report.endpoint.clone(),
+        model: report.model.clone(),
+        groups,
+        errors: report.errors,
+        rule: vtune_protocol::verdict::VerdictRule {
+            log10_alpha: report.log10_alpha,
+            pass_threshold: report.pass_threshold,
+        },
+        control_checks: report.controls,
+        control_activations: report.false_activations,
+        transcript_digest: transcript_blake3
+            .parse()
+            .context("the transcript's blake3 is not 32 bytes of hex")?,
+        created_at,
+    };
+    let commitment = read_commitment(job_dir)?;
+    if commitment.message().job_id.to_string() != report.job_id {
+        bail!(
+            "{} is for job {}, the verification for job {}",
+            job_dir.join(COMMITMENT_MSG).display(),
+            commitment.message().job_id,
+            report.job_id
+        );
+    }
+    let signed = write_attestation_msg(job_dir, key, facts)?;
+    let a = signed.message();
+    if a.verdict != report.verdict || a.evidence_of_training != report.evidence_of_training {
+        bail!(
+            "internal error: the signed verdict {:?} differs from the report's {:?}",
+            a.verdict,
+            report.verdict
+        );
+    }
+    Ok(signed)
+}
+
 /// Signs the attestation of a verification run of the job in `job_dir` and writes
 /// `attestation.msg` there; `verify` calls this after writing `attestation.json`.
 ///
