@@ -79,8 +79,8 @@ fn main() {
         .backdoors
         .iter()
         .map(|check| {
-            let (url, body) = client.request_for(&check.prompt);
-            (url.to_string(), serde_json::to_vec(&body).unwrap())
+            let (url, body) = client.request_body(&check.prompt);
+            (url.to_string(), body)
         })
         .collect();
     let plain = reqwest::Client::builder()
@@ -90,42 +90,85 @@ fn main() {
 
     let mut plain_times = Vec::new();
     let mut verify_times = Vec::new();
+    let mut ratios = Vec::new();
+    let mut client_times = Vec::new();
     runtime.block_on(async {
-        // Warm-up: connections and caches.
-        plain_loop(&plain, &requests, concurrency).await;
-        for round in 0..rounds {
+        let verify_once = |seed: u64| {
+            let (client, job) = (&client, &job);
+            async move {
+                let options = Options {
+                    checks: None,
+                    log10_alpha: -6.0,
+                    seed,
+                };
+                let started = Instant::now();
+                let run = verifier::run(client, job, &[], &options, &|_| {})
+                    .await
+                    .unwrap();
+                assert_eq!(run.report.activated, checks as u64, "every check activates");
+                started.elapsed()
+            }
+        };
+        let client_once = || async {
+            let started = Instant::now();
+            futures::stream::iter(&job.backdoors)
+                .map(|check| client.complete(&check.prompt))
+                .buffer_unordered(concurrency)
+                .for_each(|result| async move {
+                    result.unwrap();
+                })
+                .await;
+            started.elapsed()
+        };
+        let plain_once = || async {
             let started = Instant::now();
             plain_loop(&plain, &requests, concurrency).await;
-            plain_times.push(started.elapsed());
-
-            let started = Instant::now();
-            let options = Options {
-                checks: None,
-                log10_alpha: -6.0,
-                seed: round as u64,
+            started.elapsed()
+        };
+        // Warm-up: connections and caches.
+        plain_once().await;
+        verify_once(0).await;
+        // Rounds alternate which goes first, so drifts in machine load fall on both.
+        for round in 0..rounds {
+            let (plain_time, verify_time) = if round % 2 == 0 {
+                let p = plain_once().await;
+                (p, verify_once(round as u64).await)
+            } else {
+                let v = verify_once(round as u64).await;
+                (plain_once().await, v)
             };
-            let run = verifier::run(&client, &job, &[], &options, &|_| {})
-                .await
-                .unwrap();
-            verify_times.push(started.elapsed());
-            assert_eq!(run.report.activated, checks as u64, "every check activates");
+            client_times.push(client_once().await);
+            plain_times.push(plain_time);
+            verify_times.push(verify_time);
+            ratios.push(verify_time.as_secs_f64() / plain_time.as_secs_f64());
         }
     });
     let plain = median(&mut plain_times);
     let verify = median(&mut verify_times);
-    let overhead = verify.as_secs_f64() / plain.as_secs_f64() - 1.0;
+    ratios.sort_by(f64::total_cmp);
+    let ratio = ratios[ratios.len() / 2];
     println!("checks {checks}, concurrency {concurrency}, rounds {rounds} (medians)");
     println!(
         "plain loop   {:>8.1} ms  ({:.0} requests/s)",
         ms(plain),
         checks as f64 / plain.as_secs_f64()
     );
+    let client_only = median(&mut client_times);
+    println!(
+        "client only  {:>8.1} ms  ({:.0} requests/s): Client::complete, no verifier",
+        ms(client_only),
+        checks as f64 / client_only.as_secs_f64()
+    );
     println!(
         "verify       {:>8.1} ms  ({:.0} requests/s)",
         ms(verify),
         checks as f64 / verify.as_secs_f64()
     );
-    println!("overhead     {:>+8.1} %", 100.0 * overhead);
+    println!(
+        "overhead     {:>+8.1} % (median of the per-round ratios; {:+.1} % from the medians)",
+        100.0 * (ratio - 1.0),
+        100.0 * (verify.as_secs_f64() / plain.as_secs_f64() - 1.0)
+    );
 }
 
 /// Sends every request, `concurrency` at a time, and reads every body.

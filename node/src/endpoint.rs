@@ -155,10 +155,10 @@ impl Client {
     }
 
     /// The URL and JSON body of the request for `prompt` under the configured API.
-    pub fn request_for(&self, prompt: &Prompt) -> (&str, serde_json::Value) {
+    pub fn request_body(&self, prompt: &Prompt) -> (&str, Vec<u8>) {
         let body = match self.config.api {
-            Api::Chat => serde_json::to_value(self.chat_request(prompt)),
-            Api::Completions => serde_json::to_value(self.completion_request(prompt)),
+            Api::Chat => serde_json::to_vec(&self.chat_request(prompt)),
+            Api::Completions => serde_json::to_vec(&self.completion_request(prompt)),
         };
         let url = match self.config.api {
             Api::Chat => &self.chat_url,
@@ -170,8 +170,7 @@ impl Client {
     /// Sends `prompt` and returns the answer, retrying as configured. Waits for a free slot
     /// first when `concurrency` requests are already in flight.
     pub async fn complete(&self, prompt: &Prompt) -> Result<Completion, EndpointError> {
-        let (url, body) = self.request_for(prompt);
-        let body = serde_json::to_vec(&body).expect("JSON values always serialize");
+        let (url, body) = self.request_body(prompt);
         let _permit = self
             .permits
             .acquire()
