@@ -92,6 +92,8 @@ fn main() {
     let mut verify_times = Vec::new();
     let mut ratios = Vec::new();
     let mut client_times = Vec::new();
+    // CPU time of the whole process (server threads included: the same work in each loop).
+    let mut cpu = [0u64; 3];
     runtime.block_on(async {
         let verify_once = |seed: u64| {
             let (client, job) = (&client, &job);
@@ -101,16 +103,16 @@ fn main() {
                     log10_alpha: -6.0,
                     seed,
                 };
-                let started = Instant::now();
+                let (started, cpu) = (Instant::now(), cpu_ns());
                 let run = verifier::run(client, job, &[], &options, &|_| {})
                     .await
                     .unwrap();
                 assert_eq!(run.report.activated, checks as u64, "every check activates");
-                started.elapsed()
+                (started.elapsed(), cpu_ns() - cpu)
             }
         };
         let client_once = || async {
-            let started = Instant::now();
+            let (started, cpu) = (Instant::now(), cpu_ns());
             futures::stream::iter(&job.backdoors)
                 .map(|check| client.complete(&check.prompt))
                 .buffer_unordered(concurrency)
@@ -118,12 +120,12 @@ fn main() {
                     result.unwrap();
                 })
                 .await;
-            started.elapsed()
+            (started.elapsed(), cpu_ns() - cpu)
         };
         let plain_once = || async {
-            let started = Instant::now();
+            let (started, cpu) = (Instant::now(), cpu_ns());
             plain_loop(&plain, &requests, concurrency).await;
-            started.elapsed()
+            (started.elapsed(), cpu_ns() - cpu)
         };
         // Warm-up: connections and caches.
         plain_once().await;
@@ -137,7 +139,12 @@ fn main() {
                 let v = verify_once(round as u64).await;
                 (plain_once().await, v)
             };
-            client_times.push(client_once().await);
+            let (client_time, client_cpu) = client_once().await;
+            client_times.push(client_time);
+            cpu[0] += plain_time.1;
+            cpu[1] += client_cpu;
+            cpu[2] += verify_time.1;
+            let (plain_time, verify_time) = (plain_time.0, verify_time.0);
             plain_times.push(plain_time);
             verify_times.push(verify_time);
             ratios.push(verify_time.as_secs_f64() / plain_time.as_secs_f64());
@@ -164,6 +171,14 @@ fn main() {
         ms(verify),
         checks as f64 / verify.as_secs_f64()
     );
+    let per_request = |ns: u64| ns as f64 / 1000.0 / (rounds * checks) as f64;
+    println!(
+        "cpu/request  plain {:.1} us, client only {:.1} us, verify {:.1} us (process, server included): verify {:+.1} %",
+        per_request(cpu[0]),
+        per_request(cpu[1]),
+        per_request(cpu[2]),
+        100.0 * (cpu[2] as f64 / cpu[0] as f64 - 1.0)
+    );
     println!(
         "overhead     {:>+8.1} % (median of the per-round ratios; {:+.1} % from the medians)",
         100.0 * (ratio - 1.0),
@@ -188,6 +203,17 @@ async fn plain_loop(client: &reqwest::Client, requests: &[(String, Vec<u8>)], co
         .buffer_unordered(concurrency)
         .for_each(|_| async {})
         .await;
+}
+
+/// CPU time of every thread of this process so far, in nanoseconds (Linux schedstat).
+fn cpu_ns() -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok())
+        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
 }
 
 fn median(times: &mut [Duration]) -> Duration {

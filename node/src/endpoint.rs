@@ -10,7 +10,7 @@ mod error;
 mod retry;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, USER_AGENT};
@@ -230,7 +230,6 @@ impl Client {
     /// One request: send, read, classify.
     async fn attempt(&self, url: &str, body: &[u8]) -> Attempt {
         let timeout = self.config.timeout;
-        let started = Instant::now();
         let sent = self
             .http
             .post(url)
@@ -249,14 +248,15 @@ impl Client {
             }
         };
         let status = response.status();
-        let retry_after = retry::retry_after(response.headers(), std::time::SystemTime::now());
+        let retry_after = (!status.is_success())
+            .then(|| retry::retry_after(response.headers(), std::time::SystemTime::now()))
+            .flatten();
         let event_stream = response
             .headers()
             .get(CONTENT_TYPE)
             .and_then(|value| value.to_str().ok())
             .is_some_and(|value| value.starts_with("text/event-stream"));
-        let remaining = timeout.saturating_sub(started.elapsed());
-        let bytes = match read_body(url, response, remaining).await {
+        let bytes = match read_body(url, response, timeout).await {
             Ok(bytes) => bytes,
             Err(error) => {
                 return Attempt::Retry {
@@ -319,34 +319,28 @@ impl Client {
     }
 }
 
-/// Reads a body of at most [`MAX_BODY_BYTES`] within `timeout`.
+/// Reads a body of at most [`MAX_BODY_BYTES`]. The request's timeout covers the body too.
 async fn read_body(
     url: &str,
     mut response: reqwest::Response,
     timeout: Duration,
 ) -> Result<Vec<u8>, EndpointError> {
-    let read = async {
-        let mut bytes = Vec::new();
-        while let Some(chunk) = response.chunk().await? {
-            if bytes.len() + chunk.len() > MAX_BODY_BYTES {
-                return Ok(Err(EndpointError::TooLarge {
-                    url: url.to_string(),
-                    limit: MAX_BODY_BYTES,
-                }));
-            }
-            bytes.extend_from_slice(&chunk);
+    let mut bytes =
+        Vec::with_capacity(response.content_length().unwrap_or(0).min(1 << 16) as usize);
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|err| transport_error(url, &err, timeout))?
+    {
+        if bytes.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(EndpointError::TooLarge {
+                url: url.to_string(),
+                limit: MAX_BODY_BYTES,
+            });
         }
-        Ok(Ok(bytes))
-    };
-    match tokio::time::timeout(timeout, read).await {
-        Err(_) => Err(EndpointError::Timeout {
-            url: url.to_string(),
-            attempts: 1,
-            after: timeout,
-        }),
-        Ok(Err(err)) => Err(transport_error(url, &err, timeout)),
-        Ok(Ok(result)) => result,
+        bytes.extend_from_slice(&chunk);
     }
+    Ok(bytes)
 }
 
 fn transport_error(url: &str, err: &reqwest::Error, timeout: Duration) -> EndpointError {
