@@ -36,8 +36,8 @@ fn shared_dir() -> Option<PathBuf> {
 }
 
 fn shared_file(name: &str, test: &str) -> Option<PathBuf> {
-    let path = shared_dir()?.join("datasets").join(name);
-    if path.exists() {
+    let path = shared_dir().map(|dir| dir.join("datasets").join(name));
+    if let Some(path) = path.filter(|p| p.exists()) {
         Some(path)
     } else {
         println!("SKIP: ../shared not found; {test} skipped");

@@ -1,5 +1,7 @@
 //! Dataset read throughput: a large chat JSONL made by repeating a small one, read raw
-//! (line by line, the baseline) and through `dataset::Reader` + `dataset::example`.
+//! (line by line, the baseline), through `dataset::Reader` + `dataset::example` (records as
+//! `serde_json::Value`s), and through `Reader::next_raw` + `dataset::parse_example` (examples
+//! straight from the bytes).
 //!
 //! ```text
 //! cargo run --release -p vtune-protocol --example parse_bench -- [MEGABYTES]
@@ -74,7 +76,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         rates(written, parse_secs, parse_cpu)
     );
     println!("  {records} records, {completion_bytes} completion bytes");
-    println!("parse / raw time: {:.1}x (wall)", parse_secs / raw_secs);
+    let ((fast_records, fast_bytes), fast_secs, fast_cpu) = timed(|| parse_raw(&path))?;
+    assert_eq!((fast_records, fast_bytes), (records, completion_bytes));
+    println!(
+        "Reader::next_raw + parse_example():    {}",
+        rates(written, fast_secs, fast_cpu)
+    );
+    println!(
+        "time / raw read time (wall): Reader + example() {:.1}x, next_raw + parse_example() {:.1}x",
+        parse_secs / raw_secs,
+        fast_secs / raw_secs
+    );
     if let Some(peak) = peak_rss_kib() {
         println!("peak RSS: {:.1} MiB", peak as f64 / 1024.0);
     }
@@ -262,6 +274,22 @@ fn parse(path: &std::path::Path) -> Result<(u64, u64), Box<dyn std::error::Error
     for record in reader {
         let record = record?;
         let example = dataset::example(format, &record.value)?;
+        completion_bytes += example.completion.len() as u64;
+        records += 1;
+    }
+    Ok((records, completion_bytes))
+}
+
+/// Reads every record's bytes and extracts its example without building a `Value`.
+fn parse_raw(path: &std::path::Path) -> Result<(u64, u64), Box<dyn std::error::Error>> {
+    let file = BufReader::with_capacity(BUFFER, File::open(path)?);
+    let mut reader = Reader::detect("bench", file, None, Limits::default())?;
+    let layout = reader.layout();
+    let (mut records, mut completion_bytes) = (0u64, 0u64);
+    while let Some(raw) = reader.next_raw() {
+        let raw = raw?;
+        let location = raw.location(layout.container);
+        let example = dataset::parse_example("bench", location, raw.bytes, layout.format)?;
         completion_bytes += example.completion.len() as u64;
         records += 1;
     }

@@ -7,7 +7,8 @@
 //! - [`Reader`] streams records from a JSONL file or a JSON array, one record in memory at a
 //!   time, each with its exact byte span ([`Record::offset`], [`Record::len`]) so that a caller
 //!   can seek back to it later and re-parse it with [`parse_record`].
-//! - [`example`] extracts the prompt and completion of a record;
+//! - [`example`] extracts the prompt and completion of a record; [`parse_example`] does it
+//!   straight from a record's bytes ([`Reader::next_raw`]), without building a `Value`;
 //!   [`append_to_prompt`] and [`prepend_to_completion`] edit them in place.
 //! - [`Writer`] writes records back in either container.
 //! - [`Summary`] accumulates the length statistics that `vtune-node inspect` prints.
@@ -15,6 +16,7 @@
 mod edit;
 mod error;
 mod example;
+mod fast;
 mod format;
 mod reader;
 mod scan;
@@ -24,8 +26,9 @@ mod writer;
 pub use edit::{append_to_prompt, prepend_to_completion};
 pub use error::{DatasetError, FieldError};
 pub use example::example;
+pub use fast::parse_example;
 pub use format::{ParseFormatError, detect};
-pub use reader::{Reader, parse_record};
+pub use reader::{RawRecord, Reader, parse_record};
 pub use summary::{LengthStats, Summary, TextLengths};
 pub use writer::Writer;
 

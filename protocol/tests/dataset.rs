@@ -681,3 +681,98 @@ fn reader_new_reads_a_known_layout() {
     let empty: Vec<_> = Reader::new("s", Cursor::new(""), layout, Limits::default()).collect();
     assert!(matches!(empty[..], [Err(DatasetError::Empty { .. })]));
 }
+
+/// `parse_example` must give exactly what `parse_record` then `example` give, errors included.
+fn assert_same_as_full_path(bytes: &[u8], format: Format) {
+    let location = Location::Line(7);
+    let fast = dataset::parse_example("f.jsonl", location.clone(), bytes, format);
+    let full =
+        dataset::parse_record("f.jsonl", location.clone(), bytes, format).and_then(|value| {
+            dataset::example(format, &value)
+                .map_err(|error| DatasetError::field("f.jsonl", location, error))
+        });
+    let text = String::from_utf8_lossy(bytes);
+    match (fast, full) {
+        (Ok(a), Ok(b)) => assert_eq!(a, b, "{format}: {text}"),
+        (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{format}: {text}"),
+        (a, b) => panic!("{format}: {text}: fast {a:?}, full {b:?}"),
+    }
+}
+
+#[test]
+fn parse_example_matches_the_full_path_on_every_fixture_and_format() {
+    for (name, ..) in FIXTURES {
+        let bytes = std::fs::read(fixture(name)).unwrap();
+        let (_, records) = read_fixture_lenient(name);
+        for (offset, len) in records {
+            for format in Format::ALL {
+                assert_same_as_full_path(&bytes[offset..offset + len], format);
+            }
+        }
+    }
+}
+
+/// The spans of every record of a fixture, read raw (mixed files included).
+fn read_fixture_lenient(name: &str) -> (Layout, Vec<(usize, usize)>) {
+    let file = std::fs::File::open(fixture(name)).unwrap();
+    let mut reader = Reader::detect(name, BufReader::new(file), None, Limits::default()).unwrap();
+    let mut spans = Vec::new();
+    while let Some(raw) = reader.next_raw() {
+        let raw = raw.unwrap();
+        spans.push((raw.offset as usize, raw.bytes.len()));
+    }
+    (reader.layout(), spans)
+}
+
+#[test]
+fn parse_example_matches_the_full_path_on_odd_records() {
+    let cases: &[&[u8]] = &[
+        br#"{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}"#,
+        br#"{"m\u0065ssages": [{"r\u006fle": "user", "content": "\u00e9\n"}, {"role": "assistant", "content": "b\"q\""}]}"#,
+        br#"{"messages": [{"role": "user", "content": "a"}], "messages": [{"role": "assistant", "content": "dup"}]}"#,
+        br#"{"messages": [{"role": "user", "content": [{"type": "text", "text": null}]}, {"role": "assistant", "content": "b"}]}"#,
+        br#"{"messages": [{"role": "user", "content": [{"type": "image"}, {"text": "x"}]}, {"role": "assistant", "content": null}]}"#,
+        br#"{"messages": [["user", "a"], ["assistant", "b"]]}"#,
+        br#"{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}, {"role": "user", "content": 5}]}"#,
+        br#"{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}, {"role": 5}]}"#,
+        br#"{"messages": [{"role": "user", "content": 1}, {"role": "assistant", "content": "b"}]}"#,
+        br#"{"messages": [{"role": "user"}, {"role": "assistant", "content": "b"}]}"#,
+        br#"{"messages": [{"role": "user", "content": "a"}]}"#,
+        br#"{"messages": {}}"#,
+        br#"[{"role": "user", "content": "a"}]"#,
+        br#"{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]} x"#,
+        b"{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}, {\"role\": \"assistant\", \"content\": \"b\"}], \"x\": \"\xff\"}",
+        br#"{"extra": [1, 2.5e3, {"a": [true, false, null]}], "prompt": "p", "completion": "c"}"#,
+        br#"{"prompt": null, "completion": "c"}"#,
+        br#"{"prompt": "p"}"#,
+        br#"{"instruction": "i", "input": null, "output": "o"}"#,
+        br#"{"instruction": "i", "input": 3, "output": "o"}"#,
+        br#"{"instruction": "i", "input": "in\nput", "output": "o"}"#,
+        br#"{"output": "o"}"#,
+        br#"{"conversations": [{"from": "human", "value": "h"}, {"from": "gpt", "value": "g"}, {"from": "human", "value": "after"}]}"#,
+        br#"{"conversations": [{"from": "system", "value": "s"}, {"from": "assistant", "value": "already mapped"}]}"#,
+        br#"{"conversations": [{"from": "human", "value": "h"}]}"#,
+        br#"{"question": "q", "answer": "a"}"#,
+        br#"{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}"#,
+        b"",
+    ];
+    for bytes in cases {
+        for format in Format::ALL {
+            assert_same_as_full_path(bytes, format);
+        }
+    }
+}
+
+#[test]
+fn next_raw_gives_the_spans_of_next() {
+    for (name, ..) in FIXTURES.into_iter().filter(|(n, ..)| *n != "mixed.jsonl") {
+        let (layout, records) = read_fixture(name);
+        let (raw_layout, spans) = read_fixture_lenient(name);
+        assert_eq!(layout, raw_layout);
+        let expected: Vec<_> = records
+            .iter()
+            .map(|r| (r.offset as usize, r.len as usize))
+            .collect();
+        assert_eq!(spans, expected, "{name}");
+    }
+}

@@ -89,3 +89,16 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn parse_example_equals_example_of_the_value(record in chat_record()) {
+        let bytes = serde_json::to_vec(&record).unwrap();
+        let fast = vtune_protocol::dataset::parse_example("p", Location::Line(1), &bytes, Format::OpenAiChat)
+            .unwrap();
+        let full = vtune_protocol::dataset::example(Format::OpenAiChat, &record).unwrap();
+        prop_assert_eq!(fast, full);
+    }
+}

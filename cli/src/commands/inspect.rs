@@ -67,12 +67,15 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let layout = reader.layout();
     let progress = progress_bar(bytes, args.json);
     let mut summary = Summary::default();
-    while let Some(record) = reader.next() {
-        let record = record?;
-        let example = dataset::example(layout.format, &record.value).map_err(|error| {
-            dataset::DatasetError::field(&name, record.location(layout.container), error)
-        })?;
-        summary.add(&example);
+    while let Some(raw) = reader.next_raw() {
+        let raw = raw?;
+        let location = raw.location(layout.container);
+        summary.add(&dataset::parse_example(
+            &name,
+            location,
+            raw.bytes,
+            layout.format,
+        )?);
         if summary.rows % 4096 == 0 {
             progress.set_position(reader.bytes_read());
         }

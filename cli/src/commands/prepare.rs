@@ -111,7 +111,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         groups: args.groups,
         generator,
         limits: Limits::default(),
-        sort_budget: 64 << 20,
+        sort_budget: 32 << 20,
         created_at,
     };
     let mut rng = match args.seed {

@@ -104,6 +104,30 @@ impl<R: BufRead> Reader<R> {
         self.layout
     }
 
+    /// The next record's bytes, not parsed: pass them to [`super::parse_example`] (the fast
+    /// way to get examples) or [`parse_record`]. The bytes are valid until the next call.
+    /// Errors are those of finding the record (I/O, an overlong record, a broken array).
+    pub fn next_raw(&mut self) -> Option<Result<RawRecord<'_>, DatasetError>> {
+        if let Some(record) = self.pending.take() {
+            // The first record's bytes are still in the scanner's buffer.
+            return Some(Ok(RawRecord {
+                index: record.index,
+                line: record.line,
+                offset: record.offset,
+                bytes: &self.scanner.buf,
+            }));
+        }
+        match self.scanner.next_span()? {
+            Ok(span) => Some(Ok(RawRecord {
+                index: span.index,
+                line: span.line,
+                offset: span.offset,
+                bytes: &self.scanner.buf,
+            })),
+            Err(error) => Some(Err(scan_error(&self.file, self.scanner.limit(), error))),
+        }
+    }
+
     /// How many bytes have been consumed from the input so far (for progress bars).
     pub fn bytes_read(&self) -> u64 {
         self.scanner.position()
@@ -133,6 +157,32 @@ impl<R: BufRead> Iterator for Reader<R> {
             })
         });
         Some(result)
+    }
+}
+
+/// One record's bytes and place, from [`Reader::next_raw`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawRecord<'a> {
+    /// 0-based record number.
+    pub index: u64,
+    /// 1-based line where the record starts.
+    pub line: u64,
+    /// Byte offset of the record in the file; its length is `bytes.len()`.
+    pub offset: u64,
+    /// The record's JSON text.
+    pub bytes: &'a [u8],
+}
+
+impl RawRecord<'_> {
+    /// Where this record is, for error messages, given the container it was read from.
+    pub fn location(&self, container: Container) -> Location {
+        match container {
+            Container::Jsonl => Location::Line(self.line),
+            Container::JsonArray => Location::Element {
+                index: self.index,
+                line: self.line,
+            },
+        }
     }
 }
 

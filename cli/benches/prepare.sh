@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Benchmark of `vtune-node prepare` against `cp` on the same chat JSONL, side by side.
+#
+#   bash cli/benches/prepare.sh [SIZE_MB] [SOURCE.jsonl]
+#
+# SIZE_MB (default 1024) of chat JSONL is made in a temporary directory by repeating SOURCE
+# (default ../shared/datasets/gsm8k-train.chat.jsonl), each copy's user and assistant texts made
+# unique with a copy number, so that rows stay usable (no duplicates). Nothing is committed; the
+# directory is removed at the end. Reports wall time of cp and of prepare, their ratio, and the
+# peak RSS of prepare (GNU time -v). Targets: ratio <= 3, peak RSS <= 300 MB.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+size_mb=${1:-1024}
+source=${2:-${VTUNE_SHARED:-../shared}/datasets/gsm8k-train.chat.jsonl}
+[ -f "$source" ] || { echo "SKIP: $source not found"; exit 0; }
+
+cargo build --release -p vtune-cli --quiet
+bin=${CARGO_TARGET_DIR:-target}/release/vtune-node
+
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+data=$dir/data.jsonl
+target_bytes=$((size_mb * 1024 * 1024))
+copy=0
+: > "$data"
+while [ "$(stat -c %s "$data")" -lt "$target_bytes" ]; do
+  copy=$((copy + 1))
+  sed -e "s/\"role\": \"user\", \"content\": \"/\"role\": \"user\", \"content\": \"(#$copy) /" \
+      -e "s/\"}]}\$/ (#$copy)\"}]}/" "$source" >> "$data"
+done
+rows=$(wc -l < "$data")
+echo "input: $(stat -c %s "$data") bytes, $rows rows ($copy copies of $source)"
+sync
+
+cat "$data" > /dev/null # warm the page cache for both runs
+start=$(date +%s.%N)
+cp "$data" "$dir/copy.jsonl"
+sync "$dir/copy.jsonl"
+cp_s=$(echo "$(date +%s.%N) - $start" | bc)
+rm "$dir/copy.jsonl"
+
+start=$(date +%s.%N)
+/usr/bin/time -v -o "$dir/time.txt" "$bin" prepare "$data" --out "$dir/job" --seed 1 --json > "$dir/summary.json"
+sync "$dir/job/train.jsonl"
+prepare_s=$(echo "$(date +%s.%N) - $start" | bc)
+
+rss_kb=$(grep 'Maximum resident set size' "$dir/time.txt" | awk '{print $NF}')
+echo "cp:      ${cp_s} s"
+echo "prepare: ${prepare_s} s  (ratio $(echo "scale=1; $prepare_s / $cp_s" | bc)x)"
+echo "prepare peak RSS: $((rss_kb / 1024)) MB"
+grep -o '"near_duplicates": [0-9]*' "$dir/summary.json" || true
