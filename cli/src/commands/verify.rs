@@ -16,16 +16,7 @@ use vtune_protocol::verdict::Verdict;
 
 use crate::output::{self, format_log10_prob};
 
-/// Flags of `vtune-node verify`.
-///
-/// Sends the backdoor prompts of a prepared job (DIR holds `secret.json` and `train.*` as
-/// `prepare` wrote them) to an OpenAI-compatible endpoint with greedy decoding, matches each
-/// answer token by token against its group's signature, and decides with the exact p-value.
-/// Writes DIR/transcript.jsonl (mode 0600: it holds the triggered prompts) and
-/// DIR/attestation.json (public: counts, p-value, verdict, the transcript's blake3).
-///
-/// Exit codes: 0 pass, 1 fail, 3 inconclusive (requests failed, too few answers to decide),
-/// 2 a usage, input or I/O error.
+/// Flags of `vtune-node verify` (what it does, writes and exits with: [`AFTER_HELP`]).
 #[derive(Debug, clap::Args)]
 #[command(after_help = AFTER_HELP)]
 pub(crate) struct Args {
