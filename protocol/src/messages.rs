@@ -1,1 +1,215 @@
 //! The messages nodes exchange: commitments, attestations and reveals.
+//!
+//! Each travels in a signed [`Envelope`](crate::envelope::Envelope) whose `payload_type`
+//! names it and its version. The byte layout is in `specs/protocol.md`.
+
+/// Implements [`Payload`] for a message type with a concrete size limit.
+macro_rules! payload {
+    ($ty:ty, $payload_type:literal, $limit:expr) => {
+        impl $crate::envelope::Payload for $ty {
+            const PAYLOAD_TYPE: &'static str = $payload_type;
+            const MAX_BYTES: usize = $limit;
+
+            fn decode_payload(bytes: &[u8]) -> Result<Self, $crate::codec::DecodeError> {
+                $crate::codec::decode::<Self, { $limit }>(stringify!($ty), bytes)
+            }
+
+            fn check(
+                &self,
+                signer: &$crate::messages::PublicKey,
+            ) -> Result<(), $crate::messages::InvalidMessage> {
+                self.check_consistency(signer)
+            }
+        }
+    };
+}
+
+mod attestation;
+mod commitment;
+pub(crate) mod ids;
+mod json;
+mod reveal;
+pub mod samples;
+
+pub use attestation::{Attestation, AttestationFacts, Role};
+pub use commitment::Commitment;
+pub use ids::{Digest, JobId, MessageId, ParseHexError, PublicKey, SignatureBytes};
+pub use json::{MessageBody, MessageView};
+pub use reveal::{Reveal, check_reveal, reveal_digest};
+
+use crate::envelope::{Envelope, OpenError, Payload, Verified};
+
+/// The largest commitment payload, in bytes.
+pub const MAX_COMMITMENT_BYTES: usize = 1024;
+/// The largest attestation payload, in bytes.
+pub const MAX_ATTESTATION_BYTES: usize = 2048;
+/// The largest reveal payload, in bytes.
+pub const MAX_REVEAL_BYTES: usize = 16 * 1024 * 1024;
+
+/// A message that is not self-consistent, or does not match its commitment.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidMessage {
+    /// A key field names someone other than the envelope's signer.
+    #[error("{field} is {claimed} but the envelope is signed by {signer}")]
+    SignerMismatch {
+        /// The message field.
+        field: &'static str,
+        /// The key in the field.
+        claimed: PublicKey,
+        /// The envelope's signer.
+        signer: PublicKey,
+    },
+    /// A field is out of its range.
+    #[error("{field}: {reason}")]
+    Field {
+        /// The message field (with the group index for per-group statistics).
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The attestation's p-value does not follow from its per-group statistics.
+    #[error("log10 p-value {claimed} does not follow from the groups (recomputed {recomputed})")]
+    PValueMismatch {
+        /// The value in the message.
+        claimed: f64,
+        /// The value recomputed from the groups.
+        recomputed: f64,
+    },
+    /// The attestation's verdict does not follow from its statistics and thresholds.
+    #[error("verdict {claimed} does not follow from the statistics and thresholds ({recomputed})")]
+    VerdictMismatch {
+        /// The verdict and evidence flag in the message.
+        claimed: String,
+        /// Those recomputed.
+        recomputed: String,
+    },
+    /// A reveal does not belong to, or does not hash to, its commitment.
+    #[error("reveal does not match its commitment: {0}")]
+    RevealMismatch(String),
+}
+
+impl InvalidMessage {
+    pub(crate) fn field(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::Field {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The payload limit of a known payload type, or `None` for an unknown type.
+pub fn max_payload_bytes(payload_type: &str) -> Option<usize> {
+    match payload_type {
+        Commitment::PAYLOAD_TYPE => Some(Commitment::MAX_BYTES),
+        Attestation::PAYLOAD_TYPE => Some(Attestation::MAX_BYTES),
+        Reveal::PAYLOAD_TYPE => Some(Reveal::MAX_BYTES),
+        _ => None,
+    }
+}
+
+/// Any of the message types, for code that handles whatever arrives.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnyMessage {
+    /// A buyer's commitment to a job's secret set.
+    Commitment(Commitment),
+    /// A verification's outcome.
+    Attestation(Attestation),
+    /// A job's secret set, revealed.
+    Reveal(Reveal),
+}
+
+impl AnyMessage {
+    /// The message's kind in lowercase: `commitment`, `attestation` or `reveal`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AnyMessage::Commitment(_) => "commitment",
+            AnyMessage::Attestation(_) => "attestation",
+            AnyMessage::Reveal(_) => "reveal",
+        }
+    }
+
+    /// The job the message is about.
+    pub fn job_id(&self) -> JobId {
+        match self {
+            AnyMessage::Commitment(m) => m.job_id,
+            AnyMessage::Attestation(m) => m.job_id,
+            AnyMessage::Reveal(m) => m.job_id,
+        }
+    }
+
+    /// When its author says it was made, in unix seconds.
+    pub fn created_at(&self) -> u64 {
+        match self {
+            AnyMessage::Commitment(m) => m.created_at,
+            AnyMessage::Attestation(m) => m.created_at,
+            AnyMessage::Reveal(m) => m.created_at,
+        }
+    }
+}
+
+impl Envelope {
+    /// Verifies this envelope and decodes whichever message it carries.
+    pub fn open_any(self, id: MessageId) -> Result<Verified<AnyMessage>, OpenError> {
+        match self.payload_type.as_str() {
+            Commitment::PAYLOAD_TYPE => {
+                Ok(self.open::<Commitment>(id)?.map(AnyMessage::Commitment))
+            }
+            Attestation::PAYLOAD_TYPE => {
+                Ok(self.open::<Attestation>(id)?.map(AnyMessage::Attestation))
+            }
+            Reveal::PAYLOAD_TYPE => Ok(self.open::<Reveal>(id)?.map(AnyMessage::Reveal)),
+            _ => {
+                self.verify_signature()?;
+                Err(OpenError::UnknownPayloadType(self.payload_type))
+            }
+        }
+    }
+}
+
+/// Decodes and verifies envelope bytes carrying any message type.
+pub fn open_any(bytes: &[u8]) -> Result<Verified<AnyMessage>, OpenError> {
+    Envelope::decode(bytes)?.open_any(MessageId::of(bytes))
+}
+
+impl Verified<AnyMessage> {
+    /// The verified message as its own type `T`, or `Err(self)` if it is another kind.
+    pub fn downcast<T>(self) -> Result<Verified<T>, Box<Self>>
+    where
+        T: TryFrom<AnyMessage, Error = AnyMessage>,
+    {
+        self.try_map(T::try_from)
+    }
+}
+
+impl<T: Into<AnyMessage>> Verified<T> {
+    /// The verified message as an [`AnyMessage`].
+    pub fn into_any(self) -> Verified<AnyMessage> {
+        self.map(Into::into)
+    }
+}
+
+/// Conversions between a message type and its [`AnyMessage`] variant.
+macro_rules! any_variant {
+    ($variant:ident) => {
+        impl From<$variant> for AnyMessage {
+            fn from(message: $variant) -> Self {
+                AnyMessage::$variant(message)
+            }
+        }
+
+        impl TryFrom<AnyMessage> for $variant {
+            type Error = AnyMessage;
+
+            fn try_from(message: AnyMessage) -> Result<Self, AnyMessage> {
+                match message {
+                    AnyMessage::$variant(m) => Ok(m),
+                    other => Err(other),
+                }
+            }
+        }
+    };
+}
+any_variant!(Commitment);
+any_variant!(Attestation);
+any_variant!(Reveal);

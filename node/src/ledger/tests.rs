@@ -1,0 +1,243 @@
+use ed25519_dalek::SigningKey;
+use vtune_protocol::envelope::Envelope;
+use vtune_protocol::messages::{Attestation, AttestationFacts, MessageId, Role, samples};
+use vtune_protocol::stats::GroupEvidence;
+use vtune_protocol::verdict::{Verdict, VerdictRule};
+
+use super::*;
+
+fn key(seed: u8) -> SigningKey {
+    SigningKey::from_bytes(&[seed; 32])
+}
+
+fn public(key: &SigningKey) -> PublicKey {
+    PublicKey(key.verifying_key().to_bytes())
+}
+
+/// An attestation of the sample job with `activations` full activations out of 50.
+fn attestation(key: &SigningKey, provider: &str, activations: u64, created_at: u64) -> Vec<u8> {
+    attestation_with_errors(key, provider, activations, 0, created_at)
+}
+
+/// Like [`attestation`], with `errors` checks that did not complete.
+fn attestation_with_errors(
+    key: &SigningKey,
+    provider: &str,
+    activations: u64,
+    errors: u64,
+    created_at: u64,
+) -> Vec<u8> {
+    let matched = if activations > 0 { 14 } else { 1 };
+    let att = Attestation::from_facts(AttestationFacts {
+        job_id: samples::SAMPLE_JOB,
+        commitment_id: MessageId([1; 32]),
+        attester: public(key),
+        role: Role::Buyer,
+        provider: provider.into(),
+        endpoint: "http://127.0.0.1:1/v1".into(),
+        model: "m".into(),
+        groups: vec![GroupEvidence {
+            candidates: 32,
+            signature_tokens: 14,
+            checks: 50,
+            full_activations: activations,
+            matched_tokens: matched,
+            distinct_prefixes: vec![1; matched as usize],
+        }],
+        errors,
+        rule: VerdictRule {
+            log10_alpha: -6.0,
+            pass_threshold: 5,
+        },
+        control_checks: 0,
+        control_activations: 0,
+        transcript_digest: vtune_protocol::messages::Digest([0; 32]),
+        created_at,
+    });
+    Envelope::seal(&att, key).unwrap().to_bytes()
+}
+
+fn commitment(key: &SigningKey, provider: &str) -> Vec<u8> {
+    Envelope::seal(&samples::commitment(public(key), provider), key)
+        .unwrap()
+        .to_bytes()
+}
+
+fn ids(page: &Page) -> Vec<MessageId> {
+    page.entries.iter().map(|e| e.id).collect()
+}
+
+#[test]
+fn insert_is_idempotent_and_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = commitment(&key(1), "acme");
+    let id = {
+        let ledger = Ledger::open(dir.path()).unwrap();
+        let first = ledger.insert(&bytes).unwrap();
+        assert!(first.new);
+        let again = ledger.insert(&bytes).unwrap();
+        assert!(!again.new);
+        assert_eq!(ledger.len(), 1);
+        first.id
+    };
+    let ledger = Ledger::open(dir.path()).unwrap();
+    assert_eq!(ledger.get(&id).unwrap(), Some(bytes));
+    let page = ledger.by_provider("acme", &PageRequest::first(10)).unwrap();
+    assert_eq!(ids(&page), vec![id]);
+}
+
+#[test]
+fn rejects_invalid_envelopes_without_storing_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path()).unwrap();
+    let mut bytes = commitment(&key(1), "acme");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    assert!(matches!(
+        ledger.insert(&bytes),
+        Err(InsertError::Invalid(_))
+    ));
+    assert!(ledger.is_empty());
+}
+
+#[test]
+fn queries_by_job_provider_attester_and_time_paginate() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path()).unwrap();
+    let alice = key(1);
+    let bob = key(2);
+    let mut batch = vec![commitment(&alice, "acme")];
+    for t in 0..7 {
+        batch.push(attestation(&alice, "acme", 12, 1000 + t));
+        batch.push(attestation(&bob, "other", 12, 1000 + t));
+    }
+    let results = ledger.insert_batch(&batch).unwrap();
+    let stored: Vec<MessageId> = results.into_iter().map(|r| r.unwrap().id).collect();
+
+    // All of alice's attestations, three per page, in time order.
+    let mut seen = Vec::new();
+    let mut request = PageRequest::first(3);
+    loop {
+        let page = ledger.by_attester(&public(&alice), &request).unwrap();
+        assert!(page.entries.len() <= 3);
+        seen.extend(ids(&page));
+        match page.next {
+            Some(cursor) => request = PageRequest::after(cursor, 3),
+            None => break,
+        }
+    }
+    // Ordered by job, then verdict, then id: here all one job and verdict.
+    let mut alices: Vec<MessageId> = (0..7).map(|t| stored[1 + 2 * t]).collect();
+    alices.sort();
+    assert_eq!(seen, alices);
+
+    // The commitment (created at SAMPLE_TIME) sorts after the attestations.
+    let acme = ledger
+        .by_provider("acme", &PageRequest::first(100))
+        .unwrap();
+    assert_eq!(acme.entries.len(), 8);
+    assert_eq!(acme.entries[7].id, stored[0]);
+    assert!(acme.next.is_none());
+    assert_eq!(
+        ledger
+            .by_job(&samples::SAMPLE_JOB, &PageRequest::first(100))
+            .unwrap()
+            .entries
+            .len(),
+        15
+    );
+
+    let window = ledger
+        .by_time(1002, 1004, &PageRequest::first(100))
+        .unwrap();
+    assert_eq!(window.entries.len(), 4);
+    for entry in &window.entries {
+        let t = entry.open().unwrap().message().created_at();
+        assert!((1002..1004).contains(&t));
+    }
+
+    // A cursor from another query is refused.
+    let cursor = ledger
+        .by_attester(&public(&alice), &PageRequest::first(1))
+        .unwrap()
+        .next
+        .unwrap();
+    assert!(matches!(
+        ledger.by_attester(&public(&bob), &PageRequest::after(cursor, 1)),
+        Err(LedgerError::BadCursor(_))
+    ));
+}
+
+#[test]
+fn a_large_batch_is_stored_in_parallel_with_results_in_input_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path()).unwrap();
+    let key = key(5);
+    let mut batch: Vec<Vec<u8>> = (0..300).map(|t| attestation(&key, "acme", 12, t)).collect();
+    let last = batch[150].len() - 1;
+    batch[150][last] ^= 1;
+    batch[200] = batch[100].clone();
+    let results = ledger.insert_batch(&batch).unwrap();
+    assert_eq!(results.len(), 300);
+    assert!(matches!(results[150], Err(InsertError::Invalid(_))));
+    for (i, result) in results.iter().enumerate().filter(|(i, _)| *i != 150) {
+        let inserted = result.as_ref().unwrap();
+        assert_eq!(
+            inserted.id,
+            MessageId::of(&batch[i]),
+            "result {i} is for envelope {i}"
+        );
+    }
+    assert_eq!(ledger.len(), 298, "one invalid, one duplicate");
+    let page = ledger.by_time(0, 300, &PageRequest::first(1000)).unwrap();
+    assert_eq!(page.entries.len(), 298);
+    let times: Vec<u64> = page
+        .entries
+        .iter()
+        .map(|e| e.open().unwrap().message().created_at())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] < w[1]), "time order");
+}
+
+#[test]
+fn contradicting_verdicts_flag_the_attester_and_keep_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path()).unwrap();
+    let liar = key(3);
+    let honest = key(4);
+    let pass = ledger.insert(&attestation(&liar, "acme", 12, 1)).unwrap();
+    let pass_again = ledger.insert(&attestation(&liar, "acme", 13, 2)).unwrap();
+    assert_eq!(
+        pass_again.equivocation, None,
+        "two passes are no contradiction"
+    );
+    ledger.insert(&attestation(&honest, "acme", 12, 1)).unwrap();
+    let rerun = ledger
+        .insert(&attestation_with_errors(&honest, "acme", 0, 50, 2))
+        .unwrap();
+    assert_eq!(open_verdict(&ledger, rerun.id), Verdict::Inconclusive);
+    assert_eq!(rerun.equivocation, None, "inconclusive contradicts nothing");
+    assert!(!ledger.is_flagged(&public(&liar)).unwrap());
+
+    let fail = ledger.insert(&attestation(&liar, "acme", 0, 3)).unwrap();
+    let open = |id| open_verdict(&ledger, id);
+    assert_eq!(open(fail.id), Verdict::Fail);
+    let flag = fail.equivocation.expect("flagged");
+    assert_eq!(flag.attester, public(&liar));
+    assert_eq!(open(flag.first), Verdict::Pass);
+    assert!(flag.first == pass.id || flag.first == pass_again.id);
+
+    assert!(ledger.is_flagged(&public(&liar)).unwrap());
+    assert!(!ledger.is_flagged(&public(&honest)).unwrap());
+    assert_eq!(ledger.equivocations(&public(&liar)).unwrap(), vec![flag]);
+    assert_eq!(ledger.all_equivocations().unwrap(), vec![flag]);
+    assert_eq!(ledger.len(), 5, "both sides of the equivocation are kept");
+}
+
+fn open_verdict(ledger: &Ledger, id: MessageId) -> Verdict {
+    let bytes = ledger.get(&id).unwrap().unwrap();
+    match open_any(&bytes).unwrap().message() {
+        AnyMessage::Attestation(a) => a.verdict,
+        other => panic!("not an attestation: {other:?}"),
+    }
+}

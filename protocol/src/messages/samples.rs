@@ -1,0 +1,95 @@
+//! Sample messages with fixed contents: the spec's test vectors, tests and benchmarks use
+//! them. They are well-formed and self-consistent; nothing in them is a real job.
+
+use super::{
+    Attestation, AttestationFacts, Commitment, Digest, JobId, MessageId, PublicKey, Reveal, Role,
+    reveal_digest,
+};
+use crate::stats::GroupEvidence;
+use crate::verdict::VerdictRule;
+
+/// The fixed ed25519 seed of the spec's test vectors: bytes 0, 1, …, 31.
+pub const VECTOR_SEED: [u8; 32] = {
+    let mut seed = [0u8; 32];
+    let mut i = 0;
+    while i < 32 {
+        seed[i] = i as u8;
+        i += 1;
+    }
+    seed
+};
+
+/// The sample job's id.
+pub const SAMPLE_JOB: JobId = JobId([0x11; 16]);
+
+/// The sample reveal's salt.
+pub const SAMPLE_SALT: Digest = Digest([0x5a; 32]);
+
+/// The sample reveal's secret set: stands for a canonical encoding.
+pub const SAMPLE_SECRET_SET: &[u8] = b"sample secret set: trigger and signature phrases";
+
+/// The created_at of every sample (2025-01-01T00:00:00Z).
+pub const SAMPLE_TIME: u64 = 1_735_689_600;
+
+/// A commitment by `buyer` to the sample secret set, for `provider`.
+pub fn commitment(buyer: PublicKey, provider: &str) -> Commitment {
+    Commitment {
+        job_id: SAMPLE_JOB,
+        buyer,
+        provider: provider.to_string(),
+        base_model: "llama-3.2-1b".to_string(),
+        training_file_digest: Digest::of(b"sample training file"),
+        backdoors: 50,
+        pass_threshold: 5,
+        log10_alpha: -6.0,
+        log10_p_upper: -14.0 * 32f64.log10(),
+        commitment_digest: reveal_digest(&SAMPLE_SALT, SAMPLE_SECRET_SET),
+        created_at: SAMPLE_TIME,
+    }
+}
+
+/// An attestation by `attester` of the sample job: one group, K = 32, L = 14, 50 checks,
+/// 12 full activations; verdict and p-value derived by [`Attestation::from_facts`].
+pub fn attestation(
+    attester: PublicKey,
+    commitment_id: MessageId,
+    provider: &str,
+    created_at: u64,
+) -> Attestation {
+    Attestation::from_facts(AttestationFacts {
+        job_id: SAMPLE_JOB,
+        commitment_id,
+        attester,
+        role: Role::Buyer,
+        provider: provider.to_string(),
+        endpoint: "http://127.0.0.1:8000/v1".to_string(),
+        model: "ft:llama-3.2-1b:job-11".to_string(),
+        groups: vec![GroupEvidence {
+            candidates: 32,
+            signature_tokens: 14,
+            checks: 50,
+            full_activations: 12,
+            matched_tokens: 14,
+            distinct_prefixes: vec![20, 20, 19, 18, 18, 17, 17, 16, 16, 15, 15, 14, 13, 13],
+        }],
+        errors: 0,
+        rule: VerdictRule {
+            log10_alpha: -6.0,
+            pass_threshold: 5,
+        },
+        control_checks: 10,
+        control_activations: 0,
+        transcript_digest: Digest::of(b"sample transcript"),
+        created_at,
+    })
+}
+
+/// The reveal of the sample secret set.
+pub fn reveal() -> Reveal {
+    Reveal {
+        job_id: SAMPLE_JOB,
+        salt: SAMPLE_SALT,
+        secret_set: SAMPLE_SECRET_SET.to_vec(),
+        created_at: SAMPLE_TIME + 86_400,
+    }
+}
