@@ -182,6 +182,9 @@ fn prepare_args(data: &Path, out: &Path, seed: u64) -> prepare::Args {
         show_secret: false,
         force: false,
         json: true,
+        provider: None,
+        base_model: None,
+        data: super::keys::DataDirArg { data_dir: None },
     }
 }
 

@@ -80,11 +80,24 @@ pub(crate) struct Args {
     /// Print one JSON object instead of the summary.
     #[arg(long)]
     pub(crate) json: bool,
+    /// With --base-model: also sign the commitment for this provider into DIR/commitment.msg
+    /// (as `vtune-node commit` does), with the node key.
+    #[arg(long, value_name = "ID", requires = "base_model")]
+    pub(crate) provider: Option<String>,
+    /// The base model the provider fine-tunes (with --provider).
+    #[arg(long, value_name = "NAME", requires = "provider")]
+    pub(crate) base_model: Option<String>,
+    #[command(flatten)]
+    pub(crate) data: super::keys::DataDirArg,
 }
 
 /// Runs `vtune-node prepare`.
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let job = execute(&args)?;
+    if let (Some(provider), Some(base_model)) = (&args.provider, &args.base_model) {
+        let key = args.data.load_or_create_key()?;
+        super::check::write_commitment_msg(&args.out, provider, base_model, -6.0, &key, false)?;
+    }
     for warning in &job.prepared.warnings {
         eprintln!("warning: {warning}");
     }
