@@ -163,6 +163,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         output::print_json(&json)?;
     } else {
         print_report(report, &transcript_path, &attestation_path);
+        if let Some(path) = &signed_path {
+            println!("  signed       {}", path.display());
+        }
     }
     Ok(exit_code(report.verdict))
 }
