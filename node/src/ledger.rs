@@ -22,10 +22,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use vtune_protocol::envelope::{OpenError, Verified};
-use vtune_protocol::messages::{AnyMessage, JobId, MessageId, PublicKey, open_any};
+use vtune_protocol::envelope::{OpenError, SignerKeys, Verified};
+use vtune_protocol::messages::{AnyMessage, JobId, MessageId, PublicKey, open_any_with};
 
 pub use page::{Cursor, Entry, MAX_PAGE, Page, PageRequest};
+
+/// How many signers' decompressed keys the ledger keeps.
+const SIGNER_KEYS: usize = 4096;
 
 /// Envelopes per unit of work of a thread in [`Ledger::insert_batch`].
 const BATCH_CHUNK: usize = 64;
@@ -114,6 +117,8 @@ struct Trees {
     by_attester: sled::Tree,
     by_time: sled::Tree,
     equivocations: sled::Tree,
+    /// Signers' decompressed keys, for verification.
+    keys: SignerKeys,
     /// Serializes the equivocation check and the verdict's index entry, so that of two
     /// contradicting attestations stored at once, the second always sees the first.
     verdict_lock: Mutex<()>,
@@ -141,6 +146,7 @@ impl Ledger {
             by_time: tree(keys::BY_TIME)?,
             equivocations: tree(keys::EQUIVOCATIONS)?,
             verdict_lock: Mutex::new(()),
+            keys: SignerKeys::new(SIGNER_KEYS),
             db,
         };
         Ok(Self {
@@ -150,7 +156,7 @@ impl Ledger {
 
     /// Verifies and stores one envelope; returns once it is on disk.
     pub fn insert(&self, envelope: &[u8]) -> Result<Inserted, InsertError> {
-        let verified = open_any(envelope)?;
+        let verified = open_any_with(envelope, &self.inner.keys)?;
         let inserted = self.store(&verified, envelope)?;
         self.flush()?;
         Ok(inserted)
@@ -170,7 +176,7 @@ impl Ledger {
             envelopes
                 .iter()
                 .map(|bytes| {
-                    let verified = open_any(bytes.as_ref())?;
+                    let verified = open_any_with(bytes.as_ref(), &self.inner.keys)?;
                     Ok(self.store(&verified, bytes.as_ref())?)
                 })
                 .collect()
@@ -204,7 +210,7 @@ impl Ledger {
                         }
                         let end = (start + BATCH_CHUNK).min(envelopes.len());
                         let chunk = (start..end)
-                            .map(|i| (i, open_any(envelopes[i].as_ref())))
+                            .map(|i| (i, open_any_with(envelopes[i].as_ref(), &self.inner.keys)))
                             .collect();
                         if tx.send(chunk).is_err() {
                             break;

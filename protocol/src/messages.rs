@@ -37,7 +37,7 @@ pub use ids::{Digest, JobId, MessageId, ParseHexError, PublicKey, SignatureBytes
 pub use json::{MessageBody, MessageView};
 pub use reveal::{Reveal, check_reveal, reveal_digest};
 
-use crate::envelope::{Envelope, OpenError, Payload, Verified};
+use crate::envelope::{Envelope, OpenError, Payload, SignerKeys, Verified};
 
 /// The largest commitment payload, in bytes.
 pub const MAX_COMMITMENT_BYTES: usize = 1024;
@@ -151,16 +151,25 @@ impl AnyMessage {
 impl Envelope {
     /// Verifies this envelope and decodes whichever message it carries.
     pub fn open_any(self, id: MessageId) -> Result<Verified<AnyMessage>, OpenError> {
+        self.open_any_with(id, None)
+    }
+
+    /// [`Self::open_any`], with a cache of decompressed signer keys.
+    pub fn open_any_with(
+        self,
+        id: MessageId,
+        keys: Option<&SignerKeys>,
+    ) -> Result<Verified<AnyMessage>, OpenError> {
         match self.payload_type.as_str() {
-            Commitment::PAYLOAD_TYPE => {
-                Ok(self.open::<Commitment>(id)?.map(AnyMessage::Commitment))
-            }
-            Attestation::PAYLOAD_TYPE => {
-                Ok(self.open::<Attestation>(id)?.map(AnyMessage::Attestation))
-            }
-            Reveal::PAYLOAD_TYPE => Ok(self.open::<Reveal>(id)?.map(AnyMessage::Reveal)),
+            Commitment::PAYLOAD_TYPE => Ok(self
+                .open_with::<Commitment>(id, keys)?
+                .map(AnyMessage::Commitment)),
+            Attestation::PAYLOAD_TYPE => Ok(self
+                .open_with::<Attestation>(id, keys)?
+                .map(AnyMessage::Attestation)),
+            Reveal::PAYLOAD_TYPE => Ok(self.open_with::<Reveal>(id, keys)?.map(AnyMessage::Reveal)),
             _ => {
-                self.verify_signature()?;
+                self.verify_signature_with(keys)?;
                 Err(OpenError::UnknownPayloadType(self.payload_type))
             }
         }
@@ -170,6 +179,11 @@ impl Envelope {
 /// Decodes and verifies envelope bytes carrying any message type.
 pub fn open_any(bytes: &[u8]) -> Result<Verified<AnyMessage>, OpenError> {
     Envelope::decode(bytes)?.open_any(MessageId::of(bytes))
+}
+
+/// [`open_any`], taking signers' decompressed keys from `keys` (a node's ingest path).
+pub fn open_any_with(bytes: &[u8], keys: &SignerKeys) -> Result<Verified<AnyMessage>, OpenError> {
+    Envelope::decode(bytes)?.open_any_with(MessageId::of(bytes), Some(keys))
 }
 
 impl Verified<AnyMessage> {

@@ -5,6 +5,7 @@ use vtune_protocol::stats::GroupEvidence;
 use vtune_protocol::verdict::{Verdict, VerdictRule};
 
 use super::*;
+use vtune_protocol::messages::open_any;
 
 fn key(seed: u8) -> SigningKey {
     SigningKey::from_bytes(&[seed; 32])
