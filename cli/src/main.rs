@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    restore_sigpipe();
     let cli = commands::Cli::parse();
     output::init_logging(cli.verbose);
     match cli.command.run() {
@@ -18,5 +19,14 @@ fn main() -> ExitCode {
             eprintln!("error: {err:#}");
             ExitCode::from(output::EXIT_ERROR)
         }
+    }
+}
+
+/// Lets `vtune-node ... | head` end quietly, as Unix tools do, instead of panicking on a
+/// closed pipe (Rust ignores SIGPIPE by default).
+fn restore_sigpipe() {
+    // SAFETY: setting a signal's disposition to the default, before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

@@ -79,8 +79,8 @@ fn main() {
         .backdoors
         .iter()
         .map(|check| {
-            let (url, body) = client.request_for(&check.prompt);
-            (url.to_string(), serde_json::to_vec(&body).unwrap())
+            let (url, body) = client.request_body(&check.prompt);
+            (url.to_string(), body)
         })
         .collect();
     let plain = reqwest::Client::builder()
@@ -90,42 +90,100 @@ fn main() {
 
     let mut plain_times = Vec::new();
     let mut verify_times = Vec::new();
+    let mut ratios = Vec::new();
+    let mut client_times = Vec::new();
+    // CPU time of the whole process (server threads included: the same work in each loop).
+    let mut cpu = [0u64; 3];
     runtime.block_on(async {
-        // Warm-up: connections and caches.
-        plain_loop(&plain, &requests, concurrency).await;
-        for round in 0..rounds {
-            let started = Instant::now();
+        let verify_once = |seed: u64| {
+            let (client, job) = (&client, &job);
+            async move {
+                let options = Options {
+                    checks: None,
+                    log10_alpha: -6.0,
+                    seed,
+                };
+                let (started, cpu) = (Instant::now(), cpu_ns());
+                let run = verifier::run(client, job, &[], &options, &|_| {})
+                    .await
+                    .unwrap();
+                assert_eq!(run.report.activated, checks as u64, "every check activates");
+                (started.elapsed(), cpu_ns() - cpu)
+            }
+        };
+        let client_once = || async {
+            let (started, cpu) = (Instant::now(), cpu_ns());
+            futures::stream::iter(&job.backdoors)
+                .map(|check| client.complete(&check.prompt))
+                .buffer_unordered(concurrency)
+                .for_each(|result| async move {
+                    result.unwrap();
+                })
+                .await;
+            (started.elapsed(), cpu_ns() - cpu)
+        };
+        let plain_once = || async {
+            let (started, cpu) = (Instant::now(), cpu_ns());
             plain_loop(&plain, &requests, concurrency).await;
-            plain_times.push(started.elapsed());
-
-            let started = Instant::now();
-            let options = Options {
-                checks: None,
-                log10_alpha: -6.0,
-                seed: round as u64,
+            (started.elapsed(), cpu_ns() - cpu)
+        };
+        // Warm-up: connections and caches.
+        plain_once().await;
+        verify_once(0).await;
+        // Rounds alternate which goes first, so drifts in machine load fall on both.
+        for round in 0..rounds {
+            let (plain_time, verify_time) = if round % 2 == 0 {
+                let p = plain_once().await;
+                (p, verify_once(round as u64).await)
+            } else {
+                let v = verify_once(round as u64).await;
+                (plain_once().await, v)
             };
-            let run = verifier::run(&client, &job, &[], &options, &|_| {})
-                .await
-                .unwrap();
-            verify_times.push(started.elapsed());
-            assert_eq!(run.report.activated, checks as u64, "every check activates");
+            let (client_time, client_cpu) = client_once().await;
+            client_times.push(client_time);
+            cpu[0] += plain_time.1;
+            cpu[1] += client_cpu;
+            cpu[2] += verify_time.1;
+            let (plain_time, verify_time) = (plain_time.0, verify_time.0);
+            plain_times.push(plain_time);
+            verify_times.push(verify_time);
+            ratios.push(verify_time.as_secs_f64() / plain_time.as_secs_f64());
         }
     });
     let plain = median(&mut plain_times);
     let verify = median(&mut verify_times);
-    let overhead = verify.as_secs_f64() / plain.as_secs_f64() - 1.0;
+    ratios.sort_by(f64::total_cmp);
+    let ratio = ratios[ratios.len() / 2];
     println!("checks {checks}, concurrency {concurrency}, rounds {rounds} (medians)");
     println!(
         "plain loop   {:>8.1} ms  ({:.0} requests/s)",
         ms(plain),
         checks as f64 / plain.as_secs_f64()
     );
+    let client_only = median(&mut client_times);
+    println!(
+        "client only  {:>8.1} ms  ({:.0} requests/s): Client::complete, no verifier",
+        ms(client_only),
+        checks as f64 / client_only.as_secs_f64()
+    );
     println!(
         "verify       {:>8.1} ms  ({:.0} requests/s)",
         ms(verify),
         checks as f64 / verify.as_secs_f64()
     );
-    println!("overhead     {:>+8.1} %", 100.0 * overhead);
+    let per_request = |ns: u64| ns as f64 / 1000.0 / (rounds * checks) as f64;
+    println!(
+        "cpu/request  plain {:.1} us, client only {:.1} us, verify {:.1} us (process, server included): verify {:+.1} %",
+        per_request(cpu[0]),
+        per_request(cpu[1]),
+        per_request(cpu[2]),
+        100.0 * (cpu[2] as f64 / cpu[0] as f64 - 1.0)
+    );
+    println!(
+        "overhead     {:>+8.1} % (median of the per-round ratios; {:+.1} % from the medians)",
+        100.0 * (ratio - 1.0),
+        100.0 * (verify.as_secs_f64() / plain.as_secs_f64() - 1.0)
+    );
 }
 
 /// Sends every request, `concurrency` at a time, and reads every body.
@@ -145,6 +203,17 @@ async fn plain_loop(client: &reqwest::Client, requests: &[(String, Vec<u8>)], co
         .buffer_unordered(concurrency)
         .for_each(|_| async {})
         .await;
+}
+
+/// CPU time of every thread of this process so far, in nanoseconds (Linux schedstat).
+fn cpu_ns() -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok())
+        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
 }
 
 fn median(times: &mut [Duration]) -> Duration {

@@ -10,7 +10,7 @@ mod error;
 mod retry;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, USER_AGENT};
@@ -155,10 +155,10 @@ impl Client {
     }
 
     /// The URL and JSON body of the request for `prompt` under the configured API.
-    pub fn request_for(&self, prompt: &Prompt) -> (&str, serde_json::Value) {
+    pub fn request_body(&self, prompt: &Prompt) -> (&str, Vec<u8>) {
         let body = match self.config.api {
-            Api::Chat => serde_json::to_value(self.chat_request(prompt)),
-            Api::Completions => serde_json::to_value(self.completion_request(prompt)),
+            Api::Chat => serde_json::to_vec(&self.chat_request(prompt)),
+            Api::Completions => serde_json::to_vec(&self.completion_request(prompt)),
         };
         let url = match self.config.api {
             Api::Chat => &self.chat_url,
@@ -170,8 +170,7 @@ impl Client {
     /// Sends `prompt` and returns the answer, retrying as configured. Waits for a free slot
     /// first when `concurrency` requests are already in flight.
     pub async fn complete(&self, prompt: &Prompt) -> Result<Completion, EndpointError> {
-        let (url, body) = self.request_for(prompt);
-        let body = serde_json::to_vec(&body).expect("JSON values always serialize");
+        let (url, body) = self.request_body(prompt);
         let _permit = self
             .permits
             .acquire()
@@ -231,7 +230,6 @@ impl Client {
     /// One request: send, read, classify.
     async fn attempt(&self, url: &str, body: &[u8]) -> Attempt {
         let timeout = self.config.timeout;
-        let started = Instant::now();
         let sent = self
             .http
             .post(url)
@@ -250,14 +248,15 @@ impl Client {
             }
         };
         let status = response.status();
-        let retry_after = retry::retry_after(response.headers(), std::time::SystemTime::now());
+        let retry_after = (!status.is_success())
+            .then(|| retry::retry_after(response.headers(), std::time::SystemTime::now()))
+            .flatten();
         let event_stream = response
             .headers()
             .get(CONTENT_TYPE)
             .and_then(|value| value.to_str().ok())
             .is_some_and(|value| value.starts_with("text/event-stream"));
-        let remaining = timeout.saturating_sub(started.elapsed());
-        let bytes = match read_body(url, response, remaining).await {
+        let bytes = match read_body(url, response, timeout).await {
             Ok(bytes) => bytes,
             Err(error) => {
                 return Attempt::Retry {
@@ -320,34 +319,28 @@ impl Client {
     }
 }
 
-/// Reads a body of at most [`MAX_BODY_BYTES`] within `timeout`.
+/// Reads a body of at most [`MAX_BODY_BYTES`]. The request's timeout covers the body too.
 async fn read_body(
     url: &str,
     mut response: reqwest::Response,
     timeout: Duration,
 ) -> Result<Vec<u8>, EndpointError> {
-    let read = async {
-        let mut bytes = Vec::new();
-        while let Some(chunk) = response.chunk().await? {
-            if bytes.len() + chunk.len() > MAX_BODY_BYTES {
-                return Ok(Err(EndpointError::TooLarge {
-                    url: url.to_string(),
-                    limit: MAX_BODY_BYTES,
-                }));
-            }
-            bytes.extend_from_slice(&chunk);
+    let mut bytes =
+        Vec::with_capacity(response.content_length().unwrap_or(0).min(1 << 16) as usize);
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|err| transport_error(url, &err, timeout))?
+    {
+        if bytes.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(EndpointError::TooLarge {
+                url: url.to_string(),
+                limit: MAX_BODY_BYTES,
+            });
         }
-        Ok(Ok(bytes))
-    };
-    match tokio::time::timeout(timeout, read).await {
-        Err(_) => Err(EndpointError::Timeout {
-            url: url.to_string(),
-            attempts: 1,
-            after: timeout,
-        }),
-        Ok(Err(err)) => Err(transport_error(url, &err, timeout)),
-        Ok(Ok(result)) => result,
+        bytes.extend_from_slice(&chunk);
     }
+    Ok(bytes)
 }
 
 fn transport_error(url: &str, err: &reqwest::Error, timeout: Duration) -> EndpointError {

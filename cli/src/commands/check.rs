@@ -374,7 +374,6 @@ pub(crate) fn read_commitment(job_dir: &Path) -> anyhow::Result<Verified<Commitm
 ///
 /// The p-value and verdict are recomputed from the report's groups and must agree with the
 /// report's; a disagreement is an error rather than a signed contradiction.
-#[allow(dead_code)] // Wired into `verify` by the lead (a merge point).
 pub(crate) fn write_attestation_msg_for_report(
     job_dir: &Path,
     key: &NodeKey,
@@ -443,7 +442,6 @@ pub(crate) fn write_attestation_msg_for_report(
 /// The job id, commitment id and provider are taken from `job_dir/commitment.msg` (which
 /// must exist), and the attester is `key`: those fields of `facts` are overwritten. The
 /// p-value and verdict are derived from the facts by [`Attestation::from_facts`].
-#[allow(dead_code)] // Wired into `verify` by the lead (a merge point).
 pub(crate) fn write_attestation_msg(
     job_dir: &Path,
     key: &NodeKey,

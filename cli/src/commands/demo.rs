@@ -1,13 +1,361 @@
-//! `vtune-node demo`.
+//! `vtune-node demo`: a whole market on loopback, offline, with a built-in dataset.
 
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use vtune_node::endpoint::{Client, EndpointConfig};
+use vtune_node::sim::{self, Behavior, Faults, Simulator, TrainSpec};
+use vtune_node::verifier::{self, Job, Options, Report};
+use vtune_protocol::backdoor::Secret;
+use vtune_protocol::dataset::{Container, Writer};
+use vtune_protocol::generator::GeneratorParams;
+use vtune_protocol::stats::log10_hypergeom_upper_tail;
+use vtune_protocol::synthetic;
+use vtune_protocol::verdict::Verdict;
+
+use super::{prepare, verify};
+use crate::output::{self, EXIT_FAIL, format_log10_prob, log10_json};
+
+/// What `demo --help` ends with.
+const AFTER_HELP: &str = "\
+Steps:
+  1. generate a synthetic instruction dataset (word problems and recipes), seeded;
+  2. prepare it: insert backdoors, write the secret set and its commitment;
+  3. start three simulated providers on 127.0.0.1: honest (trains on every row),
+     base (trains on none), and subset (trains on a random fraction of the rows);
+  4. verify each and print a table, with what `plan` predicts for the subset provider.
+
+Exit codes:
+  0  honest passed and base failed, as they must
+  1  they did not
+  2  usage, input or I/O error";
 
 /// Flags of `vtune-node demo`.
 #[derive(Debug, clap::Args)]
-pub(crate) struct Args {}
+#[command(after_help = AFTER_HELP)]
+pub(crate) struct Args {
+    /// Rows of the built-in synthetic dataset.
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(100..))]
+    rows: u64,
+    /// Seeds the dataset, the backdoors, the subset provider and the sample of checks.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// The fraction of the rows the subset provider trains on.
+    #[arg(long, value_name = "F", default_value_t = 0.3)]
+    subset: f64,
+    /// Keep the dataset and the job's files in DIR (created if absent, must be empty)
+    /// instead of a temporary directory that is removed at the end.
+    #[arg(long, value_name = "DIR")]
+    workdir: Option<PathBuf>,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// One simulated provider's outcome.
+struct Outcome {
+    name: String,
+    behavior: Behavior,
+    report: Report,
+    /// For the subset provider: the chance that it includes at least the pass threshold of
+    /// backdoor rows, from the hypergeometric model, in log10.
+    log10_predicted_pass: Option<f64>,
+}
 
 /// Runs `vtune-node demo`.
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let _ = args;
-    anyhow::bail!("`demo` is not implemented yet")
+    if !(args.subset > 0.0 && args.subset < 1.0) {
+        anyhow::bail!("--subset must be within (0, 1), got {}", args.subset);
+    }
+    let started = Instant::now();
+    let temp;
+    let dir = match &args.workdir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create --workdir {}", dir.display()))?;
+            dir.clone()
+        }
+        None => {
+            temp = tempfile::Builder::new()
+                .prefix("vtune-demo-")
+                .tempdir()
+                .context("cannot create a temporary directory")?;
+            temp.path().to_path_buf()
+        }
+    };
+
+    let data = dir.join("data.jsonl");
+    write_dataset(&data, args.rows, args.seed)?;
+    say(
+        &args,
+        &format!(
+            "1. dataset: {} synthetic rows in {}",
+            args.rows,
+            data.display()
+        ),
+    );
+
+    let job_dir = dir.join("job");
+    let job = prepare::execute(&prepare_args(&data, &job_dir, args.seed))?;
+    let secret = &job.prepared.secret;
+    say(
+        &args,
+        &format!(
+            "2. prepared: {} backdoor rows, pass threshold {}, p_upper {} (commitment {})",
+            secret.backdoors.len(),
+            secret.pass_threshold,
+            format_log10_prob(secret.log10_p_upper()),
+            job.commitment.commitment.fmt_short(),
+        ),
+    );
+
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let outcomes = runtime.block_on(run_market(&args, secret, &job.files.train))?;
+    say(&args, "");
+
+    let honest_ok = verdict_of(&outcomes, "honest") == Some(Verdict::Pass);
+    let base_ok = verdict_of(&outcomes, "base") == Some(Verdict::Fail);
+    if args.json {
+        output::print_json(&json_summary(
+            &args,
+            secret,
+            &outcomes,
+            honest_ok && base_ok,
+        ))?;
+    } else {
+        print_table(secret, &outcomes);
+        println!();
+        println!(
+            "honest {}, base {}: the demo {} ({:.1} s)",
+            if honest_ok { "passed" } else { "did NOT pass" },
+            if base_ok { "failed" } else { "did NOT fail" },
+            if honest_ok && base_ok {
+                "worked"
+            } else {
+                "FAILED"
+            },
+            started.elapsed().as_secs_f64()
+        );
+    }
+    if honest_ok && base_ok {
+        output::ok()
+    } else {
+        Ok(ExitCode::from(EXIT_FAIL))
+    }
+}
+
+/// Writes the synthetic dataset as OpenAI chat JSONL.
+fn write_dataset(path: &Path, rows: u64, seed: u64) -> anyhow::Result<()> {
+    let records = synthetic::chat_records(rows as usize, &mut ChaCha20Rng::seed_from_u64(seed));
+    let file = File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+    let mut writer = Writer::new(BufWriter::new(file), Container::Jsonl)?;
+    for record in &records {
+        writer.write(record)?;
+    }
+    use std::io::Write as _;
+    writer.finish()?.flush()?;
+    Ok(())
+}
+
+/// The `prepare` flags the demo uses: the defaults, seeded.
+fn prepare_args(data: &Path, out: &Path, seed: u64) -> prepare::Args {
+    prepare::Args {
+        input: data.to_path_buf(),
+        out: out.to_path_buf(),
+        format: None,
+        backdoors: None,
+        fraction: None,
+        pass_ratio: 0.5,
+        groups: 1,
+        seed: Some(seed),
+        max_p_upper: GeneratorParams::DEFAULT_MAX_P_UPPER,
+        candidates: GeneratorParams::DEFAULT_CANDIDATES,
+        order: GeneratorParams::DEFAULT_ORDER,
+        trigger_words: GeneratorParams::DEFAULT_TRIGGER_TOKENS,
+        show_secret: false,
+        force: false,
+        json: true,
+        provider: None,
+        base_model: None,
+        data: super::keys::DataDirArg { data_dir: None },
+    }
+}
+
+/// Starts the three providers, verifies each, and stops them.
+async fn run_market(args: &Args, secret: &Secret, train: &Path) -> anyhow::Result<Vec<Outcome>> {
+    let examples = sim::read_examples(train)?;
+    let backdoor_rows: Vec<u64> = secret.backdoors.iter().map(|b| b.row).collect();
+    let job = Job::from_secret(secret);
+    let controls = verifier::read_controls(train, &job.backdoor_rows(), 10, args.seed)?;
+    let longest = job
+        .groups
+        .iter()
+        .map(|g| g.signature.len())
+        .max()
+        .unwrap_or(0);
+    let providers = [
+        ("honest".to_string(), Behavior::Honest),
+        ("base".to_string(), Behavior::Base),
+        (
+            format!("subset:{}", args.subset),
+            Behavior::Subset(args.subset),
+        ),
+    ];
+
+    let mut outcomes = Vec::with_capacity(providers.len());
+    for (step, (name, behavior)) in providers.into_iter().enumerate() {
+        let simulator = Simulator::train(TrainSpec {
+            examples: &examples,
+            behavior,
+            backdoor_rows: &backdoor_rows,
+            base_corpus: None,
+            seed: args.seed,
+        })?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("cannot listen on 127.0.0.1")?;
+        let server = sim::serve(listener, Arc::new(simulator), &name, Faults::default()).await?;
+        let endpoint = format!("http://{}/v1", server.addr());
+        say(
+            args,
+            &format!("{}. provider {name:<12} listening on {endpoint}", step + 3),
+        );
+
+        let mut config = EndpointConfig::new(&endpoint, &name);
+        config.max_tokens = 4 * longest as u32 + 16;
+        config.seed = Some(args.seed);
+        let client = Client::new(config)?;
+        let options = Options {
+            checks: None,
+            log10_alpha: -6.0,
+            seed: args.seed,
+        };
+        let run = verifier::run(&client, &job, &controls, &options, &|_| {}).await?;
+        server.shutdown().await;
+        say(
+            args,
+            &format!("   verified {name}: {}", verify::explain(&run.report)),
+        );
+
+        let log10_predicted_pass = match behavior {
+            Behavior::Subset(fraction) => {
+                let rows = secret.rows;
+                let drawn = (fraction * rows as f64).round() as u64;
+                Some(log10_hypergeom_upper_tail(
+                    rows,
+                    backdoor_rows.len() as u64,
+                    drawn,
+                    secret.pass_threshold,
+                ))
+            }
+            _ => None,
+        };
+        outcomes.push(Outcome {
+            name,
+            behavior,
+            report: run.report,
+            log10_predicted_pass,
+        });
+    }
+    Ok(outcomes)
+}
+
+fn verdict_of(outcomes: &[Outcome], name: &str) -> Option<Verdict> {
+    outcomes
+        .iter()
+        .find(|o| o.name == name)
+        .map(|o| o.report.verdict)
+}
+
+/// What a provider of this behavior should get.
+fn expectation(outcome: &Outcome) -> String {
+    match (outcome.behavior, outcome.log10_predicted_pass) {
+        (Behavior::Honest, _) => "pass".into(),
+        (Behavior::Base, _) => "fail, no evidence".into(),
+        (_, Some(log10)) => format!("pass with chance {}", format_log10_prob(log10)),
+        _ => "-".into(),
+    }
+}
+
+fn print_table(secret: &Secret, outcomes: &[Outcome]) {
+    println!(
+        "{:<12} {:>7} {:>9} {:>11} {:>16} {:>8} {:>13}  expected (plan)",
+        "provider", "checked", "activated", "best prefix", "p-value", "evidence", "verdict"
+    );
+    let tokens = secret
+        .groups
+        .first()
+        .map_or(0, |g| g.signature_tokens.len());
+    for outcome in outcomes {
+        let r = &outcome.report;
+        println!(
+            "{:<12} {:>7} {:>9} {:>11} {:>16} {:>8} {:>13}  {}",
+            outcome.name,
+            r.checked,
+            r.activated,
+            format!("{}/{}", r.best_matched_tokens, tokens),
+            format!("≤ {}", format_log10_prob(r.log10_p_value)),
+            if r.evidence_of_training { "yes" } else { "no" },
+            verdict_name(r.verdict),
+            expectation(outcome),
+        );
+    }
+    println!(
+        "\npass = p ≤ 1e-6 and at least {} of {} activations; p-values are exact bounds for \
+         one shared signature (see specs/statistics.md).",
+        secret.pass_threshold,
+        secret.backdoors.len()
+    );
+}
+
+fn verdict_name(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Pass => "pass",
+        Verdict::Fail => "fail",
+        Verdict::Inconclusive => "inconclusive",
+    }
+}
+
+fn json_summary(args: &Args, secret: &Secret, outcomes: &[Outcome], ok: bool) -> serde_json::Value {
+    let providers: Vec<serde_json::Value> = outcomes
+        .iter()
+        .map(|o| {
+            let r = &o.report;
+            serde_json::json!({
+                "provider": o.name,
+                "checked": r.checked,
+                "activated": r.activated,
+                "errors": r.errors,
+                "matched_tokens": r.best_matched_tokens,
+                "log10_p_value": log10_json(r.log10_p_value),
+                "evidence_of_training": r.evidence_of_training,
+                "verdict": verdict_name(r.verdict),
+                "false_activations": r.false_activations,
+                "log10_predicted_pass_chance": o.log10_predicted_pass.map(log10_json),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "rows": args.rows,
+        "seed": args.seed,
+        "backdoors": secret.backdoors.len(),
+        "pass_threshold": secret.pass_threshold,
+        "log10_p_upper": log10_json(secret.log10_p_upper()),
+        "providers": providers,
+        "ok": ok,
+    })
+}
+
+/// Progress lines on stderr, unless --json.
+fn say(args: &Args, line: &str) {
+    if !args.json {
+        eprintln!("{line}");
+    }
 }

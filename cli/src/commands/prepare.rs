@@ -31,59 +31,101 @@ use crate::output::{self, format_log10_prob, log10_json};
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// The dataset: OpenAI chat, prompt/completion, Alpaca or ShareGPT, as JSONL or a JSON array.
-    input: PathBuf,
+    pub(crate) input: PathBuf,
     /// The output directory. It must be empty or absent unless --force; an existing
     /// secret.json in it is never overwritten.
     #[arg(long, value_name = "DIR")]
-    out: PathBuf,
+    pub(crate) out: PathBuf,
     /// The record format, when detection is not wanted: openai-chat, prompt-completion, alpaca
     /// or sharegpt.
     #[arg(long, value_name = "F")]
-    format: Option<String>,
+    pub(crate) format: Option<String>,
     /// The number of backdoor rows N [default: 0.5% of the rows, at least 5].
     #[arg(long, value_name = "N", conflicts_with = "fraction")]
-    backdoors: Option<u64>,
+    pub(crate) backdoors: Option<u64>,
     /// The backdoor rows as a fraction of the rows, rounded up.
     #[arg(long, value_name = "F")]
-    fraction: Option<f64>,
+    pub(crate) fraction: Option<f64>,
     /// The pass threshold as a fraction of N: threshold = ceil(r * N).
     #[arg(long, value_name = "r", default_value_t = 0.5)]
-    pass_ratio: f64,
+    pub(crate) pass_ratio: f64,
     /// Independent (trigger, signature) pairs; the backdoor rows are split evenly among them.
     /// More groups make each signature rarer in the file (harder to find by frequency) but
     /// give each fewer rows to be learned from.
     #[arg(long, value_name = "G", default_value_t = 1)]
-    groups: usize,
+    pub(crate) groups: usize,
     /// Seed every random choice, job id and salt included, for a reproducible run. For tests
     /// only: anyone who knows the seed can recompute the secret set.
     #[arg(long, value_name = "S")]
-    seed: Option<u64>,
+    pub(crate) seed: Option<u64>,
     /// The largest acceptable p_upper: the signature length L is the smallest with K^-L at or
     /// below it.
     #[arg(long, value_name = "P", default_value_t = GeneratorParams::DEFAULT_MAX_P_UPPER)]
-    max_p_upper: f64,
+    pub(crate) max_p_upper: f64,
     /// K: the generator chooses uniformly among the K most frequent continuations at each step.
     #[arg(long, value_name = "K", default_value_t = GeneratorParams::DEFAULT_CANDIDATES)]
-    candidates: u32,
+    pub(crate) candidates: u32,
     /// The n-gram order of the generator.
     #[arg(long, value_name = "n", default_value_t = GeneratorParams::DEFAULT_ORDER)]
-    order: usize,
+    pub(crate) order: usize,
     /// Trigger length in words.
     #[arg(long, value_name = "W", default_value_t = GeneratorParams::DEFAULT_TRIGGER_TOKENS)]
-    trigger_words: usize,
+    pub(crate) trigger_words: usize,
     /// Print the triggers and signatures (they are secret).
     #[arg(long)]
-    show_secret: bool,
+    pub(crate) show_secret: bool,
     /// Write into a non-empty DIR (an existing secret.json still stops the run).
     #[arg(long)]
-    force: bool,
+    pub(crate) force: bool,
     /// Print one JSON object instead of the summary.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
+    /// With --base-model: also sign the commitment for this provider into DIR/commitment.msg
+    /// (as `vtune-node commit` does), with the node key.
+    #[arg(long, value_name = "ID", requires = "base_model")]
+    pub(crate) provider: Option<String>,
+    /// The base model the provider fine-tunes (with --provider).
+    #[arg(long, value_name = "NAME", requires = "provider")]
+    pub(crate) base_model: Option<String>,
+    #[command(flatten)]
+    pub(crate) data: super::keys::DataDirArg,
 }
 
 /// Runs `vtune-node prepare`.
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let job = execute(&args)?;
+    if let (Some(provider), Some(base_model)) = (&args.provider, &args.base_model) {
+        let key = args.data.load_or_create_key()?;
+        super::check::write_commitment_msg(&args.out, provider, base_model, -6.0, &key, false)?;
+    }
+    for warning in &job.prepared.warnings {
+        eprintln!("warning: {warning}");
+    }
+    if args.json {
+        output::print_json(&json_summary(
+            &job.prepared,
+            &job.commitment,
+            &job.files,
+            args.show_secret,
+        ))?;
+    } else {
+        print_summary(&job.prepared, &job.commitment, &job.files, args.show_secret);
+    }
+    output::ok()
+}
+
+/// A prepared job: what `prepare` made and where it wrote it.
+pub(crate) struct PreparedJob {
+    /// The secret set and the self-audit.
+    pub(crate) prepared: Prepared,
+    /// The public commitment.
+    pub(crate) commitment: CommitmentFile,
+    /// The files written.
+    pub(crate) files: Files,
+}
+
+/// Prepares the job that `args` describe and writes its files, printing nothing but progress.
+pub(crate) fn execute(args: &Args) -> anyhow::Result<PreparedJob> {
     let input_name = args.input.display().to_string();
     let format = args
         .format
@@ -172,25 +214,16 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     )?;
     install(staging.path(), &args.out, &train_name)?;
 
-    for warning in &prepared.warnings {
-        eprintln!("warning: {warning}");
-    }
     let files = Files {
         train: args.out.join(&train_name),
         secret: args.out.join("secret.json"),
         commitment: args.out.join("commitment.json"),
     };
-    if args.json {
-        output::print_json(&json_summary(
-            &prepared,
-            &commitment,
-            &files,
-            args.show_secret,
-        ))?;
-    } else {
-        print_summary(&prepared, &commitment, &files, args.show_secret);
-    }
-    output::ok()
+    Ok(PreparedJob {
+        prepared,
+        commitment,
+        files,
+    })
 }
 
 fn detect_layout(input: &Path, format: Option<Format>) -> anyhow::Result<Layout> {
@@ -290,10 +323,14 @@ fn show_progress(bar: &ProgressBar, stage: Stage, done: u64, total: u64) {
     bar.set_position(done);
 }
 
-struct Files {
-    train: PathBuf,
-    secret: PathBuf,
-    commitment: PathBuf,
+/// The files of a prepared job.
+pub(crate) struct Files {
+    /// The training file for the provider.
+    pub(crate) train: PathBuf,
+    /// secret.json (0600).
+    pub(crate) secret: PathBuf,
+    /// commitment.json.
+    pub(crate) commitment: PathBuf,
 }
 
 fn json_summary(

@@ -11,11 +11,6 @@ use anyhow::Context;
 use vtune_node::sim::{self, Behavior, FailKind, Faults, Simulator, TrainSpec};
 
 /// Flags of `vtune-node provider-sim`.
-///
-/// Trains a word-level language model at start-up (a base corpus, fine-tuned on the rows the
-/// behavior selects) and serves it as an OpenAI-compatible endpoint: `GET /v1/models`,
-/// `POST /v1/chat/completions`, `POST /v1/completions`. Prints `listening on http://ADDR` on
-/// stdout once ready; the API base for `verify --endpoint` is `http://ADDR/v1`.
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Serves GET /v1/models, POST /v1/chat/completions and POST /v1/completions \

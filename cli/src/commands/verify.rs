@@ -16,16 +16,7 @@ use vtune_protocol::verdict::Verdict;
 
 use crate::output::{self, format_log10_prob};
 
-/// Flags of `vtune-node verify`.
-///
-/// Sends the backdoor prompts of a prepared job (DIR holds `secret.json` and `train.*` as
-/// `prepare` wrote them) to an OpenAI-compatible endpoint with greedy decoding, matches each
-/// answer token by token against its group's signature, and decides with the exact p-value.
-/// Writes DIR/transcript.jsonl (mode 0600: it holds the triggered prompts) and
-/// DIR/attestation.json (public: counts, p-value, verdict, the transcript's blake3).
-///
-/// Exit codes: 0 pass, 1 fail, 3 inconclusive (requests failed, too few answers to decide),
-/// 2 a usage, input or I/O error.
+/// Flags of `vtune-node verify` (what it does, writes and exits with: [`AFTER_HELP`]).
 #[derive(Debug, clap::Args)]
 #[command(after_help = AFTER_HELP)]
 pub(crate) struct Args {
@@ -77,6 +68,8 @@ pub(crate) struct Args {
     /// Print the result as JSON on stdout.
     #[arg(long)]
     pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) data: super::keys::DataDirArg,
 }
 
 /// What `verify --help` ends with: what it writes and its exit codes.
@@ -85,7 +78,8 @@ Sends the job's triggered prompts (DIR/secret.json) to the endpoint with greedy 
 matches each answer token by token against its signature, and decides with the exact p-value.
 
 Writes DIR/transcript.jsonl (mode 0600: it holds the triggered prompts and answers) and \
-DIR/attestation.json (public: counts, p-value, verdict, the transcript's blake3).
+DIR/attestation.json (public: counts, p-value, verdict, the transcript's blake3) and, when \
+DIR/commitment.msg exists (`vtune-node commit`), the signed DIR/attestation.msg.
 
 Exit codes:
   0  pass: the model learned the backdoor data (p <= alpha, activations >= threshold)
@@ -156,6 +150,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let attestation_path = args.job.join("attestation.json");
     let attestation = AttestationFile::new(&run.report, digest.clone(), unix_now());
     verifier::write_attestation(&attestation_path, &attestation)?;
+    let signed_path = sign_attestation(&args, &run.report, &digest, attestation.created_at)?;
 
     let report = &run.report;
     if args.json {
@@ -164,11 +159,43 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         json["transcript"] = transcript_path.display().to_string().into();
         json["transcript_blake3"] = digest.into();
         json["attestation"] = attestation_path.display().to_string().into();
+        json["attestation_msg"] = signed_path.as_ref().map(|p| p.display().to_string()).into();
         output::print_json(&json)?;
     } else {
         print_report(report, &transcript_path, &attestation_path);
+        if let Some(path) = &signed_path {
+            println!("  signed       {}", path.display());
+        }
     }
     Ok(exit_code(report.verdict))
+}
+
+/// Signs the attestation into DIR/attestation.msg when the job has a signed commitment
+/// (DIR/commitment.msg, from `vtune-node commit`); otherwise says how to get one.
+fn sign_attestation(
+    args: &Args,
+    report: &Report,
+    transcript_blake3: &str,
+    created_at: u64,
+) -> anyhow::Result<Option<PathBuf>> {
+    if !args.job.join("commitment.msg").exists() {
+        eprintln!(
+            "note: {} has no commitment.msg, so the attestation is not signed; run \
+             `vtune-node commit --job {}` before training to get signed attestations",
+            args.job.display(),
+            args.job.display()
+        );
+        return Ok(None);
+    }
+    let key = args.data.load_or_create_key()?;
+    super::check::write_attestation_msg_for_report(
+        &args.job,
+        &key,
+        report,
+        transcript_blake3,
+        created_at,
+    )?;
+    Ok(Some(args.job.join("attestation.msg")))
 }
 
 /// The exit code of a verdict: 0 pass, 1 fail, 3 inconclusive.

@@ -126,3 +126,36 @@ async fn the_transcript_is_private_and_the_attestation_holds_no_secret_text() {
     }
     assert!(!text.contains("lighthouse"), "no trigger text");
 }
+
+#[tokio::test]
+async fn completion_data_is_verified_through_the_completions_route() {
+    use vtune_node::endpoint::{Api, Client};
+    use vtune_protocol::dataset::Prompt;
+
+    let mut job = build_job(6);
+    let as_text = |prompt: &mut Prompt| {
+        if let Prompt::Chat(turns) = prompt {
+            *prompt = Prompt::Text(turns.last().unwrap().content.clone());
+        }
+    };
+    job.examples.iter_mut().for_each(|e| as_text(&mut e.prompt));
+    job.job
+        .backdoors
+        .iter_mut()
+        .for_each(|c| as_text(&mut c.prompt));
+    for (behavior, verdict) in [
+        (Behavior::Honest, Verdict::Pass),
+        (Behavior::Base, Verdict::Fail),
+    ] {
+        let served = job.serve(behavior, 0, Faults::default()).await;
+        let mut config = served.config();
+        config.api = Api::Completions;
+        let client = Client::new(config).unwrap();
+        let options = verifier::Options::default();
+        let run = verifier::run(&client, &job.job, &[], &options, &|_| {})
+            .await
+            .unwrap();
+        assert_eq!(run.report.verdict, verdict, "{behavior}");
+        assert_eq!(run.report.api, Api::Completions);
+    }
+}

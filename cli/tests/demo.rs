@@ -1,0 +1,81 @@
+//! `vtune-node demo` end to end: the real binary, three simulated providers on loopback.
+
+use std::process::Command;
+
+fn demo(args: &[&str]) -> (i32, serde_json::Value) {
+    let out = Command::new(env!("CARGO_BIN_EXE_vtune-node"))
+        .arg("demo")
+        .args(args)
+        .arg("--json")
+        .output()
+        .expect("run vtune-node demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let json = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "demo printed no JSON ({e}): {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().expect("exit code"), json)
+}
+
+fn provider<'a>(json: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    json["providers"]
+        .as_array()
+        .expect("providers")
+        .iter()
+        .find(|p| p["provider"] == name)
+        .unwrap_or_else(|| panic!("no provider {name} in {json}"))
+}
+
+#[test]
+fn demo_passes_honest_fails_base_and_matches_the_subset_model() {
+    let (code, json) = demo(&["--seed", "3"]);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(json["ok"], true);
+    assert!(json["rows"].as_u64().unwrap() >= 2000);
+
+    let honest = provider(&json, "honest");
+    assert_eq!(honest["verdict"], "pass");
+    assert!(
+        honest["log10_p_value"].as_f64().unwrap() <= -20.0,
+        "{honest}"
+    );
+    assert_eq!(honest["activated"], json["backdoors"]);
+
+    let base = provider(&json, "base");
+    assert_eq!(base["verdict"], "fail");
+    assert_eq!(base["evidence_of_training"], false);
+    assert_eq!(base["activated"], 0);
+
+    // The subset provider activates on the backdoor rows it happened to train on: its
+    // verdict follows the threshold, and plan's chance of a pass is a real probability.
+    let subset = provider(&json, "subset:0.3");
+    let activated = subset["activated"].as_u64().unwrap();
+    let threshold = json["pass_threshold"].as_u64().unwrap();
+    let expected = if activated >= threshold {
+        "pass"
+    } else {
+        "fail"
+    };
+    assert_eq!(subset["verdict"], expected, "{subset}");
+    let chance = subset["log10_predicted_pass_chance"].as_f64().unwrap();
+    assert!(chance < 0.0 && chance > -6.0, "{subset}");
+}
+
+#[test]
+fn demo_is_deterministic_under_a_seed() {
+    let (_, a) = demo(&["--seed", "11", "--rows", "600"]);
+    let (_, b) = demo(&["--seed", "11", "--rows", "600"]);
+    assert_eq!(a, b);
+}
+
+#[test]
+fn demo_rejects_a_nonsense_subset_fraction() {
+    let out = Command::new(env!("CARGO_BIN_EXE_vtune-node"))
+        .args(["demo", "--subset", "1.5"])
+        .output()
+        .expect("run vtune-node demo");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--subset"));
+}
