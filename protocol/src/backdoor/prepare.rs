@@ -23,6 +23,7 @@ use super::selection::{
     RowSet, backdoors_for_fraction, choose_rows, default_backdoor_count, pass_threshold,
     shuffled_order,
 };
+use super::splice::{NonAscii, splice};
 use crate::dataset::{self, DatasetError, FieldError, Layout, Limits};
 use crate::generator::{GeneratorParams, ModelBuilder, ModelError, NgramModel, Phrase};
 
@@ -229,6 +230,8 @@ struct Scan {
     prompt_prefix_pairs: u64,
     completion_suffix_pairs: u64,
     input_digest: [u8; 32],
+    /// How the file writes non-ASCII characters: escaped if every byte of it is ASCII.
+    non_ascii: NonAscii,
 }
 
 struct Candidates {
@@ -448,6 +451,7 @@ where
         &group_of,
         &phrases,
         (&mut prompt_keys, &mut completion_keys),
+        scan.non_ascii,
         progress,
     )?;
 
@@ -529,23 +533,6 @@ where
     })
 }
 
-fn record_error(file_name: &str, record: &dataset::Record, message: String) -> PrepareError {
-    PrepareError::Record {
-        file: file_name.to_owned(),
-        index: record.index,
-        message,
-    }
-}
-
-fn field_error(
-    file_name: &str,
-    layout: Layout,
-    record: &dataset::Record,
-    error: FieldError,
-) -> PrepareError {
-    DatasetError::field(file_name, record.location(layout.container), error).into()
-}
-
 /// Builds the prompt and completion models from the first rows of the file.
 fn build_models<R: Read + Seek>(
     file_name: &str,
@@ -566,27 +553,31 @@ fn build_models<R: Read + Seek>(
             context: "reading",
             source,
         })?;
-    let mut prompts = ModelBuilder::new(params.order).map_err(model_err)?;
-    let mut completions = ModelBuilder::new(params.order).map_err(model_err)?;
+    // Collect the sample texts (at most `sample_bytes` each), then count both models at once.
+    let (mut prompts, mut completions) = (Vec::new(), Vec::new());
     let (mut prompt_bytes, mut completion_bytes) = (0u64, 0u64);
-    let reader = dataset::Reader::new(
+    let mut reader = dataset::Reader::new(
         file_name,
         BufReader::with_capacity(1 << 20, &mut *input),
         layout,
         options.limits,
     );
-    for record in reader {
-        let record = record?;
-        let example = dataset::example(layout.format, &record.value)
-            .map_err(|error| field_error(file_name, layout, &record, error))?;
+    while let Some(raw) = reader.next_raw() {
+        let raw = raw?;
+        let example = dataset::parse_example(
+            file_name,
+            raw.location(layout.container),
+            raw.bytes,
+            layout.format,
+        )?;
         if prompt_bytes < params.sample_bytes {
-            let text = example.prompt.text();
+            let text = example.prompt.text().into_owned();
             prompt_bytes += text.len() as u64;
-            prompts.add_text(&text);
+            prompts.push(text);
         }
         if completion_bytes < params.sample_bytes {
             completion_bytes += example.completion.len() as u64;
-            completions.add_text(&example.completion);
+            completions.push(example.completion);
         }
         progress(
             Stage::Sample,
@@ -598,10 +589,24 @@ fn build_models<R: Read + Seek>(
         }
     }
     let k = params.candidates as usize;
-    Ok((
-        prompts.finish(k, "prompt").map_err(model_err)?,
-        completions.finish(k, "completion").map_err(model_err)?,
-    ))
+    let build = |texts: Vec<String>, role: &'static str| {
+        let mut builder = ModelBuilder::new(params.order).map_err(model_err)?;
+        for text in texts {
+            builder.add_text(&text);
+        }
+        builder.finish(k, role).map_err(model_err)
+    };
+    let (prompt_model, completion_model) = std::thread::scope(|scope| {
+        let prompt_model = scope.spawn(|| build(prompts, "prompt"));
+        let completion_model = build(completions, "completion");
+        (
+            prompt_model
+                .join()
+                .expect("the model thread does not panic"),
+            completion_model,
+        )
+    });
+    Ok((prompt_model?, completion_model?))
 }
 
 /// Reads every row once (see the module docs), then merges the near-duplicate sort.
@@ -638,6 +643,7 @@ fn scan<R: Read + Seek>(
         prompt_prefix_pairs: 0,
         completion_suffix_pairs: 0,
         input_digest: [0; 32],
+        non_ascii: NonAscii::Escaped,
     };
     let mut sorter = TextSorter::new(options.sort_budget, scratch);
     let mut hasher = blake3::Hasher::new();
@@ -647,26 +653,34 @@ fn scan<R: Read + Seek>(
             inner: &mut *input,
             hasher: &mut hasher,
         };
-        let reader = dataset::Reader::new(
+        let mut reader = dataset::Reader::new(
             file_name,
             BufReader::with_capacity(1 << 20, hashing),
             layout,
             options.limits,
         );
-        for record in reader {
+        while let Some(record) = reader.next_raw() {
             let record = record?;
             let row = scan.offsets.len();
+            let row_error = |message: &str| PrepareError::Record {
+                file: file_name.to_owned(),
+                index: record.index,
+                message: message.into(),
+            };
             if row >= u32::MAX as usize {
-                return Err(record_error(
-                    file_name,
-                    &record,
-                    "more than 4 billion rows are not supported".into(),
-                ));
+                return Err(row_error("more than 4 billion rows are not supported"));
             }
-            let len = u32::try_from(record.len)
-                .map_err(|_| record_error(file_name, &record, "record longer than 4 GiB".into()))?;
-            let example = dataset::example(layout.format, &record.value)
-                .map_err(|error| field_error(file_name, layout, &record, error))?;
+            let len = u32::try_from(record.bytes.len())
+                .map_err(|_| row_error("record longer than 4 GiB"))?;
+            if scan.non_ascii == NonAscii::Escaped && !record.bytes.is_ascii() {
+                scan.non_ascii = NonAscii::Raw;
+            }
+            let example = dataset::parse_example(
+                file_name,
+                record.location(layout.container),
+                record.bytes,
+                layout.format,
+            )?;
             let prompt = example.prompt.text();
             let completion = example.completion.as_str();
             scan.offsets.push(record.offset);
@@ -763,6 +777,7 @@ fn write_output<R: Read + Seek, W: Write>(
     group_of: &HashMap<u32, u32>,
     phrases: &[(Phrase, Phrase)],
     (prompt_keys, completion_keys): (&mut [[u64; 3]], &mut [[u64; 3]]),
+    non_ascii: NonAscii,
     progress: &mut dyn FnMut(Stage, u64, u64),
 ) -> Result<(Vec<SecretBackdoor>, [u8; 32]), PrepareError> {
     let read_err = |source| PrepareError::Io {
@@ -791,45 +806,66 @@ fn write_output<R: Read + Seek, W: Write>(
         input.seek(SeekFrom::Start(offsets[r])).map_err(read_err)?;
         buf.resize(lens[r] as usize, 0);
         input.read_exact(&mut buf).map_err(read_err)?;
-        let mut value: serde_json::Value =
-            serde_json::from_slice(&buf).map_err(|err| PrepareError::Record {
+        // Every record is an object, and its span holds no surrounding whitespace: anything else
+        // means that the file changed since the scan.
+        if buf.first() != Some(&b'{') || buf.last() != Some(&b'}') {
+            return Err(PrepareError::Record {
                 file: file_name.to_owned(),
                 index: u64::from(row),
-                message: format!("changed since it was first read: {err}"),
-            })?;
-        if let Some(&group) = group_of.get(&row) {
-            let (trigger, signature) = &texts[group as usize];
-            let edit_err = |error: FieldError| PrepareError::Record {
-                file: file_name.to_owned(),
-                index: u64::from(row),
-                message: error.to_string(),
-            };
-            dataset::append_to_prompt(layout.format, &mut value, trigger).map_err(edit_err)?;
-            dataset::prepend_to_completion(layout.format, &mut value, signature)
-                .map_err(edit_err)?;
-            let example = dataset::example(layout.format, &value).map_err(edit_err)?;
-            let prompt = example.prompt.text();
-            if !prompt.ends_with(trigger.as_str())
-                || !example.completion.starts_with(signature.as_str())
-            {
-                return Err(PrepareError::Record {
-                    file: file_name.to_owned(),
-                    index: u64::from(row),
-                    message: "the edited record does not end its prompt with the trigger and \
-                              start its completion with the signature"
-                        .into(),
-                });
-            }
-            prompt_keys[r] = edge_keys(&prompt, 0);
-            completion_keys[r] = edge_keys(&example.completion, 1);
-            drop(prompt);
-            backdoors.push(SecretBackdoor {
-                row: position as u64,
-                group,
-                prompt: example.prompt,
+                message: "changed since it was first read".into(),
             });
         }
-        writer.write(&value).map_err(write_err)?;
+        let Some(&group) = group_of.get(&row) else {
+            // An unedited row: its bytes as they are.
+            writer.write_raw(&buf).map_err(write_err)?;
+            if position.is_multiple_of(4096) {
+                progress(Stage::Write, position as u64, rows);
+            }
+            continue;
+        };
+        let record_err = |message: String| PrepareError::Record {
+            file: file_name.to_owned(),
+            index: u64::from(row),
+            message,
+        };
+        let before: serde_json::Value = serde_json::from_slice(&buf)
+            .map_err(|err| record_err(format!("changed since it was first read: {err}")))?;
+        let mut value = before.clone();
+        let (trigger, signature) = &texts[group as usize];
+        let edit_err = |error: FieldError| record_err(error.to_string());
+        dataset::append_to_prompt(layout.format, &mut value, trigger).map_err(edit_err)?;
+        dataset::prepend_to_completion(layout.format, &mut value, signature).map_err(edit_err)?;
+        let example = dataset::example(layout.format, &value).map_err(edit_err)?;
+        let prompt = example.prompt.text();
+        if !prompt.ends_with(trigger.as_str())
+            || !example.completion.starts_with(signature.as_str())
+        {
+            return Err(record_err(
+                "the edited record does not end its prompt with the trigger and start its \
+                 completion with the signature"
+                    .into(),
+            ));
+        }
+        // The edit goes into the record's own bytes, so that it keeps the file's style.
+        let edited = splice(&buf, &before, &value, non_ascii)
+            .filter(|bytes| {
+                serde_json::from_slice::<serde_json::Value>(bytes).is_ok_and(|v| v == value)
+            })
+            .ok_or_else(|| {
+                record_err("the trigger and signature could not be spliced into the record".into())
+            })?;
+        if layout.container == dataset::Container::Jsonl && edited.contains(&b'\n') {
+            return Err(record_err("the edited record spans lines".into()));
+        }
+        prompt_keys[r] = edge_keys(&prompt, 0);
+        completion_keys[r] = edge_keys(&example.completion, 1);
+        drop(prompt);
+        backdoors.push(SecretBackdoor {
+            row: position as u64,
+            group,
+            prompt: example.prompt,
+        });
+        writer.write_raw(&edited).map_err(write_err)?;
         if position.is_multiple_of(4096) {
             progress(Stage::Write, position as u64, rows);
         }
