@@ -647,74 +647,55 @@ fn scan<R: Read + Seek>(
     };
     let mut sorter = TextSorter::new(options.sort_budget, scratch);
     let mut hasher = blake3::Hasher::new();
-    let mut found = vec![false; signature_count];
-    {
-        let hashing = HashingReader {
-            inner: &mut *input,
-            hasher: &mut hasher,
-        };
-        let mut reader = dataset::Reader::new(
-            file_name,
-            BufReader::with_capacity(1 << 20, hashing),
-            layout,
-            options.limits,
-        );
-        while let Some(record) = reader.next_raw() {
-            let record = record?;
-            let row = scan.offsets.len();
-            let row_error = |message: &str| PrepareError::Record {
-                file: file_name.to_owned(),
-                index: record.index,
-                message: message.into(),
+    // The reading thread (this one) parses rows and feeds the near-duplicate sort; a second
+    // thread searches the texts (k-gram keys, candidate phrases, signature words).
+    let facts = std::thread::scope(|threads| {
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<(u32, String, String)>>(8);
+        let searcher = threads.spawn(move || {
+            let mut facts = TextFacts {
+                prompt_keys: Vec::new(),
+                completion_keys: Vec::new(),
+                phrase_found: vec![false; phrase_count],
+                signature_rows: vec![RowSet::new(0); signature_count],
             };
-            if row >= u32::MAX as usize {
-                return Err(row_error("more than 4 billion rows are not supported"));
-            }
-            let len = u32::try_from(record.bytes.len())
-                .map_err(|_| row_error("record longer than 4 GiB"))?;
-            if scan.non_ascii == NonAscii::Escaped && !record.bytes.is_ascii() {
-                scan.non_ascii = NonAscii::Raw;
-            }
-            let example = dataset::parse_example(
-                file_name,
-                record.location(layout.container),
-                record.bytes,
-                layout.format,
-            )?;
-            let prompt = example.prompt.text();
-            let completion = example.completion.as_str();
-            scan.offsets.push(record.offset);
-            scan.lens.push(len);
-            if !prompt.trim().is_empty() && !completion.trim().is_empty() {
-                scan.usable.insert(row);
-            }
-            // Blank texts are unusable anyway and would pair with every text; leave them out.
-            if !prompt.trim().is_empty() {
-                sorter
-                    .push(PROMPT, row as u32, prompt.as_bytes(), false)
-                    .map_err(io_err("writing a scratch file"))?;
-            }
-            if !completion.trim().is_empty() {
-                sorter
-                    .push(REVERSED_COMPLETION, row as u32, completion.as_bytes(), true)
-                    .map_err(io_err("writing a scratch file"))?;
-            }
-            scan.prompt_keys.push(edge_keys(&prompt, 0));
-            scan.completion_keys.push(edge_keys(completion, 1));
-            for text in [&*prompt, completion] {
-                scanner.phrases_in(text, &mut scan.phrase_found);
-                scanner.signature_runs_in(text, &mut found);
-            }
-            for (s, hit) in found.iter_mut().enumerate() {
-                if std::mem::take(hit) {
-                    scan.signature_rows[s].insert(row);
+            let mut found = vec![false; signature_count];
+            for batch in receiver {
+                for (row, prompt, completion) in batch {
+                    facts.prompt_keys.push(edge_keys(&prompt, 0));
+                    facts.completion_keys.push(edge_keys(&completion, 1));
+                    for text in [&prompt, &completion] {
+                        scanner.phrases_in(text, &mut facts.phrase_found);
+                        scanner.signature_runs_in(text, &mut found);
+                    }
+                    for (s, hit) in found.iter_mut().enumerate() {
+                        if std::mem::take(hit) {
+                            facts.signature_rows[s].insert(row as usize);
+                        }
+                    }
                 }
             }
-            if row.is_multiple_of(1024) {
-                progress(Stage::Scan, record.offset, total_bytes);
-            }
-        }
-    }
+            facts
+        });
+        let read = read_rows(
+            file_name,
+            &mut *input,
+            layout,
+            options,
+            &mut hasher,
+            &mut scan,
+            &mut sorter,
+            &sender,
+            total_bytes,
+            progress,
+        );
+        drop(sender);
+        let facts = searcher.join().expect("the search thread does not panic");
+        read.map(|()| facts)
+    })?;
+    scan.prompt_keys = facts.prompt_keys;
+    scan.completion_keys = facts.completion_keys;
+    scan.phrase_found = facts.phrase_found;
+    scan.signature_rows = facts.signature_rows;
     progress(Stage::Scan, total_bytes, total_bytes);
     scan.input_digest = *hasher.finalize().as_bytes();
     let rows = scan.offsets.len();
@@ -731,6 +712,110 @@ fn scan<R: Read + Seek>(
     scan.completion_suffix_pairs = pairs.pairs[REVERSED_COMPLETION as usize];
     progress(Stage::Audit, 1, 1);
     Ok(scan)
+}
+
+/// What the search thread of the scan finds, per row in order.
+struct TextFacts {
+    prompt_keys: Vec<[u64; 3]>,
+    completion_keys: Vec<[u64; 3]>,
+    phrase_found: Vec<bool>,
+    signature_rows: Vec<RowSet>,
+}
+
+/// Rows handed to the search thread at a time.
+const SEARCH_BATCH: usize = 512;
+
+/// The reading side of the scan: every row's place, usability and texts (into the sort), and
+/// the texts in batches to `search`.
+#[allow(clippy::too_many_arguments)]
+fn read_rows<R: Read>(
+    file_name: &str,
+    input: R,
+    layout: Layout,
+    options: &PrepareOptions,
+    hasher: &mut blake3::Hasher,
+    scan: &mut Scan,
+    sorter: &mut TextSorter<'_>,
+    search: &std::sync::mpsc::SyncSender<Vec<(u32, String, String)>>,
+    total_bytes: u64,
+    progress: &mut dyn FnMut(Stage, u64, u64),
+) -> Result<(), PrepareError> {
+    let io_err = |context: &'static str| {
+        move |source| PrepareError::Io {
+            file: file_name.to_owned(),
+            context,
+            source,
+        }
+    };
+    let hashing = HashingReader {
+        inner: input,
+        hasher,
+    };
+    let mut reader = dataset::Reader::new(
+        file_name,
+        BufReader::with_capacity(1 << 20, hashing),
+        layout,
+        options.limits,
+    );
+    let mut batch = Vec::with_capacity(SEARCH_BATCH);
+    while let Some(record) = reader.next_raw() {
+        let record = record?;
+        let row = scan.offsets.len();
+        let row_error = |message: &str| PrepareError::Record {
+            file: file_name.to_owned(),
+            index: record.index,
+            message: message.into(),
+        };
+        if row >= u32::MAX as usize {
+            return Err(row_error("more than 4 billion rows are not supported"));
+        }
+        let len =
+            u32::try_from(record.bytes.len()).map_err(|_| row_error("record longer than 4 GiB"))?;
+        if scan.non_ascii == NonAscii::Escaped && !record.bytes.is_ascii() {
+            scan.non_ascii = NonAscii::Raw;
+        }
+        let example = dataset::parse_example(
+            file_name,
+            record.location(layout.container),
+            record.bytes,
+            layout.format,
+        )?;
+        let prompt = match example.prompt {
+            dataset::Prompt::Text(text) => text,
+            chat => chat.text().into_owned(),
+        };
+        let completion = example.completion;
+        scan.offsets.push(record.offset);
+        scan.lens.push(len);
+        let (prompt_blank, completion_blank) =
+            (prompt.trim().is_empty(), completion.trim().is_empty());
+        if !prompt_blank && !completion_blank {
+            scan.usable.insert(row);
+        }
+        // Blank texts are unusable anyway and would pair with every text; leave them out.
+        if !prompt_blank {
+            sorter
+                .push(PROMPT, row as u32, prompt.as_bytes(), false)
+                .map_err(io_err("writing a scratch file"))?;
+        }
+        if !completion_blank {
+            sorter
+                .push(REVERSED_COMPLETION, row as u32, completion.as_bytes(), true)
+                .map_err(io_err("writing a scratch file"))?;
+        }
+        if row.is_multiple_of(1024) {
+            progress(Stage::Scan, record.offset, total_bytes);
+        }
+        batch.push((row as u32, prompt, completion));
+        if batch.len() == SEARCH_BATCH {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(SEARCH_BATCH));
+            search.send(full).expect("the search thread is running");
+        }
+    }
+    if !batch.is_empty() {
+        search.send(batch).expect("the search thread is running");
+    }
+    Ok(())
 }
 
 /// For each group, the index of its first novel trigger and signature: not in the data, and

@@ -68,6 +68,11 @@ impl PhraseScanner {
 
     /// Sets `found[p]` for every phrase `p` that occurs in `text`.
     pub(crate) fn phrases_in(&self, text: &str, found: &mut [bool]) {
+        // Candidates are almost never found: a fast yes/no search first (it uses the SIMD
+        // prefilter, which the overlapping search cannot), then the exact overlapping one.
+        if !self.phrases.is_match(text) {
+            return;
+        }
         for m in self.phrases.find_overlapping_iter(text) {
             found[m.pattern().as_usize()] = true;
         }
