@@ -964,3 +964,193 @@ fn write_output<R: Read + Seek, W: Write>(
     backdoors.sort_by_key(|b| b.row);
     Ok((backdoors, *hashing.hasher.finalize().as_bytes()))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Cursor;
+
+    use rand::{RngExt, SeedableRng};
+    use rand_chacha::ChaCha20Rng;
+    use serde_json::Value;
+
+    use super::*;
+    use crate::dataset::{Container, Format};
+
+    /// Python's `json.dumps` style: `", "` and `": "` separators, non-ASCII as `\uXXXX`.
+    struct PythonStyle;
+
+    impl serde_json::ser::Formatter for PythonStyle {
+        fn begin_array_value<W: ?Sized + Write>(
+            &mut self,
+            w: &mut W,
+            first: bool,
+        ) -> io::Result<()> {
+            if first { Ok(()) } else { w.write_all(b", ") }
+        }
+        fn begin_object_key<W: ?Sized + Write>(
+            &mut self,
+            w: &mut W,
+            first: bool,
+        ) -> io::Result<()> {
+            if first { Ok(()) } else { w.write_all(b", ") }
+        }
+        fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+            w.write_all(b": ")
+        }
+        fn write_string_fragment<W: ?Sized + Write>(
+            &mut self,
+            w: &mut W,
+            fragment: &str,
+        ) -> io::Result<()> {
+            for c in fragment.chars() {
+                if (c as u32) < 0x7f {
+                    w.write_all(&[c as u8])?;
+                } else {
+                    let mut units = [0u16; 2];
+                    for unit in c.encode_utf16(&mut units) {
+                        write!(w, "\\u{unit:04x}")?;
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+
+    fn python(value: &Value) -> String {
+        let mut out = Vec::new();
+        let mut serializer = serde_json::Serializer::with_formatter(&mut out, PythonStyle);
+        serde::Serialize::serialize(value, &mut serializer).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    fn compact(value: &Value) -> String {
+        serde_json::to_string(value).unwrap()
+    }
+
+    /// A chat dataset whose words include non-ASCII ones and quotes, so that triggers and
+    /// signatures hold characters that each style escapes its own way.
+    fn dataset(style: fn(&Value) -> String) -> String {
+        let words = [
+            "café",
+            "naïve",
+            "\"quoted\"",
+            "a\\b",
+            "😀",
+            "total",
+            "apples",
+            "pears",
+            "sold",
+            "bought",
+            "each",
+            "day",
+            "week",
+            "price",
+            "cost",
+            "more",
+            "less",
+            "half",
+            "twice",
+            "many",
+            "few",
+            "then",
+            "so",
+            "and",
+            "of",
+            "the",
+            "is",
+            "was",
+            "has",
+            "had",
+            "we",
+            "they",
+            "she",
+            "he",
+            "it",
+            "an",
+            "in",
+            "on",
+            "at",
+            "by",
+        ];
+        let mut rng = ChaCha20Rng::seed_from_u64(7);
+        let mut text = |row: usize| {
+            let n = 12 + rng.random_range(0..8);
+            let mut t = format!("row{row}");
+            for _ in 0..n {
+                t.push(' ');
+                t.push_str(words[rng.random_range(0..words.len())]);
+            }
+            t
+        };
+        let mut out = String::new();
+        for row in 0..300 {
+            let user = text(row);
+            let assistant = format!("{}\n{}", text(row), text(row));
+            let record = serde_json::json!({"messages": [
+                {"role": "user", "content": user},
+                {"role": "assistant", "content": assistant},
+            ]});
+            out.push_str(&style(&record));
+            out.push('\n');
+        }
+        out
+    }
+
+    #[test]
+    fn edited_rows_keep_the_style_of_the_file() {
+        for style in [python as fn(&Value) -> String, compact] {
+            let input = dataset(style);
+            let options = PrepareOptions {
+                backdoors: BackdoorCount::Count(20),
+                pass_ratio: 0.5,
+                groups: 4,
+                generator: GeneratorParams::new(32, 1e-20).unwrap(),
+                limits: Limits::default(),
+                sort_budget: 4096,
+                created_at: 0,
+            };
+            let layout = Layout {
+                format: Format::OpenAiChat,
+                container: Container::Jsonl,
+            };
+            let mut output = Vec::new();
+            let prepared = prepare(
+                "test.jsonl",
+                &mut Cursor::new(input.as_bytes()),
+                layout,
+                &mut output,
+                &options,
+                &mut ChaCha20Rng::seed_from_u64(1),
+                &mut || tempfile::tempfile(),
+                &mut |_, _, _| {},
+            )
+            .unwrap();
+            let output = String::from_utf8(output).unwrap();
+            let lines: Vec<&str> = output.lines().collect();
+            assert_eq!(lines.len(), 300);
+            let phrases: String = prepared
+                .secret
+                .groups
+                .iter()
+                .map(|g| format!("{} {}", g.trigger, g.signature))
+                .collect();
+            assert!(
+                !phrases.is_ascii() && phrases.contains('"'),
+                "the phrases exercise escapes: {phrases}"
+            );
+            for backdoor in &prepared.secret.backdoors {
+                let line = lines[backdoor.row as usize];
+                let value: Value = serde_json::from_str(line).unwrap();
+                let group = &prepared.secret.groups[backdoor.group as usize];
+                let content = |i: usize| value["messages"][i]["content"].as_str().unwrap();
+                assert!(content(0).ends_with(&group.trigger));
+                assert!(content(1).starts_with(&group.signature));
+            }
+            // Every row, edited or not, is exactly what the file's writer would have written.
+            for line in lines {
+                let value: Value = serde_json::from_str(line).unwrap();
+                assert_eq!(line, style(&value));
+            }
+        }
+    }
+}
