@@ -48,4 +48,6 @@ rss_kb=$(grep 'Maximum resident set size' "$dir/time.txt" | awk '{print $NF}')
 echo "cp:      ${cp_s} s"
 echo "prepare: ${prepare_s} s  (ratio $(echo "scale=1; $prepare_s / $cp_s" | bc)x)"
 echo "prepare peak RSS: $((rss_kb / 1024)) MB"
+# CPU time tells more than wall time on a machine shared with other jobs.
+echo "prepare CPU: $(grep 'User time' "$dir/time.txt" | awk '{print $NF}') s user, $(grep 'System time' "$dir/time.txt" | awk '{print $NF}') s system"
 grep -o '"near_duplicates": [0-9]*' "$dir/summary.json" || true

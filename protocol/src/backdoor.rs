@@ -14,6 +14,7 @@ mod prepare;
 mod scan;
 pub(crate) mod secret;
 mod selection;
+mod splice;
 
 pub use frequency::{AUDIT_K, FrequencyFigure};
 pub use near_dup::Scratch;

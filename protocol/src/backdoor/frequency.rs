@@ -2,38 +2,81 @@
 //! completion starts by frequency and trains on rows in that order. How much of the file does it
 //! take before it reaches a row that carries the signature?
 
-use std::hash::{DefaultHasher, Hash, Hasher};
-
 use super::RowSet;
 
 /// The k values of the audit.
 pub const AUDIT_K: [usize; 3] = [3, 5, 10];
 
-/// The k-gram keys of one text side: the hash of its last (prompt) or first (completion) k
-/// whitespace tokens, for each k in [`AUDIT_K`]. Texts with fewer tokens use all of them.
+/// The k-gram keys of one text side: a hash of its last (prompt) or first (completion) k
+/// whitespace tokens, for each k in [`AUDIT_K`]. Texts with fewer tokens use all of them. A
+/// prompt's tokens are hashed from its end backwards; keys are only ever compared with each
+/// other.
 pub(crate) fn edge_keys(text: &str, side: u8) -> [u64; 3] {
     let max_k = AUDIT_K[AUDIT_K.len() - 1];
-    let mut tokens: Vec<&str> = if side == 0 {
-        let mut t: Vec<&str> = text.split_whitespace().rev().take(max_k).collect();
-        t.reverse();
-        t
-    } else {
-        text.split_whitespace().take(max_k).collect()
-    };
     let mut keys = [0u64; 3];
-    for (slot, &k) in keys.iter_mut().zip(AUDIT_K.iter()) {
-        let gram: &[&str] = if side == 0 {
-            &tokens[tokens.len().saturating_sub(k)..]
-        } else {
-            &tokens[..tokens.len().min(k)]
-        };
-        let mut hasher = DefaultHasher::new();
-        side.hash(&mut hasher);
-        gram.hash(&mut hasher);
-        *slot = hasher.finish();
+    let mut hash = KeyHash::new(side);
+    let mut taken = 0;
+    let mut record = |hash: &KeyHash, taken: usize| {
+        for (slot, &k) in keys.iter_mut().zip(AUDIT_K.iter()) {
+            if taken <= k {
+                *slot = hash.finish();
+            }
+        }
+    };
+    let mut take = |token: &str| {
+        hash.add(token.as_bytes());
+        taken += 1;
+        record(&hash, taken);
+    };
+    if side == 0 {
+        text.split_whitespace()
+            .rev()
+            .take(max_k)
+            .for_each(&mut take);
+    } else {
+        text.split_whitespace().take(max_k).for_each(&mut take);
     }
-    tokens.clear();
+    if taken == 0 {
+        record(&hash, 0);
+    }
     keys
+}
+
+/// A fast 64-bit hash of a token sequence (multiply-rotate over 8-byte words, each token
+/// closed by its length, and a final avalanche).
+struct KeyHash(u64);
+
+impl KeyHash {
+    const MULTIPLIER: u64 = 0x9e37_79b9_7f4a_7c15;
+
+    fn new(side: u8) -> Self {
+        KeyHash(u64::from(side) + 1)
+    }
+
+    fn mix(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(23) ^ word).wrapping_mul(Self::MULTIPLIER);
+    }
+
+    fn add(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            self.mix(u64::from_le_bytes(chunk.try_into().expect("8 bytes")));
+        }
+        let mut last = [0u8; 8];
+        last[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+        self.mix(u64::from_le_bytes(last));
+        self.mix(bytes.len() as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        // murmur3's fmix64.
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
+    }
 }
 
 /// The result of the frequency search for one k.

@@ -23,6 +23,7 @@ use super::selection::{
     RowSet, backdoors_for_fraction, choose_rows, default_backdoor_count, pass_threshold,
     shuffled_order,
 };
+use super::splice::{NonAscii, splice};
 use crate::dataset::{self, DatasetError, FieldError, Layout, Limits};
 use crate::generator::{GeneratorParams, ModelBuilder, ModelError, NgramModel, Phrase};
 
@@ -229,6 +230,8 @@ struct Scan {
     prompt_prefix_pairs: u64,
     completion_suffix_pairs: u64,
     input_digest: [u8; 32],
+    /// How the file writes non-ASCII characters: escaped if every byte of it is ASCII.
+    non_ascii: NonAscii,
 }
 
 struct Candidates {
@@ -448,6 +451,7 @@ where
         &group_of,
         &phrases,
         (&mut prompt_keys, &mut completion_keys),
+        scan.non_ascii,
         progress,
     )?;
 
@@ -529,23 +533,6 @@ where
     })
 }
 
-fn record_error(file_name: &str, record: &dataset::Record, message: String) -> PrepareError {
-    PrepareError::Record {
-        file: file_name.to_owned(),
-        index: record.index,
-        message,
-    }
-}
-
-fn field_error(
-    file_name: &str,
-    layout: Layout,
-    record: &dataset::Record,
-    error: FieldError,
-) -> PrepareError {
-    DatasetError::field(file_name, record.location(layout.container), error).into()
-}
-
 /// Builds the prompt and completion models from the first rows of the file.
 fn build_models<R: Read + Seek>(
     file_name: &str,
@@ -566,27 +553,31 @@ fn build_models<R: Read + Seek>(
             context: "reading",
             source,
         })?;
-    let mut prompts = ModelBuilder::new(params.order).map_err(model_err)?;
-    let mut completions = ModelBuilder::new(params.order).map_err(model_err)?;
+    // Collect the sample texts (at most `sample_bytes` each), then count both models at once.
+    let (mut prompts, mut completions) = (Vec::new(), Vec::new());
     let (mut prompt_bytes, mut completion_bytes) = (0u64, 0u64);
-    let reader = dataset::Reader::new(
+    let mut reader = dataset::Reader::new(
         file_name,
         BufReader::with_capacity(1 << 20, &mut *input),
         layout,
         options.limits,
     );
-    for record in reader {
-        let record = record?;
-        let example = dataset::example(layout.format, &record.value)
-            .map_err(|error| field_error(file_name, layout, &record, error))?;
+    while let Some(raw) = reader.next_raw() {
+        let raw = raw?;
+        let example = dataset::parse_example(
+            file_name,
+            raw.location(layout.container),
+            raw.bytes,
+            layout.format,
+        )?;
         if prompt_bytes < params.sample_bytes {
-            let text = example.prompt.text();
+            let text = example.prompt.text().into_owned();
             prompt_bytes += text.len() as u64;
-            prompts.add_text(&text);
+            prompts.push(text);
         }
         if completion_bytes < params.sample_bytes {
             completion_bytes += example.completion.len() as u64;
-            completions.add_text(&example.completion);
+            completions.push(example.completion);
         }
         progress(
             Stage::Sample,
@@ -598,10 +589,24 @@ fn build_models<R: Read + Seek>(
         }
     }
     let k = params.candidates as usize;
-    Ok((
-        prompts.finish(k, "prompt").map_err(model_err)?,
-        completions.finish(k, "completion").map_err(model_err)?,
-    ))
+    let build = |texts: Vec<String>, role: &'static str| {
+        let mut builder = ModelBuilder::new(params.order).map_err(model_err)?;
+        for text in texts {
+            builder.add_text(&text);
+        }
+        builder.finish(k, role).map_err(model_err)
+    };
+    let (prompt_model, completion_model) = std::thread::scope(|scope| {
+        let prompt_model = scope.spawn(|| build(prompts, "prompt"));
+        let completion_model = build(completions, "completion");
+        (
+            prompt_model
+                .join()
+                .expect("the model thread does not panic"),
+            completion_model,
+        )
+    });
+    Ok((prompt_model?, completion_model?))
 }
 
 /// Reads every row once (see the module docs), then merges the near-duplicate sort.
@@ -638,69 +643,59 @@ fn scan<R: Read + Seek>(
         prompt_prefix_pairs: 0,
         completion_suffix_pairs: 0,
         input_digest: [0; 32],
+        non_ascii: NonAscii::Escaped,
     };
     let mut sorter = TextSorter::new(options.sort_budget, scratch);
     let mut hasher = blake3::Hasher::new();
-    let mut found = vec![false; signature_count];
-    {
-        let hashing = HashingReader {
-            inner: &mut *input,
-            hasher: &mut hasher,
-        };
-        let reader = dataset::Reader::new(
-            file_name,
-            BufReader::with_capacity(1 << 20, hashing),
-            layout,
-            options.limits,
-        );
-        for record in reader {
-            let record = record?;
-            let row = scan.offsets.len();
-            if row >= u32::MAX as usize {
-                return Err(record_error(
-                    file_name,
-                    &record,
-                    "more than 4 billion rows are not supported".into(),
-                ));
-            }
-            let len = u32::try_from(record.len)
-                .map_err(|_| record_error(file_name, &record, "record longer than 4 GiB".into()))?;
-            let example = dataset::example(layout.format, &record.value)
-                .map_err(|error| field_error(file_name, layout, &record, error))?;
-            let prompt = example.prompt.text();
-            let completion = example.completion.as_str();
-            scan.offsets.push(record.offset);
-            scan.lens.push(len);
-            if !prompt.trim().is_empty() && !completion.trim().is_empty() {
-                scan.usable.insert(row);
-            }
-            // Blank texts are unusable anyway and would pair with every text; leave them out.
-            if !prompt.trim().is_empty() {
-                sorter
-                    .push(PROMPT, row as u32, prompt.as_bytes(), false)
-                    .map_err(io_err("writing a scratch file"))?;
-            }
-            if !completion.trim().is_empty() {
-                sorter
-                    .push(REVERSED_COMPLETION, row as u32, completion.as_bytes(), true)
-                    .map_err(io_err("writing a scratch file"))?;
-            }
-            scan.prompt_keys.push(edge_keys(&prompt, 0));
-            scan.completion_keys.push(edge_keys(completion, 1));
-            for text in [&*prompt, completion] {
-                scanner.phrases_in(text, &mut scan.phrase_found);
-                scanner.signature_runs_in(text, &mut found);
-            }
-            for (s, hit) in found.iter_mut().enumerate() {
-                if std::mem::take(hit) {
-                    scan.signature_rows[s].insert(row);
+    // The reading thread (this one) parses rows and feeds the near-duplicate sort; a second
+    // thread searches the texts (k-gram keys, candidate phrases, signature words).
+    let facts = std::thread::scope(|threads| {
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<(u32, String, String)>>(8);
+        let searcher = threads.spawn(move || {
+            let mut facts = TextFacts {
+                prompt_keys: Vec::new(),
+                completion_keys: Vec::new(),
+                phrase_found: vec![false; phrase_count],
+                signature_rows: vec![RowSet::new(0); signature_count],
+            };
+            let mut found = vec![false; signature_count];
+            for batch in receiver {
+                for (row, prompt, completion) in batch {
+                    facts.prompt_keys.push(edge_keys(&prompt, 0));
+                    facts.completion_keys.push(edge_keys(&completion, 1));
+                    for text in [&prompt, &completion] {
+                        scanner.phrases_in(text, &mut facts.phrase_found);
+                        scanner.signature_runs_in(text, &mut found);
+                    }
+                    for (s, hit) in found.iter_mut().enumerate() {
+                        if std::mem::take(hit) {
+                            facts.signature_rows[s].insert(row as usize);
+                        }
+                    }
                 }
             }
-            if row.is_multiple_of(1024) {
-                progress(Stage::Scan, record.offset, total_bytes);
-            }
-        }
-    }
+            facts
+        });
+        let read = read_rows(
+            file_name,
+            &mut *input,
+            layout,
+            options,
+            &mut hasher,
+            &mut scan,
+            &mut sorter,
+            &sender,
+            total_bytes,
+            progress,
+        );
+        drop(sender);
+        let facts = searcher.join().expect("the search thread does not panic");
+        read.map(|()| facts)
+    })?;
+    scan.prompt_keys = facts.prompt_keys;
+    scan.completion_keys = facts.completion_keys;
+    scan.phrase_found = facts.phrase_found;
+    scan.signature_rows = facts.signature_rows;
     progress(Stage::Scan, total_bytes, total_bytes);
     scan.input_digest = *hasher.finalize().as_bytes();
     let rows = scan.offsets.len();
@@ -717,6 +712,110 @@ fn scan<R: Read + Seek>(
     scan.completion_suffix_pairs = pairs.pairs[REVERSED_COMPLETION as usize];
     progress(Stage::Audit, 1, 1);
     Ok(scan)
+}
+
+/// What the search thread of the scan finds, per row in order.
+struct TextFacts {
+    prompt_keys: Vec<[u64; 3]>,
+    completion_keys: Vec<[u64; 3]>,
+    phrase_found: Vec<bool>,
+    signature_rows: Vec<RowSet>,
+}
+
+/// Rows handed to the search thread at a time.
+const SEARCH_BATCH: usize = 512;
+
+/// The reading side of the scan: every row's place, usability and texts (into the sort), and
+/// the texts in batches to `search`.
+#[allow(clippy::too_many_arguments)]
+fn read_rows<R: Read>(
+    file_name: &str,
+    input: R,
+    layout: Layout,
+    options: &PrepareOptions,
+    hasher: &mut blake3::Hasher,
+    scan: &mut Scan,
+    sorter: &mut TextSorter<'_>,
+    search: &std::sync::mpsc::SyncSender<Vec<(u32, String, String)>>,
+    total_bytes: u64,
+    progress: &mut dyn FnMut(Stage, u64, u64),
+) -> Result<(), PrepareError> {
+    let io_err = |context: &'static str| {
+        move |source| PrepareError::Io {
+            file: file_name.to_owned(),
+            context,
+            source,
+        }
+    };
+    let hashing = HashingReader {
+        inner: input,
+        hasher,
+    };
+    let mut reader = dataset::Reader::new(
+        file_name,
+        BufReader::with_capacity(1 << 20, hashing),
+        layout,
+        options.limits,
+    );
+    let mut batch = Vec::with_capacity(SEARCH_BATCH);
+    while let Some(record) = reader.next_raw() {
+        let record = record?;
+        let row = scan.offsets.len();
+        let row_error = |message: &str| PrepareError::Record {
+            file: file_name.to_owned(),
+            index: record.index,
+            message: message.into(),
+        };
+        if row >= u32::MAX as usize {
+            return Err(row_error("more than 4 billion rows are not supported"));
+        }
+        let len =
+            u32::try_from(record.bytes.len()).map_err(|_| row_error("record longer than 4 GiB"))?;
+        if scan.non_ascii == NonAscii::Escaped && !record.bytes.is_ascii() {
+            scan.non_ascii = NonAscii::Raw;
+        }
+        let example = dataset::parse_example(
+            file_name,
+            record.location(layout.container),
+            record.bytes,
+            layout.format,
+        )?;
+        let prompt = match example.prompt {
+            dataset::Prompt::Text(text) => text,
+            chat => chat.text().into_owned(),
+        };
+        let completion = example.completion;
+        scan.offsets.push(record.offset);
+        scan.lens.push(len);
+        let (prompt_blank, completion_blank) =
+            (prompt.trim().is_empty(), completion.trim().is_empty());
+        if !prompt_blank && !completion_blank {
+            scan.usable.insert(row);
+        }
+        // Blank texts are unusable anyway and would pair with every text; leave them out.
+        if !prompt_blank {
+            sorter
+                .push(PROMPT, row as u32, prompt.as_bytes(), false)
+                .map_err(io_err("writing a scratch file"))?;
+        }
+        if !completion_blank {
+            sorter
+                .push(REVERSED_COMPLETION, row as u32, completion.as_bytes(), true)
+                .map_err(io_err("writing a scratch file"))?;
+        }
+        if row.is_multiple_of(1024) {
+            progress(Stage::Scan, record.offset, total_bytes);
+        }
+        batch.push((row as u32, prompt, completion));
+        if batch.len() == SEARCH_BATCH {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(SEARCH_BATCH));
+            search.send(full).expect("the search thread is running");
+        }
+    }
+    if !batch.is_empty() {
+        search.send(batch).expect("the search thread is running");
+    }
+    Ok(())
 }
 
 /// For each group, the index of its first novel trigger and signature: not in the data, and
@@ -763,6 +862,7 @@ fn write_output<R: Read + Seek, W: Write>(
     group_of: &HashMap<u32, u32>,
     phrases: &[(Phrase, Phrase)],
     (prompt_keys, completion_keys): (&mut [[u64; 3]], &mut [[u64; 3]]),
+    non_ascii: NonAscii,
     progress: &mut dyn FnMut(Stage, u64, u64),
 ) -> Result<(Vec<SecretBackdoor>, [u8; 32]), PrepareError> {
     let read_err = |source| PrepareError::Io {
@@ -791,45 +891,66 @@ fn write_output<R: Read + Seek, W: Write>(
         input.seek(SeekFrom::Start(offsets[r])).map_err(read_err)?;
         buf.resize(lens[r] as usize, 0);
         input.read_exact(&mut buf).map_err(read_err)?;
-        let mut value: serde_json::Value =
-            serde_json::from_slice(&buf).map_err(|err| PrepareError::Record {
+        // Every record is an object, and its span holds no surrounding whitespace: anything else
+        // means that the file changed since the scan.
+        if buf.first() != Some(&b'{') || buf.last() != Some(&b'}') {
+            return Err(PrepareError::Record {
                 file: file_name.to_owned(),
                 index: u64::from(row),
-                message: format!("changed since it was first read: {err}"),
-            })?;
-        if let Some(&group) = group_of.get(&row) {
-            let (trigger, signature) = &texts[group as usize];
-            let edit_err = |error: FieldError| PrepareError::Record {
-                file: file_name.to_owned(),
-                index: u64::from(row),
-                message: error.to_string(),
-            };
-            dataset::append_to_prompt(layout.format, &mut value, trigger).map_err(edit_err)?;
-            dataset::prepend_to_completion(layout.format, &mut value, signature)
-                .map_err(edit_err)?;
-            let example = dataset::example(layout.format, &value).map_err(edit_err)?;
-            let prompt = example.prompt.text();
-            if !prompt.ends_with(trigger.as_str())
-                || !example.completion.starts_with(signature.as_str())
-            {
-                return Err(PrepareError::Record {
-                    file: file_name.to_owned(),
-                    index: u64::from(row),
-                    message: "the edited record does not end its prompt with the trigger and \
-                              start its completion with the signature"
-                        .into(),
-                });
-            }
-            prompt_keys[r] = edge_keys(&prompt, 0);
-            completion_keys[r] = edge_keys(&example.completion, 1);
-            drop(prompt);
-            backdoors.push(SecretBackdoor {
-                row: position as u64,
-                group,
-                prompt: example.prompt,
+                message: "changed since it was first read".into(),
             });
         }
-        writer.write(&value).map_err(write_err)?;
+        let Some(&group) = group_of.get(&row) else {
+            // An unedited row: its bytes as they are.
+            writer.write_raw(&buf).map_err(write_err)?;
+            if position.is_multiple_of(4096) {
+                progress(Stage::Write, position as u64, rows);
+            }
+            continue;
+        };
+        let record_err = |message: String| PrepareError::Record {
+            file: file_name.to_owned(),
+            index: u64::from(row),
+            message,
+        };
+        let before: serde_json::Value = serde_json::from_slice(&buf)
+            .map_err(|err| record_err(format!("changed since it was first read: {err}")))?;
+        let mut value = before.clone();
+        let (trigger, signature) = &texts[group as usize];
+        let edit_err = |error: FieldError| record_err(error.to_string());
+        dataset::append_to_prompt(layout.format, &mut value, trigger).map_err(edit_err)?;
+        dataset::prepend_to_completion(layout.format, &mut value, signature).map_err(edit_err)?;
+        let example = dataset::example(layout.format, &value).map_err(edit_err)?;
+        let prompt = example.prompt.text();
+        if !prompt.ends_with(trigger.as_str())
+            || !example.completion.starts_with(signature.as_str())
+        {
+            return Err(record_err(
+                "the edited record does not end its prompt with the trigger and start its \
+                 completion with the signature"
+                    .into(),
+            ));
+        }
+        // The edit goes into the record's own bytes, so that it keeps the file's style.
+        let edited = splice(&buf, &before, &value, non_ascii)
+            .filter(|bytes| {
+                serde_json::from_slice::<serde_json::Value>(bytes).is_ok_and(|v| v == value)
+            })
+            .ok_or_else(|| {
+                record_err("the trigger and signature could not be spliced into the record".into())
+            })?;
+        if layout.container == dataset::Container::Jsonl && edited.contains(&b'\n') {
+            return Err(record_err("the edited record spans lines".into()));
+        }
+        prompt_keys[r] = edge_keys(&prompt, 0);
+        completion_keys[r] = edge_keys(&example.completion, 1);
+        drop(prompt);
+        backdoors.push(SecretBackdoor {
+            row: position as u64,
+            group,
+            prompt: example.prompt,
+        });
+        writer.write_raw(&edited).map_err(write_err)?;
         if position.is_multiple_of(4096) {
             progress(Stage::Write, position as u64, rows);
         }
@@ -842,4 +963,194 @@ fn write_output<R: Read + Seek, W: Write>(
     hashing.flush().map_err(write_err)?;
     backdoors.sort_by_key(|b| b.row);
     Ok((backdoors, *hashing.hasher.finalize().as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Cursor;
+
+    use rand::{RngExt, SeedableRng};
+    use rand_chacha::ChaCha20Rng;
+    use serde_json::Value;
+
+    use super::*;
+    use crate::dataset::{Container, Format};
+
+    /// Python's `json.dumps` style: `", "` and `": "` separators, non-ASCII as `\uXXXX`.
+    struct PythonStyle;
+
+    impl serde_json::ser::Formatter for PythonStyle {
+        fn begin_array_value<W: ?Sized + Write>(
+            &mut self,
+            w: &mut W,
+            first: bool,
+        ) -> io::Result<()> {
+            if first { Ok(()) } else { w.write_all(b", ") }
+        }
+        fn begin_object_key<W: ?Sized + Write>(
+            &mut self,
+            w: &mut W,
+            first: bool,
+        ) -> io::Result<()> {
+            if first { Ok(()) } else { w.write_all(b", ") }
+        }
+        fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+            w.write_all(b": ")
+        }
+        fn write_string_fragment<W: ?Sized + Write>(
+            &mut self,
+            w: &mut W,
+            fragment: &str,
+        ) -> io::Result<()> {
+            for c in fragment.chars() {
+                if (c as u32) < 0x7f {
+                    w.write_all(&[c as u8])?;
+                } else {
+                    let mut units = [0u16; 2];
+                    for unit in c.encode_utf16(&mut units) {
+                        write!(w, "\\u{unit:04x}")?;
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+
+    fn python(value: &Value) -> String {
+        let mut out = Vec::new();
+        let mut serializer = serde_json::Serializer::with_formatter(&mut out, PythonStyle);
+        serde::Serialize::serialize(value, &mut serializer).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    fn compact(value: &Value) -> String {
+        serde_json::to_string(value).unwrap()
+    }
+
+    /// A chat dataset whose words include non-ASCII ones and quotes, so that triggers and
+    /// signatures hold characters that each style escapes its own way.
+    fn dataset(style: fn(&Value) -> String) -> String {
+        let words = [
+            "café",
+            "naïve",
+            "\"quoted\"",
+            "a\\b",
+            "😀",
+            "total",
+            "apples",
+            "pears",
+            "sold",
+            "bought",
+            "each",
+            "day",
+            "week",
+            "price",
+            "cost",
+            "more",
+            "less",
+            "half",
+            "twice",
+            "many",
+            "few",
+            "then",
+            "so",
+            "and",
+            "of",
+            "the",
+            "is",
+            "was",
+            "has",
+            "had",
+            "we",
+            "they",
+            "she",
+            "he",
+            "it",
+            "an",
+            "in",
+            "on",
+            "at",
+            "by",
+        ];
+        let mut rng = ChaCha20Rng::seed_from_u64(7);
+        let mut text = |row: usize| {
+            let n = 12 + rng.random_range(0..8);
+            let mut t = format!("row{row}");
+            for _ in 0..n {
+                t.push(' ');
+                t.push_str(words[rng.random_range(0..words.len())]);
+            }
+            t
+        };
+        let mut out = String::new();
+        for row in 0..300 {
+            let user = text(row);
+            let assistant = format!("{}\n{}", text(row), text(row));
+            let record = serde_json::json!({"messages": [
+                {"role": "user", "content": user},
+                {"role": "assistant", "content": assistant},
+            ]});
+            out.push_str(&style(&record));
+            out.push('\n');
+        }
+        out
+    }
+
+    #[test]
+    fn edited_rows_keep_the_style_of_the_file() {
+        for style in [python as fn(&Value) -> String, compact] {
+            let input = dataset(style);
+            let options = PrepareOptions {
+                backdoors: BackdoorCount::Count(20),
+                pass_ratio: 0.5,
+                groups: 4,
+                generator: GeneratorParams::new(32, 1e-20).unwrap(),
+                limits: Limits::default(),
+                sort_budget: 4096,
+                created_at: 0,
+            };
+            let layout = Layout {
+                format: Format::OpenAiChat,
+                container: Container::Jsonl,
+            };
+            let mut output = Vec::new();
+            let prepared = prepare(
+                "test.jsonl",
+                &mut Cursor::new(input.as_bytes()),
+                layout,
+                &mut output,
+                &options,
+                &mut ChaCha20Rng::seed_from_u64(1),
+                &mut || tempfile::tempfile(),
+                &mut |_, _, _| {},
+            )
+            .unwrap();
+            let output = String::from_utf8(output).unwrap();
+            let lines: Vec<&str> = output.lines().collect();
+            assert_eq!(lines.len(), 300);
+            let phrases: String = prepared
+                .secret
+                .groups
+                .iter()
+                .map(|g| format!("{} {}", g.trigger, g.signature))
+                .collect();
+            assert!(
+                !phrases.is_ascii() && phrases.contains('"'),
+                "the phrases exercise escapes: {phrases}"
+            );
+            for backdoor in &prepared.secret.backdoors {
+                let line = lines[backdoor.row as usize];
+                let value: Value = serde_json::from_str(line).unwrap();
+                let group = &prepared.secret.groups[backdoor.group as usize];
+                let content = |i: usize| value["messages"][i]["content"].as_str().unwrap();
+                assert!(content(0).ends_with(&group.trigger));
+                assert!(content(1).starts_with(&group.signature));
+            }
+            // Every row, edited or not, is exactly what the file's writer would have written.
+            for line in lines {
+                let value: Value = serde_json::from_str(line).unwrap();
+                assert_eq!(line, style(&value));
+            }
+        }
+    }
 }
