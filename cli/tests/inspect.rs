@@ -1,7 +1,10 @@
 //! `vtune-node inspect` as a process: on the fixtures, on bad input, and on the shared GSM8K
 //! and Code Alpaca files when `../shared` is there (otherwise a SKIP line).
 
-use std::path::{Path, PathBuf};
+#[path = "../../testsupport/shared.rs"]
+mod shared;
+
+use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::Value;
@@ -141,20 +144,9 @@ fn format_override_is_checked_against_the_records() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("read as alpaca"));
 }
 
-/// The shared data directory: `$VTUNE_SHARED`, or a `shared/` beside an ancestor of this crate.
-fn shared_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("VTUNE_SHARED") {
-        return Some(PathBuf::from(dir));
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .map(|dir| dir.join("shared"))
-        .find(|dir| dir.join("datasets").is_dir())
-}
-
 #[test]
 fn inspects_the_shared_datasets() {
-    let Some(dir) = shared_dir().filter(|dir| dir.join("datasets").is_dir()) else {
+    let Some(dir) = shared::shared_dir() else {
         println!("SKIP: ../shared not found; inspects_the_shared_datasets skipped");
         return;
     };

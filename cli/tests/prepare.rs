@@ -3,9 +3,13 @@
 use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
+#[path = "../../testsupport/shared.rs"]
+mod shared;
+
+use shared::shared_dataset;
 use vtune_protocol::backdoor::Secret;
 use vtune_protocol::commit::{CommitmentFile, commitment_digest};
 use vtune_protocol::dataset::{self, Example, Limits};
@@ -16,33 +20,6 @@ fn vtune() -> Command {
 
 fn run(args: &[&str]) -> Output {
     vtune().args(args).output().expect("the binary runs")
-}
-
-/// `../shared` beside the repository root, or `VTUNE_SHARED`.
-fn shared_dir() -> Option<PathBuf> {
-    if let Ok(dir) = std::env::var("VTUNE_SHARED") {
-        return Some(PathBuf::from(dir));
-    }
-    let mut dir = Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf();
-    loop {
-        let candidate = dir.join("..").join("shared");
-        if dir.join("Cargo.toml").exists() && candidate.join("datasets").is_dir() {
-            return Some(candidate);
-        }
-        if !dir.pop() {
-            return None;
-        }
-    }
-}
-
-fn shared_file(name: &str, test: &str) -> Option<PathBuf> {
-    let path = shared_dir().map(|dir| dir.join("datasets").join(name));
-    if let Some(path) = path.filter(|p| p.exists()) {
-        Some(path)
-    } else {
-        println!("SKIP: ../shared not found; {test} skipped");
-        None
-    }
 }
 
 /// Every record's example, in file order.
@@ -315,7 +292,7 @@ fn prepares_a_synthetic_chat_dataset() {
 
 #[test]
 fn prepares_gsm8k() {
-    let Some(input) = shared_file("gsm8k-train.chat.jsonl", "prepares_gsm8k") else {
+    let Some(input) = shared_dataset("gsm8k-train.chat.jsonl", "prepares_gsm8k") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -329,7 +306,7 @@ fn prepares_gsm8k() {
 
 #[test]
 fn prepares_code_alpaca() {
-    let Some(input) = shared_file("code_alpaca_2k.json", "prepares_code_alpaca") else {
+    let Some(input) = shared_dataset("code_alpaca_2k.json", "prepares_code_alpaca") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -10,6 +10,10 @@ use std::time::Duration;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
+#[path = "../../testsupport/shared.rs"]
+mod shared;
+
+use shared::shared_dataset;
 use vtune_node::endpoint::{Client, EndpointConfig};
 use vtune_node::sim::{self, Behavior, Faults, Simulator, TrainSpec};
 use vtune_node::verifier::{self, Job, Options, Report};
@@ -18,18 +22,6 @@ use vtune_protocol::dataset::{self, Example, Limits};
 use vtune_protocol::generator::GeneratorParams;
 use vtune_protocol::stats::log10_hypergeom_upper_tail;
 use vtune_protocol::verdict::Verdict;
-
-/// `$VTUNE_SHARED`, or the `shared/` beside the repository (found walking up from this crate).
-fn shared_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("VTUNE_SHARED") {
-        return Some(PathBuf::from(dir));
-    }
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .ancestors()
-        .map(|dir| dir.join("shared"))
-        .find(|dir| dir.join("datasets").is_dir())
-}
 
 struct Prepared {
     job: Job,
@@ -116,18 +108,12 @@ async fn verify(prepared: &Prepared, behavior: Behavior, seed: u64) -> (Report, 
 
 #[tokio::test]
 async fn gsm8k_prepare_then_verify_each_provider() {
-    let Some(shared) = shared_dir() else {
-        println!("SKIP: ../shared not found; gsm8k_prepare_then_verify_each_provider skipped");
+    let Some(input) = shared_dataset(
+        "gsm8k-train.chat.jsonl",
+        "gsm8k_prepare_then_verify_each_provider",
+    ) else {
         return;
     };
-    let input = shared.join("datasets/gsm8k-train.chat.jsonl");
-    if !input.is_file() {
-        println!(
-            "SKIP: {} not found; gsm8k_prepare_then_verify_each_provider skipped",
-            input.display()
-        );
-        return;
-    }
     let prepared = prepare(&input);
     let backdoors: BTreeSet<u64> = prepared.job.backdoor_rows();
     assert_eq!(prepared.examples.len(), 7473);

@@ -2,33 +2,14 @@
 //! is there (set `VTUNE_SHARED` to point elsewhere); otherwise each test says SKIP.
 
 use std::io::BufReader;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::Value;
+#[path = "../../testsupport/shared.rs"]
+mod shared;
+
+use shared::shared_dataset;
 use vtune_protocol::dataset::{self, Container, Format, Layout, Limits, Reader, Writer};
-
-/// The shared data directory: `$VTUNE_SHARED`, or a `shared/` beside an ancestor of this crate.
-fn shared_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("VTUNE_SHARED") {
-        return Some(PathBuf::from(dir));
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .map(|dir| dir.join("shared"))
-        .find(|dir| dir.join("datasets").is_dir())
-}
-
-/// The path of a shared dataset, or None after printing a SKIP line.
-fn shared_dataset(name: &str, test: &str) -> Option<PathBuf> {
-    let path = shared_dir().map(|dir| dir.join("datasets").join(name));
-    match path {
-        Some(path) if path.is_file() => Some(path),
-        _ => {
-            println!("SKIP: ../shared not found; {test} skipped");
-            None
-        }
-    }
-}
 
 /// Reads `path` with the streaming reader and checks it against serde_json's whole-file
 /// parse, the writer's round trip and the two edits on every row.
