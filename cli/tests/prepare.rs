@@ -186,11 +186,11 @@ fn prepare_and_check(input: &Path, out: &Path, extra: &[&str]) -> (Secret, serde
         "the output is not reshuffled"
     );
 
-    // An independent near-duplicate check: no backdoor row is in a prefix/suffix pair, and the
-    // total matches the reported audit.
+    // An independent near-duplicate check: no backdoor row is in a prefix/suffix pair, as the
+    // audit reports.
     let (pairs, with_backdoor) = near_duplicates(&after, &backdoor_rows);
-    assert_eq!(with_backdoor, 0);
-    assert_eq!(summary["stealth"]["near_duplicates"], pairs);
+    assert_eq!(with_backdoor, 0, "{pairs} pairs in all");
+    assert_eq!(summary["stealth"]["near_duplicates"], with_backdoor);
     (secret, summary)
 }
 
@@ -288,6 +288,40 @@ fn prepares_a_synthetic_chat_dataset() {
     );
     assert!(stdout.contains("near duplicates"));
     assert_eq!(shown_secret.backdoors.len(), 8);
+}
+
+/// Rows whose prompt extends another row's prompt, and whose completion ends with that row's
+/// completion: a backdoor made from such a row would keep a near-duplicate twin, so prepare
+/// must redraw it, and the output must have no pair with a backdoor row.
+#[test]
+fn rows_that_would_pair_are_redrawn() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("pairs.jsonl");
+    synthetic_chat(&input, 300);
+    let base = fs::read_to_string(&input).unwrap();
+    let mut out = base.clone();
+    for (i, line) in base.lines().enumerate().take(150) {
+        let mut record: serde_json::Value = serde_json::from_str(line).unwrap();
+        let turns = record["messages"].as_array_mut().unwrap();
+        let user = turns[1]["content"].as_str().unwrap().to_owned();
+        let answer = turns[2]["content"].as_str().unwrap().to_owned();
+        turns[1]["content"] = format!("{user} Show the steps of part {i}.").into();
+        turns[2]["content"] = format!("First the setup of part {i}. {answer}").into();
+        out.push_str(&record.to_string());
+        out.push('\n');
+    }
+    fs::write(&input, out).unwrap();
+    let (_, summary) = prepare_and_check(
+        &input,
+        &dir.path().join("job"),
+        &["--seed", "4", "--backdoors", "40"],
+    );
+    assert_eq!(summary["stealth"]["near_duplicates"], 0);
+    assert!(
+        summary["stealth"]["redrawn_rows"].as_u64().unwrap() > 0,
+        "{}",
+        summary["stealth"]
+    );
 }
 
 #[test]

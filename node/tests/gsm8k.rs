@@ -48,11 +48,10 @@ fn prepare(input: &std::path::Path) -> Prepared {
         )
         .unwrap(),
         limits: Limits::default(),
-        sort_budget: 64 << 20,
+        workers: 2,
         created_at: 0,
     };
     let scratch_dir = dir.path().to_path_buf();
-    let mut scratch = move || tempfile::tempfile_in(&scratch_dir);
     let prepared = backdoor::prepare(
         &name,
         &mut File::open(input).unwrap(),
@@ -60,7 +59,7 @@ fn prepare(input: &std::path::Path) -> Prepared {
         File::create(&train).unwrap(),
         &options,
         &mut ChaCha20Rng::seed_from_u64(42),
-        &mut scratch,
+        &mut || tempfile::tempfile_in(&scratch_dir),
         &mut |_, _, _| {},
     )
     .unwrap();

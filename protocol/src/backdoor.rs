@@ -3,7 +3,9 @@
 //! [`prepare`] is the whole pipeline; [`Secret`] is what it keeps (`secret.json`). The parts:
 //! - `selection`: how many backdoors, which rows, which group, the output order;
 //! - `scan`: where candidate phrases occur (novelty) and which rows hold signature words;
-//! - `near_dup`: prefix/suffix pairs by (external) sorting;
+//! - `row_scan`: every row read once, examined on worker threads;
+//! - `near_dup`: repeated texts, and prefix/suffix pairs with a backdoor row, by hashing;
+//! - `shuffle`: the output's random order, by random buckets in scratch files;
 //! - `frequency`: the paper's k-gram frequency search.
 //!
 //! See `specs/backdoor-generation.md`.
@@ -11,16 +13,17 @@
 mod frequency;
 mod near_dup;
 mod prepare;
+mod row_scan;
 mod scan;
 pub(crate) mod secret;
 mod selection;
+mod shuffle;
 mod splice;
 
 pub use frequency::{AUDIT_K, FrequencyFigure};
-pub use near_dup::Scratch;
 pub use prepare::{
-    BackdoorCount, MIN_USABLE_ROWS, PrepareError, PrepareOptions, Prepared, Stage, StealthReport,
-    prepare,
+    BackdoorCount, Input, MIN_USABLE_ROWS, PrepareError, PrepareOptions, Prepared, Stage,
+    StealthReport, prepare,
 };
 pub use secret::{
     Digest, HexBytes, JobId, SECRET_VERSION, Salt, Secret, SecretBackdoor, SecretError, SecretGroup,
@@ -29,3 +32,4 @@ pub use selection::{
     RowSet, backdoors_for_fraction, choose_rows, default_backdoor_count, group_sizes,
     pass_threshold, shuffled_order,
 };
+pub use shuffle::Scratch;

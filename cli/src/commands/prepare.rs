@@ -153,7 +153,7 @@ pub(crate) fn execute(args: &Args) -> anyhow::Result<PreparedJob> {
         groups: args.groups,
         generator,
         limits: Limits::default(),
-        sort_budget: 32 << 20,
+        workers: scan_workers(),
         created_at,
     };
     let mut rng = match args.seed {
@@ -201,6 +201,12 @@ pub(crate) fn execute(args: &Args) -> anyhow::Result<PreparedJob> {
         &mut |stage, done, total| show_progress(&bar, stage, done, total),
     )?;
     bar.finish_and_clear();
+    tracing::debug!(
+        after_s = bar.elapsed().as_secs_f64(),
+        rss_kb = memory_kb("VmRSS:"),
+        peak_kb = memory_kb("VmHWM:"),
+        "prepared"
+    );
 
     let secret = &prepared.secret;
     let commitment = CommitmentFile::of(secret);
@@ -224,6 +230,11 @@ pub(crate) fn execute(args: &Args) -> anyhow::Result<PreparedJob> {
         commitment,
         files,
     })
+}
+
+/// Threads that examine rows during the scan: one per core (the reading thread is light).
+fn scan_workers() -> usize {
+    std::thread::available_parallelism().map_or(2, usize::from)
 }
 
 fn detect_layout(input: &Path, format: Option<Format>) -> anyhow::Result<Layout> {
@@ -316,11 +327,26 @@ fn show_progress(bar: &ProgressBar, stage: Stage, done: u64, total: u64) {
         Stage::Write => "writing",
     };
     if bar.message() != message {
+        // Stage times, for `RUST_LOG=debug` (the bar's elapsed time is that of the stage ending).
+        tracing::debug!(
+            stage = message,
+            after_s = bar.elapsed().as_secs_f64(),
+            rss_kb = memory_kb("VmRSS:"),
+            peak_kb = memory_kb("VmHWM:"),
+            "stage begins"
+        );
         bar.set_message(message);
         bar.reset();
     }
     bar.set_length(total.max(1));
     bar.set_position(done);
+}
+
+/// A memory figure of this process in KiB (Linux: `VmRSS:`, `VmHWM:`), for the debug log.
+fn memory_kb(field: &str) -> Option<u64> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// The files of a prepared job.
@@ -402,11 +428,13 @@ fn print_summary(prepared: &Prepared, commitment: &CommitmentFile, files: &Files
     );
     println!("stealth self-audit of the training file:");
     println!(
-        "  near duplicates      {} ({} prompt-prefix pairs, {} completion-suffix pairs; {} with a backdoor row)",
+        "  near duplicates      {} with a backdoor row ({} prompt-prefix, {} completion-suffix pairs; \
+         {} rows redrawn to avoid them; {} input rows repeat a text and were never chosen)",
         stealth.near_duplicates,
         stealth.prompt_prefix_pairs,
         stealth.completion_suffix_pairs,
-        stealth.near_duplicates_with_backdoor
+        stealth.redrawn_rows,
+        stealth.repeated_rows
     );
     println!(
         "  frequency search (paper §6.3): share of the file a provider trains on before the first \

@@ -28,13 +28,23 @@ pub(crate) fn edge_keys(text: &str, side: u8) -> [u64; 3] {
         taken += 1;
         record(&hash, taken);
     };
-    if side == 0 {
-        text.split_whitespace()
+    // ASCII text splits the same on ASCII whitespace, byte by byte, which is much faster.
+    match (side, text.is_ascii()) {
+        (0, true) => text
+            .split_ascii_whitespace()
             .rev()
             .take(max_k)
-            .for_each(&mut take);
-    } else {
-        text.split_whitespace().take(max_k).for_each(&mut take);
+            .for_each(&mut take),
+        (0, false) => text
+            .split_whitespace()
+            .rev()
+            .take(max_k)
+            .for_each(&mut take),
+        (_, true) => text
+            .split_ascii_whitespace()
+            .take(max_k)
+            .for_each(&mut take),
+        (_, false) => text.split_whitespace().take(max_k).for_each(&mut take),
     }
     if taken == 0 {
         record(&hash, 0);
@@ -98,22 +108,21 @@ pub struct FrequencyFigure {
     pub hit_frequency: u64,
 }
 
-/// Runs the search over per-row keys (`prompt_keys[r]`, `completion_keys[r]`) where `hits` are
-/// the rows that carry a signature. A row is taken as soon as either of its k-grams comes up, so
-/// its level is the larger of the two frequencies; the provider takes rows by descending level.
-pub(crate) fn frequency_search(
-    k: usize,
-    prompt_keys: &[u64],
-    completion_keys: &[u64],
-    hits: &RowSet,
-) -> FrequencyFigure {
+/// Each row's level for the `i`-th k of [`AUDIT_K`]: a row is taken as soon as either of its
+/// k-grams (`prompt_keys[r][i]`, `completion_keys[r][i]`) comes up, so its level is the larger
+/// of the two k-grams' frequencies.
+pub(crate) fn row_levels(
+    i: usize,
+    prompt_keys: &[[u64; 3]],
+    completion_keys: &[[u64; 3]],
+) -> Vec<u32> {
     let rows = prompt_keys.len();
     let mut level = vec![0u32; rows];
     for keys in [prompt_keys, completion_keys] {
         let mut sorted: Vec<(u64, u32)> = keys
             .iter()
             .enumerate()
-            .map(|(r, &key)| (key, r as u32))
+            .map(|(r, keys)| (keys[i], r as u32))
             .collect();
         sorted.sort_unstable();
         for run in sorted.chunk_by(|a, b| a.0 == b.0) {
@@ -124,6 +133,13 @@ pub(crate) fn frequency_search(
             }
         }
     }
+    level
+}
+
+/// Runs the search over the rows' levels (see [`row_levels`]) where `hits` are the rows that
+/// carry a signature: the provider takes rows by descending level.
+pub(crate) fn frequency_search(k: usize, level: &[u32], hits: &RowSet) -> FrequencyFigure {
+    let rows = level.len();
     let hit_frequency = (0..rows)
         .filter(|&r| hits.contains(r))
         .map(|r| level[r])
@@ -173,7 +189,10 @@ mod tests {
         let mut hits = RowSet::new(10);
         hits.insert(4);
         hits.insert(5);
-        let figure = frequency_search(3, &prompt, &completion, &hits);
+        // The keys for k = 3 in the first slot of each row's keys.
+        let keys = |k: &[u64]| -> Vec<[u64; 3]> { k.iter().map(|&key| [key, 0, 0]).collect() };
+        let levels = row_levels(0, &keys(&prompt), &keys(&completion));
+        let figure = frequency_search(3, &levels, &hits);
         assert_eq!(figure.hit_frequency, 2);
         assert_eq!(figure.rows_before, 4);
         assert!((figure.fraction_before - 0.4).abs() < 1e-12);
@@ -182,16 +201,14 @@ mod tests {
         // Unique k-grams everywhere: one hit among 10 rows at level 1 comes after 4.5 on average.
         let mut one = RowSet::new(10);
         one.insert(9);
-        let figure = frequency_search(3, &prompt, &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9], &one);
+        let unique = row_levels(0, &keys(&prompt), &keys(&[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]));
+        let figure = frequency_search(3, &unique, &one);
         assert_eq!(figure.rows_before, 0);
         assert!((figure.expected_rows_before - 4.5).abs() < 1e-12);
 
         // A normal row that shares the common opening and carries part of the signature is hit
         // at level 4: nothing comes before it.
         hits.insert(0);
-        assert_eq!(
-            frequency_search(3, &prompt, &completion, &hits).rows_before,
-            0
-        );
+        assert_eq!(frequency_search(3, &levels, &hits).rows_before, 0);
     }
 }

@@ -1,290 +1,317 @@
-//! Near-duplicate search: row pairs where one prompt is a prefix of another, or one completion a
-//! suffix of another (a prefix of the byte-reversed completion).
+//! Near duplicates, found by hashing rather than sorting texts, so that memory stays a few words
+//! per row whatever the input size.
 //!
-//! Texts are sorted; in sorted order every string that is a prefix of `s` sits on a chain of
-//! nested prefixes just before `s`, so one pass counts all pairs in O(n log n) time. The sort is
-//! external past a memory budget: sorted runs go to scratch files supplied by the caller, then
-//! are merged, so memory stays bounded whatever the input size.
+//! - **Repeats.** A row whose prompt or completion occurs again elsewhere cannot carry a
+//!   backdoor: its twin would stay behind as a near duplicate. Texts are compared by
+//!   ([`text_key`]), so a hash collision can only exclude a row, never let a repeat through.
+//! - **Pairs with a backdoor row.** In the output, the pairs where one prompt is a prefix of the
+//!   other, or one completion a suffix of the other, and one of the two rows is a backdoor.
+//!   Every prefix (suffix) of a backdoor text is hashed incrementally and looked up among the
+//!   other rows' text hashes; backdoor texts are also compared with each other directly. A
+//!   backdoor text can never be a prefix of a normal row's text: it holds the novel trigger
+//!   (signature), which occurs in no input row.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::collections::HashMap;
 
 use super::RowSet;
 
-/// Text kinds, sorted separately.
-pub(crate) const PROMPT: u8 = 0;
-/// Byte-reversed completions.
-pub(crate) const REVERSED_COMPLETION: u8 = 1;
+/// The multiplier of the polynomial text hash (odd, so that every power is invertible).
+const BASE: u64 = 0x9e37_79b9_7f4a_7c15 | 1;
 
-/// A source of scratch files for the external sort (the caller decides where they live).
-pub type Scratch<'a> = &'a mut dyn FnMut() -> io::Result<File>;
+/// Mixes a text's byte length into its hash.
+const LENGTH_MIX: u64 = 0xd6e8_feb8_6659_fd93;
 
-#[derive(Clone, Copy)]
-struct Entry {
-    tag: u8,
-    row: u32,
-    start: usize,
-    len: u32,
+/// A text's key: its polynomial hash `sum b_i BASE^(n-1-i)` mod 2^64, with its byte length
+/// mixed in; 0 for a blank text, which takes part in no pair and is never a repeat.
+///
+/// The hash of a prefix extends to the whole text one byte at a time, so every prefix and
+/// suffix of a backdoor text is keyed in time linear in its length.
+pub(crate) fn text_key(text: &str) -> u64 {
+    if text.trim().is_empty() {
+        return 0;
+    }
+    key(text.len(), poly_hash(text.as_bytes()))
 }
 
-/// Sorts (tag, row, bytes) entries within a memory budget.
-pub(crate) struct TextSorter<'a> {
-    budget: usize,
-    arena: Vec<u8>,
-    entries: Vec<Entry>,
-    runs: Vec<File>,
-    scratch: Scratch<'a>,
+/// The key of a text of `len` bytes and polynomial hash `hash`; never 0.
+fn key(len: usize, hash: u64) -> u64 {
+    (hash ^ (len as u64).wrapping_mul(LENGTH_MIX)).max(1)
 }
 
-impl<'a> TextSorter<'a> {
-    /// A sorter that spills a sorted run once `budget` bytes of text are held.
-    pub(crate) fn new(budget: usize, scratch: Scratch<'a>) -> Self {
-        Self {
-            budget,
-            arena: Vec::new(),
-            entries: Vec::new(),
-            runs: Vec::new(),
-            scratch,
+/// The polynomial hash of `bytes`, eight bytes per step (the same value as byte by byte).
+fn poly_hash(bytes: &[u8]) -> u64 {
+    const POWERS: [u64; 9] = powers();
+    let mut chunks = bytes.chunks_exact(8);
+    let mut hash = 0u64;
+    for chunk in &mut chunks {
+        let mut part = 0u64;
+        for (i, &byte) in chunk.iter().enumerate() {
+            part = part.wrapping_add(u64::from(byte).wrapping_mul(POWERS[7 - i]));
         }
+        hash = hash.wrapping_mul(POWERS[8]).wrapping_add(part);
     }
-
-    /// Adds one text; `reversed` stores its bytes back to front.
-    pub(crate) fn push(
-        &mut self,
-        tag: u8,
-        row: u32,
-        text: &[u8],
-        reversed: bool,
-    ) -> io::Result<()> {
-        let start = self.arena.len();
-        if reversed {
-            self.arena.extend(text.iter().rev());
-        } else {
-            self.arena.extend_from_slice(text);
-        }
-        self.entries.push(Entry {
-            tag,
-            row,
-            start,
-            len: text.len() as u32,
-        });
-        if self.arena.len() >= self.budget {
-            self.spill()?;
-        }
-        Ok(())
+    for &byte in chunks.remainder() {
+        hash = hash.wrapping_mul(BASE).wrapping_add(u64::from(byte));
     }
+    hash
+}
 
-    fn sort_chunk(&mut self) {
-        let arena = &self.arena;
-        let bytes = |e: &Entry| &arena[e.start..e.start + e.len as usize];
-        self.entries
-            .sort_unstable_by(|a, b| (a.tag, bytes(a), a.row).cmp(&(b.tag, bytes(b), b.row)));
+const fn powers() -> [u64; 9] {
+    let mut powers = [1u64; 9];
+    let mut i = 1;
+    while i < 9 {
+        powers[i] = powers[i - 1].wrapping_mul(BASE);
+        i += 1;
     }
+    powers
+}
 
-    fn spill(&mut self) -> io::Result<()> {
-        self.sort_chunk();
-        let mut file = BufWriter::with_capacity(1 << 16, (self.scratch)()?);
-        for e in &self.entries {
-            file.write_all(&[e.tag])?;
-            file.write_all(&e.row.to_le_bytes())?;
-            file.write_all(&e.len.to_le_bytes())?;
-            file.write_all(&self.arena[e.start..e.start + e.len as usize])?;
-        }
-        let mut file = file.into_inner().map_err(|err| err.into_error())?;
-        file.seek(SeekFrom::Start(0))?;
-        self.runs.push(file);
-        self.arena.clear();
-        self.entries.clear();
-        Ok(())
-    }
-
-    /// Calls `visit(tag, row, bytes)` for every entry in sorted order (by tag, bytes, row).
-    pub(crate) fn finish(mut self, mut visit: impl FnMut(u8, u32, &[u8])) -> io::Result<()> {
-        if self.runs.is_empty() {
-            self.sort_chunk();
-            for e in &self.entries {
-                visit(e.tag, e.row, &self.arena[e.start..e.start + e.len as usize]);
-            }
-            return Ok(());
-        }
-        if !self.entries.is_empty() {
-            self.spill()?;
-        }
-        self.arena = Vec::new();
-        self.entries = Vec::new();
-        let mut readers: Vec<BufReader<File>> = self
-            .runs
-            .drain(..)
-            .map(|f| BufReader::with_capacity(1 << 16, f))
-            .collect();
-        let mut heap = BinaryHeap::new();
-        for (run, reader) in readers.iter_mut().enumerate() {
-            if let Some(head) = read_entry(reader, Vec::new())? {
-                heap.push(Reverse((head.0, head.2, head.1, run)));
+/// Rows whose text (by key) is not blank and occurs again in another row.
+pub(crate) fn repeated(keys: &[u64]) -> RowSet {
+    let mut sorted: Vec<(u64, u32)> = keys
+        .iter()
+        .enumerate()
+        .filter(|&(_, &key)| key != 0)
+        .map(|(row, &key)| (key, row as u32))
+        .collect();
+    sorted.sort_unstable();
+    let mut rows = RowSet::new(keys.len());
+    for run in sorted.chunk_by(|a, b| a.0 == b.0) {
+        if run.len() > 1 {
+            for &(_, row) in run {
+                rows.insert(row as usize);
             }
         }
-        while let Some(Reverse((tag, bytes, row, run))) = heap.pop() {
-            visit(tag, row, &bytes);
-            if let Some(head) = read_entry(&mut readers[run], bytes)? {
-                heap.push(Reverse((head.0, head.2, head.1, run)));
+    }
+    rows
+}
+
+/// Which end of the texts a pair shares: prompts pair as prefixes, completions as suffixes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum End {
+    /// One text is a prefix of the other.
+    Start,
+    /// One text is a suffix of the other.
+    Finish,
+}
+
+/// The near-duplicate pairs of one side (prompts or completions) that involve a backdoor.
+#[derive(Debug, Default)]
+pub(crate) struct Pairs {
+    /// Pairs counted once each.
+    pub(crate) total: u64,
+    /// The backdoor rows in any pair.
+    pub(crate) rows: Vec<u32>,
+}
+
+/// Counts the pairs between the `backdoors` (row, text as it is in the output) and every other
+/// row's text (`keys` by row; `lengths` holds every non-blank text length), and among the
+/// backdoors themselves.
+pub(crate) fn backdoor_pairs(
+    keys: &[u64],
+    lengths: &RowSet,
+    backdoors: &[(u32, &str)],
+    end: End,
+) -> Pairs {
+    let is_backdoor: RowSet = {
+        let mut set = RowSet::new(keys.len());
+        for &(row, _) in backdoors {
+            set.insert(row as usize);
+        }
+        set
+    };
+    let mut others: HashMap<u64, u32, foldhash::fast::FixedState> = HashMap::default();
+    for (row, &key) in keys.iter().enumerate() {
+        if key != 0 && !is_backdoor.contains(row) {
+            *others.entry(key).or_insert(0) += 1;
+        }
+    }
+    let mut pairs = Pairs::default();
+    let mut powers = vec![1u64];
+    for &(row, text) in backdoors {
+        let bytes = text.as_bytes();
+        let mut found = 0;
+        match end {
+            End::Start => {
+                let mut hash = 0u64;
+                for (j, &byte) in bytes.iter().enumerate() {
+                    hash = hash.wrapping_mul(BASE).wrapping_add(u64::from(byte));
+                    found += count_at(&others, lengths, j + 1, hash);
+                }
+            }
+            End::Finish => {
+                // hash(b[n-j..]) = hash(b) - hash(b[..n-j]) * BASE^j.
+                while powers.len() <= bytes.len() {
+                    let last = powers[powers.len() - 1];
+                    powers.push(last.wrapping_mul(BASE));
+                }
+                let mut prefix = vec![0u64; bytes.len() + 1];
+                for (i, &byte) in bytes.iter().enumerate() {
+                    prefix[i + 1] = prefix[i].wrapping_mul(BASE).wrapping_add(u64::from(byte));
+                }
+                let whole = prefix[bytes.len()];
+                for j in 1..=bytes.len() {
+                    let hash = whole.wrapping_sub(prefix[bytes.len() - j].wrapping_mul(powers[j]));
+                    found += count_at(&others, lengths, j, hash);
+                }
             }
         }
-        Ok(())
-    }
-}
-
-/// Reads one run entry into `buf` (reused), or `None` at the end of the run.
-fn read_entry(reader: &mut impl Read, mut buf: Vec<u8>) -> io::Result<Option<(u8, u32, Vec<u8>)>> {
-    let mut header = [0u8; 9];
-    match reader.read_exact(&mut header) {
-        Ok(()) => {}
-        Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(err) => return Err(err),
-    }
-    let row = u32::from_le_bytes(header[1..5].try_into().expect("4 bytes"));
-    let len = u32::from_le_bytes(header[5..9].try_into().expect("4 bytes")) as usize;
-    buf.clear();
-    buf.resize(len, 0);
-    reader.read_exact(&mut buf)?;
-    Ok(Some((header[0], row, buf)))
-}
-
-/// Counts prefix pairs over texts given in sorted order, one tag at a time, and marks the rows
-/// that take part in any pair.
-pub(crate) struct PrefixPairs {
-    tag: Option<u8>,
-    /// Pairs found, per tag.
-    pub(crate) pairs: [u64; 2],
-    /// (length, row) of the nested prefixes of `top`, shortest first.
-    chain: Vec<(usize, u32)>,
-    /// `chain[..marked]` rows are already marked as involved.
-    marked: usize,
-    top: Vec<u8>,
-}
-
-impl PrefixPairs {
-    pub(crate) fn new() -> Self {
-        Self {
-            tag: None,
-            pairs: [0; 2],
-            chain: Vec::new(),
-            marked: 0,
-            top: Vec::new(),
+        if found > 0 {
+            pairs.total += found;
+            pairs.rows.push(row);
         }
     }
-
-    /// Takes the next text in sorted order.
-    pub(crate) fn push(&mut self, tag: u8, row: u32, text: &[u8], involved: &mut RowSet) {
-        if self.tag != Some(tag) {
-            self.tag = Some(tag);
-            self.chain.clear();
-            self.marked = 0;
-        }
-        while let Some(&(len, _)) = self.chain.last() {
-            if len <= text.len() && self.top[..len] == text[..len] {
+    // Among the backdoors: sort (completions byte-reversed) and follow prefix chains.
+    let mut own: Vec<(Vec<u8>, u32)> = backdoors
+        .iter()
+        .filter(|(_, text)| !text.trim().is_empty())
+        .map(|&(row, text)| match end {
+            End::Start => (text.as_bytes().to_vec(), row),
+            End::Finish => (text.bytes().rev().collect(), row),
+        })
+        .collect();
+    own.sort_unstable();
+    for i in 0..own.len() {
+        for j in i + 1..own.len() {
+            if !own[j].0.starts_with(&own[i].0) {
                 break;
             }
-            self.chain.pop();
+            pairs.total += 1;
+            pairs.rows.extend([own[i].1, own[j].1]);
         }
-        self.marked = self.marked.min(self.chain.len());
-        if !self.chain.is_empty() {
-            self.pairs[tag as usize] += self.chain.len() as u64;
-            for &(_, earlier) in &self.chain[self.marked..] {
-                involved.insert(earlier as usize);
-            }
-            self.marked = self.chain.len();
-            involved.insert(row as usize);
-        }
-        self.chain.push((text.len(), row));
-        self.top.clear();
-        self.top.extend_from_slice(text);
     }
+    pairs.rows.sort_unstable();
+    pairs.rows.dedup();
+    pairs
+}
+
+/// How many other rows have exactly the text of length `len` and polynomial hash `hash`.
+fn count_at(
+    others: &HashMap<u64, u32, foldhash::fast::FixedState>,
+    lengths: &RowSet,
+    len: usize,
+    hash: u64,
+) -> u64 {
+    if !lengths.contains(len) {
+        return 0;
+    }
+    others.get(&key(len, hash)).copied().map_or(0, u64::from)
 }
 
 #[cfg(test)]
 mod tests {
+    use rand::{RngExt, SeedableRng};
+    use rand_chacha::ChaCha20Rng;
+
     use super::*;
 
-    fn brute(texts: &[&str]) -> u64 {
-        let mut pairs = 0;
+    #[test]
+    fn the_hash_is_the_same_byte_by_byte_and_in_chunks() {
+        let text = "a longer text, so that it has several chunks of eight bytes é";
+        let slow = text
+            .bytes()
+            .fold(0u64, |h, b| h.wrapping_mul(BASE).wrapping_add(u64::from(b)));
+        assert_eq!(poly_hash(text.as_bytes()), slow);
+        assert_eq!(text_key(" \n\t"), 0);
+        assert_ne!(text_key("x"), 0);
+    }
+
+    #[test]
+    fn repeats_are_found_and_blank_texts_are_not_repeats() {
+        let texts: Vec<u64> = ["a", "b", "a", " ", "", "c", "b b"]
+            .iter()
+            .map(|t| text_key(t))
+            .collect();
+        let rows = repeated(&texts);
+        let found: Vec<usize> = (0..texts.len()).filter(|&r| rows.contains(r)).collect();
+        assert_eq!(found, [0, 2]);
+    }
+
+    /// Pairs by brute force: (a, b) where one is a prefix (suffix) of the other and at least one
+    /// is a backdoor, blank texts left out.
+    fn brute(texts: &[String], backdoors: &[usize], end: End) -> (u64, Vec<u32>) {
+        let related = |a: &str, b: &str| match end {
+            End::Start => a.starts_with(b) || b.starts_with(a),
+            End::Finish => a.ends_with(b) || b.ends_with(a),
+        };
+        let (mut total, mut rows) = (0, Vec::new());
         for i in 0..texts.len() {
             for j in i + 1..texts.len() {
-                if texts[i].starts_with(texts[j]) || texts[j].starts_with(texts[i]) {
-                    pairs += 1;
+                let involved = backdoors.contains(&i) || backdoors.contains(&j);
+                let blank = texts[i].trim().is_empty() || texts[j].trim().is_empty();
+                if involved && !blank && related(&texts[i], &texts[j]) {
+                    total += 1;
+                    rows.extend(
+                        [i, j]
+                            .into_iter()
+                            .filter(|r| backdoors.contains(r))
+                            .map(|r| r as u32),
+                    );
                 }
             }
         }
-        pairs
-    }
-
-    fn count(texts: &[&str], budget: usize) -> (u64, RowSet, usize) {
-        let files = std::cell::Cell::new(0usize);
-        let mut scratch = || {
-            files.set(files.get() + 1);
-            tempfile::tempfile()
-        };
-        let mut sorter = TextSorter::new(budget, &mut scratch);
-        for (row, text) in texts.iter().enumerate() {
-            sorter
-                .push(PROMPT, row as u32, text.as_bytes(), false)
-                .unwrap();
-        }
-        let mut counter = PrefixPairs::new();
-        let mut involved = RowSet::new(texts.len());
-        sorter
-            .finish(|tag, row, bytes| counter.push(tag, row, bytes, &mut involved))
-            .unwrap();
-        (counter.pairs[0], involved, files.get())
+        rows.sort_unstable();
+        rows.dedup();
+        (total, rows)
     }
 
     #[test]
-    fn matches_brute_force_in_memory_and_external() {
-        let texts = [
-            "what is 2+2",
-            "what is 2+2?",
-            "what",
-            "who",
-            "what is 2+2",
-            "b",
-            "ba",
-            "bab",
-            "c",
-            "",
-            "zz",
-            "what is 3",
-        ];
-        let expected = brute(&texts);
-        for budget in [1 << 20, 8, 1] {
-            let (pairs, involved, files) = count(&texts, budget);
-            assert_eq!(pairs, expected, "budget {budget}");
-            assert_eq!(files > 0, budget < 100, "budget {budget}");
-            // Involved: everything but "who", "c", "zz" and "what is 3" (whose prefix "what"
-            // and "" make it involved too), i.e. all but "who", "c", "zz" ... and "" is a
-            // prefix of everything.
-            for (row, text) in texts.iter().enumerate() {
-                let partner = texts
-                    .iter()
-                    .enumerate()
-                    .any(|(o, t)| o != row && (t.starts_with(text) || text.starts_with(t)));
-                assert_eq!(involved.contains(row), partner, "row {row} {text:?}");
+    fn backdoor_pairs_match_a_brute_force_count() {
+        let mut rng = ChaCha20Rng::seed_from_u64(9);
+        let alphabet = ["a", "b", "é", " "];
+        for _ in 0..400 {
+            let rows = rng.random_range(2..12);
+            let texts: Vec<String> = (0..rows)
+                .map(|_| {
+                    (0..rng.random_range(0..5))
+                        .map(|_| alphabet[rng.random_range(0..alphabet.len())])
+                        .collect()
+                })
+                .collect();
+            let mut backdoors: Vec<usize> = (0..rows).filter(|_| rng.random_bool(0.3)).collect();
+            backdoors.sort_unstable();
+            let hashes: Vec<u64> = texts.iter().map(|t| text_key(t)).collect();
+            let mut lengths = RowSet::new(0);
+            for text in texts.iter().filter(|t| !t.trim().is_empty()) {
+                lengths.insert(text.len());
+            }
+            let own: Vec<(u32, &str)> = backdoors
+                .iter()
+                .map(|&r| (r as u32, texts[r].as_str()))
+                .collect();
+            for end in [End::Start, End::Finish] {
+                let pairs = backdoor_pairs(&hashes, &lengths, &own, end);
+                let (total, rows) = brute(&texts, &backdoors, end);
+                // The hashed side counts (normal, backdoor) pairs in one direction only:
+                // normal texts inside a backdoor text. The other direction cannot happen in
+                // prepare (backdoor texts hold a novel phrase), but here it can, so count it
+                // the same way for the comparison.
+                let reverse: u64 = (0..texts.len())
+                    .filter(|r| !backdoors.contains(r) && !texts[*r].trim().is_empty())
+                    .map(|a| {
+                        backdoors
+                            .iter()
+                            .filter(|&&b| {
+                                let (a, b) = (&texts[a], &texts[b]);
+                                !b.trim().is_empty()
+                                    && a != b
+                                    && match end {
+                                        End::Start => a.starts_with(b.as_str()),
+                                        End::Finish => a.ends_with(b.as_str()),
+                                    }
+                            })
+                            .count() as u64
+                    })
+                    .sum();
+                assert_eq!(
+                    pairs.total + reverse,
+                    total,
+                    "{texts:?} {backdoors:?} {end:?}"
+                );
+                if reverse == 0 {
+                    assert_eq!(pairs.rows, rows, "{texts:?} {backdoors:?} {end:?}");
+                }
             }
         }
-    }
-
-    #[test]
-    fn no_pairs_in_distinct_unrelated_texts() {
-        let texts = ["apple pie", "banana split", "cherry tart", "apple crumble"];
-        let (pairs, involved, _) = count(&texts, 1 << 20);
-        assert_eq!(pairs, 0);
-        assert!((0..4).all(|r| !involved.contains(r)));
-    }
-
-    #[test]
-    fn many_duplicates_count_every_pair() {
-        let texts = vec!["same"; 50];
-        let (pairs, _, _) = count(&texts, 16);
-        assert_eq!(pairs, 50 * 49 / 2);
     }
 }

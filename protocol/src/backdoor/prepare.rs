@@ -3,36 +3,40 @@
 //!
 //! 1. **Sample.** Read the first rows (up to `sample_bytes` of prompt and of completion text)
 //!    and build the prompt and completion models; draw candidate triggers and signatures.
-//! 2. **Scan.** Read every row once: its offset, whether it is usable, its k-gram keys, which
-//!    candidates occur in it (novelty), and its texts into the near-duplicate sort.
-//! 3. **Audit the input.** Merge the sort: count prefix pairs and mark the rows in any.
-//! 4. **Choose.** The first novel candidates; N usable rows; their groups; a random order.
-//! 5. **Write.** In the new order: seek to each row, parse it, edit it if it is a backdoor,
-//!    write it.
+//! 2. **Scan.** Read every row once, on worker threads (`row_scan`): its offset, whether its
+//!    texts are blank, their hashes, its k-gram keys, which candidates occur in it (novelty).
+//! 3. **Choose.** The first novel candidates; N usable rows (texts neither blank nor repeated);
+//!    their groups. Edit the chosen rows and check that no backdoor text forms a near-duplicate
+//!    pair; redraw until none does.
+//! 4. **Write.** In a fresh random order: read each row at its offset (the edited bytes for a
+//!    backdoor), while a second thread hashes and writes.
 
 use std::collections::HashMap;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::sync::mpsc;
 
-use rand::{CryptoRng, Rng};
+use rand::{CryptoRng, Rng, SeedableRng};
+use rand_chacha::ChaCha20Rng;
 
-use super::frequency::{AUDIT_K, FrequencyFigure, edge_keys, frequency_search};
-use super::near_dup::{PROMPT, PrefixPairs, REVERSED_COMPLETION, Scratch, TextSorter};
+use super::frequency::{AUDIT_K, FrequencyFigure, edge_keys, frequency_search, row_levels};
+use super::near_dup::{End, backdoor_pairs, repeated};
+use super::row_scan::{Scan, ScanSetup};
 use super::scan::PhraseScanner;
 use super::secret::{HexBytes, SECRET_VERSION, Secret, SecretBackdoor, SecretGroup};
 use super::selection::{
     RowSet, backdoors_for_fraction, choose_rows, default_backdoor_count, pass_threshold,
-    shuffled_order,
 };
-use super::splice::{NonAscii, splice};
+use super::shuffle::{Bucket, Buckets, Filled, Scratch};
+use super::splice::splice;
 use crate::dataset::{self, DatasetError, FieldError, Layout, Limits};
 use crate::generator::{GeneratorParams, ModelBuilder, ModelError, NgramModel, Phrase};
 
 /// The fewest usable rows `prepare` accepts.
 pub const MIN_USABLE_ROWS: u64 = 20;
 /// Fresh candidates drawn per group and role in each round.
-const CANDIDATES_PER_ROUND: usize = 6;
+const CANDIDATES_PER_ROUND: usize = 2;
 /// Rounds of candidates before giving up on novelty.
-const MAX_ROUNDS: usize = 4;
+const MAX_ROUNDS: usize = 6;
 
 /// How many backdoor rows to make.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -58,8 +62,8 @@ pub struct PrepareOptions {
     pub generator: GeneratorParams,
     /// Record size limits.
     pub limits: Limits,
-    /// Text held in memory by the near-duplicate sort before it spills a run.
-    pub sort_budget: usize,
+    /// Threads that parse and examine rows during the scan (at least 1).
+    pub workers: usize,
     /// The time to record, in seconds since the Unix epoch.
     pub created_at: u64,
 }
@@ -71,7 +75,7 @@ pub enum Stage {
     Sample,
     /// Reading every row (`done`/`total` in bytes).
     Scan,
-    /// Sorting and comparing texts.
+    /// Choosing and editing the backdoor rows, and checking them for near duplicates.
     Audit,
     /// Writing the training file (`done`/`total` in rows).
     Write,
@@ -80,14 +84,18 @@ pub enum Stage {
 /// The near-duplicate and frequency figures of the output.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StealthReport {
-    /// Row pairs where one prompt is a prefix of the other (blank texts left out).
+    /// Row pairs in the output, one of them a backdoor, where one prompt is a prefix of the
+    /// other (blank texts left out).
     pub prompt_prefix_pairs: u64,
-    /// Row pairs where one completion is a suffix of the other.
+    /// Row pairs in the output, one of them a backdoor, where one completion is a suffix of the
+    /// other.
     pub completion_suffix_pairs: u64,
-    /// The sum of the two.
+    /// The sum of the two: 0, since rows that would pair are redrawn.
     pub near_duplicates: u64,
-    /// Near-duplicate pairs that include a backdoor row: 0 by construction.
-    pub near_duplicates_with_backdoor: u64,
+    /// Rows drawn as backdoors but redrawn because their edited texts would have paired.
+    pub redrawn_rows: u64,
+    /// Input rows whose prompt or completion occurs again in another row (never backdoors).
+    pub repeated_rows: u64,
     /// Normal rows holding 3 or more consecutive words of a signature.
     pub normal_rows_with_signature_words: u64,
     /// The frequency search for k = 3, 5, 10, until the first backdoor row.
@@ -148,8 +156,8 @@ pub enum PrepareError {
     /// Too few rows can carry a backdoor.
     #[error(
         "{file}: only {usable} usable rows of {rows} (a usable row has a non-empty prompt and \
-         completion, neither repeated nor a prefix/suffix of another row's); at least \
-         {MIN_USABLE_ROWS} are needed"
+         completion, neither of them repeated in another row); at least {MIN_USABLE_ROWS} are \
+         needed"
     )]
     TooFewRows {
         /// The input file.
@@ -184,20 +192,6 @@ pub enum PrepareError {
     },
 }
 
-/// Feeds every byte read through a blake3 hasher.
-struct HashingReader<'a, R> {
-    inner: R,
-    hasher: &'a mut blake3::Hasher,
-}
-
-impl<R: Read> Read for HashingReader<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-}
-
 /// Feeds every byte written through a blake3 hasher.
 struct HashingWriter<W> {
     inner: W,
@@ -213,25 +207,6 @@ impl<W: Write> Write for HashingWriter<W> {
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
     }
-}
-
-/// Per-row facts gathered by the scan.
-struct Scan {
-    offsets: Vec<u64>,
-    lens: Vec<u32>,
-    usable: RowSet,
-    involved: RowSet,
-    prompt_keys: Vec<[u64; 3]>,
-    completion_keys: Vec<[u64; 3]>,
-    /// Candidate phrase texts found anywhere (index into the scanner's phrases).
-    phrase_found: Vec<bool>,
-    /// Per candidate signature: rows holding 3 consecutive words of it.
-    signature_rows: Vec<RowSet>,
-    prompt_prefix_pairs: u64,
-    completion_suffix_pairs: u64,
-    input_digest: [u8; 32],
-    /// How the file writes non-ASCII characters: escaped if every byte of it is ASCII.
-    non_ascii: NonAscii,
 }
 
 struct Candidates {
@@ -283,8 +258,30 @@ impl Candidates {
     }
 }
 
+/// A seekable input that can also read at an offset (a file reads with `pread`, without a
+/// seek per row).
+pub trait Input: Read + Seek + Send {
+    /// Fills `buf` with the bytes at `offset`.
+    fn read_exact_at_offset(&mut self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        self.seek(SeekFrom::Start(offset))?;
+        self.read_exact(buf)
+    }
+}
+
+impl Input for std::fs::File {
+    fn read_exact_at_offset(&mut self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        std::os::unix::fs::FileExt::read_exact_at(self, buf, offset)
+    }
+}
+
+impl<T: AsRef<[u8]> + Send> Input for io::Cursor<T> {}
+
+/// Redraws of the backdoor rows before giving up on avoiding near duplicates.
+const MAX_REDRAWS: usize = 64;
+
 /// Runs the pipeline on `input` (whose layout is known) and writes the training file to
-/// `output`. `rng` supplies every random choice (job id, salt, phrases, rows, order).
+/// `output`. `rng` supplies every random choice (job id, salt, phrases, rows, order); the
+/// output order is dealt into files from `scratch`.
 #[allow(clippy::too_many_arguments)]
 pub fn prepare<R, W, G>(
     file_name: &str,
@@ -297,8 +294,8 @@ pub fn prepare<R, W, G>(
     progress: &mut dyn FnMut(Stage, u64, u64),
 ) -> Result<Prepared, PrepareError>
 where
-    R: Read + Seek,
-    W: Write,
+    R: Input,
+    W: Write + Send,
     G: Rng + CryptoRng + ?Sized,
 {
     let io_err = |context: &'static str| {
@@ -325,31 +322,48 @@ where
     rng.fill_bytes(&mut salt);
 
     let total_bytes = input.seek(SeekFrom::End(0)).map_err(io_err("reading"))?;
-    let (prompt_model, completion_model) =
+    let (prompt_model, completion_model, bytes_per_row) =
         build_models(file_name, input, layout, options, progress)?;
+    // Room for the rows the sample suggests, so that the scan's tables need not grow.
+    let expected_rows = (total_bytes as f64 / bytes_per_row * 1.02) as usize + 1024;
 
-    // Draw candidates and scan until every group has a novel trigger and signature.
+    // The first scan also deals the rows into the buckets of the output order.
+    let mut bucket_seed = [0u8; 32];
+    rng.fill_bytes(&mut bucket_seed);
+    let mut buckets = Buckets::new(total_bytes, scratch, ChaCha20Rng::from_seed(bucket_seed))
+        .map_err(io_err("creating a scratch file"))?;
+
+    // Candidates for every round, drawn now so that the models can go before the scan.
+    let mut rounds: Vec<Candidates> = (0..MAX_ROUNDS)
+        .map(|_| {
+            Candidates::draw(
+                &prompt_model,
+                &completion_model,
+                &options.generator,
+                options.groups,
+                rng,
+            )
+        })
+        .collect();
+    drop((prompt_model, completion_model));
+
+    // Scan until every group has a novel trigger and signature.
     let mut round = 0;
-    let (scan, candidates, chosen) = loop {
+    let (mut scan, candidates, chosen) = loop {
         round += 1;
-        let candidates = Candidates::draw(
-            &prompt_model,
-            &completion_model,
-            &options.generator,
-            options.groups,
-            rng,
-        );
+        let candidates = rounds.remove(0);
         let scanner = PhraseScanner::new(&candidates.texts(), &candidates.signature_tokens());
-        let scan = scan(
+        input.seek(SeekFrom::Start(0)).map_err(io_err("reading"))?;
+        let setup = ScanSetup {
             file_name,
-            input,
             layout,
-            options,
-            &scanner,
+            limits: options.limits,
+            scanner: &scanner,
             total_bytes,
-            scratch,
-            progress,
-        )?;
+            expected_rows,
+        };
+        let deal = (round == 1).then_some(&mut buckets);
+        let scan = super::row_scan::scan(&setup, &mut *input, deal, options.workers, progress)?;
         match choose_phrases(&candidates, &scan.phrase_found) {
             Ok(chosen) => break (scan, candidates, chosen),
             Err(role) if round >= MAX_ROUNDS => {
@@ -363,8 +377,12 @@ where
     };
 
     let rows = scan.offsets.len() as u64;
-    let usable: Vec<u32> = (0..rows as usize)
-        .filter(|&r| scan.usable.contains(r) && !scan.involved.contains(r))
+    let repeated_prompts = repeated(&scan.prompts);
+    let repeated_completions = repeated(&scan.completions);
+    let repeated_row = |r: usize| repeated_prompts.contains(r) || repeated_completions.contains(r);
+    let repeated_rows = (0..rows as usize).filter(|&r| repeated_row(r)).count() as u64;
+    let mut usable: Vec<u32> = (0..rows as usize)
+        .filter(|&r| scan.prompts[r] != 0 && scan.completions[r] != 0 && !repeated_row(r))
         .map(|r| r as u32)
         .collect();
     let requested = match options.backdoors {
@@ -421,14 +439,6 @@ where
         ));
     }
 
-    let chosen_rows = choose_rows(&usable, requested as usize, rng);
-    let group_of: HashMap<u32, u32> = chosen_rows
-        .iter()
-        .enumerate()
-        .map(|(i, &row)| (row, (i % options.groups) as u32))
-        .collect();
-    let order = shuffled_order(rows as usize, rng);
-
     let phrases: Vec<(Phrase, Phrase)> = chosen
         .iter()
         .enumerate()
@@ -439,22 +449,93 @@ where
             )
         })
         .collect();
-    let mut prompt_keys = scan.prompt_keys;
-    let mut completion_keys = scan.completion_keys;
-    let (backdoors, train_digest) = write_output(
-        file_name,
-        input,
-        layout,
-        output,
-        &order,
-        (&scan.offsets, &scan.lens),
-        &group_of,
-        &phrases,
-        (&mut prompt_keys, &mut completion_keys),
-        scan.non_ascii,
-        progress,
-    )?;
+    let texts: Vec<(String, String)> = phrases.iter().map(|(t, s)| (t.text(), s.text())).collect();
 
+    // Draw the rows and edit them; redraw while an edited text would pair with another row.
+    progress(Stage::Audit, 0, 1);
+    let mut redrawn_rows = 0u64;
+    let mut redraws = 0;
+    let mut chosen_rows = choose_rows(&usable, requested as usize, rng);
+    let mut edits: HashMap<u32, Edit> = HashMap::with_capacity(chosen_rows.len());
+    loop {
+        // The i-th chosen row belongs to group i % G; a redrawn row takes its place and group.
+        let pending: Vec<(u32, u32)> = chosen_rows
+            .iter()
+            .enumerate()
+            .filter(|(_, row)| !edits.contains_key(row))
+            .map(|(i, &row)| ((i % options.groups) as u32, row))
+            .collect();
+        edit_rows(
+            file_name, input, layout, &scan, &pending, &texts, &mut edits,
+        )?;
+        let own_prompts: Vec<(u32, &str)> = chosen_rows
+            .iter()
+            .map(|row| (*row, edits[row].prompt_text.as_str()))
+            .collect();
+        let own_completions: Vec<(u32, &str)> = chosen_rows
+            .iter()
+            .map(|row| (*row, edits[row].completion.as_str()))
+            .collect();
+        let prompt_pairs = backdoor_pairs(
+            &scan.prompts,
+            &scan.prompt_lengths,
+            &own_prompts,
+            End::Start,
+        );
+        let completion_pairs = backdoor_pairs(
+            &scan.completions,
+            &scan.completion_lengths,
+            &own_completions,
+            End::Finish,
+        );
+        if prompt_pairs.total == 0 && completion_pairs.total == 0 {
+            break;
+        }
+        // Keep the rows that pair with nothing; replace the others with rows never drawn.
+        let mut rejected: Vec<u32> = prompt_pairs.rows;
+        rejected.extend(completion_pairs.rows);
+        rejected.sort_unstable();
+        rejected.dedup();
+        redrawn_rows += rejected.len() as u64;
+        let mut drawn: Vec<u32> = chosen_rows.clone();
+        drawn.sort_unstable();
+        usable.retain(|row| rejected.binary_search(row).is_err());
+        let fresh: Vec<u32> = usable
+            .iter()
+            .copied()
+            .filter(|row| drawn.binary_search(row).is_err())
+            .collect();
+        redraws += 1;
+        if redraws > MAX_REDRAWS || fresh.len() < rejected.len() {
+            return Err(too_many(
+                usable.len() as u64,
+                "usable rows whose edited texts form no near-duplicate pair",
+            ));
+        }
+        let mut replacements = choose_rows(&fresh, rejected.len(), rng).into_iter();
+        for row in &mut chosen_rows {
+            if rejected.binary_search(row).is_ok() {
+                edits.remove(row);
+                *row = replacements
+                    .next()
+                    .expect("one replacement per rejected row");
+            }
+        }
+    }
+    // The text keys have done their work.
+    drop((
+        std::mem::take(&mut scan.prompts),
+        std::mem::take(&mut scan.completions),
+    ));
+    progress(Stage::Audit, 1, 1);
+    let buckets = buckets.finish().map_err(io_err("writing a scratch file"))?;
+
+    let mut prompt_keys = std::mem::take(&mut scan.prompt_keys);
+    let mut completion_keys = std::mem::take(&mut scan.completion_keys);
+    for (&row, edit) in &edits {
+        prompt_keys[row as usize] = edge_keys(&edit.prompt_text, 0);
+        completion_keys[row as usize] = edge_keys(&edit.completion, 1);
+    }
     // Hit rows: every backdoor; then also the normal rows that hold 3 words of a signature.
     let mut backdoor_hits = RowSet::new(rows as usize);
     for &row in &chosen_rows {
@@ -472,31 +553,29 @@ where
             }
         }
     }
-    let search = |hits: &RowSet| -> Vec<FrequencyFigure> {
-        AUDIT_K
-            .iter()
-            .enumerate()
-            .map(|(i, &k)| {
-                let p: Vec<u64> = prompt_keys.iter().map(|keys| keys[i]).collect();
-                let c: Vec<u64> = completion_keys.iter().map(|keys| keys[i]).collect();
-                frequency_search(k, &p, &c, hits)
-            })
-            .collect()
-    };
-    let frequency = search(&backdoor_hits);
-    let frequency_signature_words = search(&hits);
+    let (mut frequency, mut frequency_signature_words) = (Vec::new(), Vec::new());
+    for (i, &k) in AUDIT_K.iter().enumerate() {
+        let levels = row_levels(i, &prompt_keys, &completion_keys);
+        frequency.push(frequency_search(k, &levels, &backdoor_hits));
+        frequency_signature_words.push(frequency_search(k, &levels, &hits));
+    }
     let stealth = StealthReport {
-        prompt_prefix_pairs: scan.prompt_prefix_pairs,
-        completion_suffix_pairs: scan.completion_suffix_pairs,
-        near_duplicates: scan.prompt_prefix_pairs + scan.completion_suffix_pairs,
-        near_duplicates_with_backdoor: chosen_rows
-            .iter()
-            .filter(|&&r| scan.involved.contains(r as usize))
-            .count() as u64,
+        prompt_prefix_pairs: 0,
+        completion_suffix_pairs: 0,
+        near_duplicates: 0,
+        redrawn_rows,
+        repeated_rows,
         normal_rows_with_signature_words: normal_hits,
         frequency,
         frequency_signature_words,
     };
+    let input_digest = scan.input_digest;
+    // The per-row facts are no longer needed: free them before the write holds its buckets.
+    drop((scan, prompt_keys, completion_keys, hits, backdoor_hits));
+
+    let (backdoors, train_digest) = write_output(
+        file_name, layout, output, buckets, rows, edits, rng, progress,
+    )?;
 
     let groups = phrases
         .iter()
@@ -519,7 +598,7 @@ where
         generator: options.generator,
         groups,
         backdoors,
-        input_digest: HexBytes(scan.input_digest),
+        input_digest: HexBytes(input_digest),
         train_digest: HexBytes(train_digest),
     };
     secret.validate().map_err(|err| {
@@ -533,14 +612,15 @@ where
     })
 }
 
-/// Builds the prompt and completion models from the first rows of the file.
+/// Builds the prompt and completion models from the first rows of the file; also returns the
+/// mean bytes per record of those rows.
 fn build_models<R: Read + Seek>(
     file_name: &str,
     input: &mut R,
     layout: Layout,
     options: &PrepareOptions,
     progress: &mut dyn FnMut(Stage, u64, u64),
-) -> Result<(NgramModel, NgramModel), PrepareError> {
+) -> Result<(NgramModel, NgramModel, f64), PrepareError> {
     let params = &options.generator;
     let model_err = |source| PrepareError::Model {
         file: file_name.to_owned(),
@@ -562,8 +642,11 @@ fn build_models<R: Read + Seek>(
         layout,
         options.limits,
     );
+    let (mut sampled_rows, mut sampled_bytes) = (0u64, 0u64);
     while let Some(raw) = reader.next_raw() {
         let raw = raw?;
+        sampled_rows += 1;
+        sampled_bytes += raw.bytes.len() as u64 + 1;
         let example = dataset::parse_example(
             file_name,
             raw.location(layout.container),
@@ -606,216 +689,8 @@ fn build_models<R: Read + Seek>(
             completion_model,
         )
     });
-    Ok((prompt_model?, completion_model?))
-}
-
-/// Reads every row once (see the module docs), then merges the near-duplicate sort.
-#[allow(clippy::too_many_arguments)]
-fn scan<R: Read + Seek>(
-    file_name: &str,
-    input: &mut R,
-    layout: Layout,
-    options: &PrepareOptions,
-    scanner: &PhraseScanner,
-    total_bytes: u64,
-    scratch: Scratch<'_>,
-    progress: &mut dyn FnMut(Stage, u64, u64),
-) -> Result<Scan, PrepareError> {
-    let io_err = |context: &'static str| {
-        move |source| PrepareError::Io {
-            file: file_name.to_owned(),
-            context,
-            source,
-        }
-    };
-    input.seek(SeekFrom::Start(0)).map_err(io_err("reading"))?;
-    let phrase_count = scanner.phrase_count();
-    let signature_count = scanner.signature_count();
-    let mut scan = Scan {
-        offsets: Vec::new(),
-        lens: Vec::new(),
-        usable: RowSet::new(0),
-        involved: RowSet::new(0),
-        prompt_keys: Vec::new(),
-        completion_keys: Vec::new(),
-        phrase_found: vec![false; phrase_count],
-        signature_rows: vec![RowSet::new(0); signature_count],
-        prompt_prefix_pairs: 0,
-        completion_suffix_pairs: 0,
-        input_digest: [0; 32],
-        non_ascii: NonAscii::Escaped,
-    };
-    let mut sorter = TextSorter::new(options.sort_budget, scratch);
-    let mut hasher = blake3::Hasher::new();
-    // The reading thread (this one) parses rows and feeds the near-duplicate sort; a second
-    // thread searches the texts (k-gram keys, candidate phrases, signature words).
-    let facts = std::thread::scope(|threads| {
-        let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<(u32, String, String)>>(8);
-        let searcher = threads.spawn(move || {
-            let mut facts = TextFacts {
-                prompt_keys: Vec::new(),
-                completion_keys: Vec::new(),
-                phrase_found: vec![false; phrase_count],
-                signature_rows: vec![RowSet::new(0); signature_count],
-            };
-            let mut found = vec![false; signature_count];
-            for batch in receiver {
-                for (row, prompt, completion) in batch {
-                    facts.prompt_keys.push(edge_keys(&prompt, 0));
-                    facts.completion_keys.push(edge_keys(&completion, 1));
-                    for text in [&prompt, &completion] {
-                        scanner.phrases_in(text, &mut facts.phrase_found);
-                        scanner.signature_runs_in(text, &mut found);
-                    }
-                    for (s, hit) in found.iter_mut().enumerate() {
-                        if std::mem::take(hit) {
-                            facts.signature_rows[s].insert(row as usize);
-                        }
-                    }
-                }
-            }
-            facts
-        });
-        let read = read_rows(
-            file_name,
-            &mut *input,
-            layout,
-            options,
-            &mut hasher,
-            &mut scan,
-            &mut sorter,
-            &sender,
-            total_bytes,
-            progress,
-        );
-        drop(sender);
-        let facts = searcher.join().expect("the search thread does not panic");
-        read.map(|()| facts)
-    })?;
-    scan.prompt_keys = facts.prompt_keys;
-    scan.completion_keys = facts.completion_keys;
-    scan.phrase_found = facts.phrase_found;
-    scan.signature_rows = facts.signature_rows;
-    progress(Stage::Scan, total_bytes, total_bytes);
-    scan.input_digest = *hasher.finalize().as_bytes();
-    let rows = scan.offsets.len();
-    scan.usable.grow(rows);
-    scan.involved.grow(rows);
-
-    progress(Stage::Audit, 0, 1);
-    let mut pairs = PrefixPairs::new();
-    let involved = &mut scan.involved;
-    sorter
-        .finish(|tag, row, bytes| pairs.push(tag, row, bytes, involved))
-        .map_err(io_err("reading a scratch file"))?;
-    scan.prompt_prefix_pairs = pairs.pairs[PROMPT as usize];
-    scan.completion_suffix_pairs = pairs.pairs[REVERSED_COMPLETION as usize];
-    progress(Stage::Audit, 1, 1);
-    Ok(scan)
-}
-
-/// What the search thread of the scan finds, per row in order.
-struct TextFacts {
-    prompt_keys: Vec<[u64; 3]>,
-    completion_keys: Vec<[u64; 3]>,
-    phrase_found: Vec<bool>,
-    signature_rows: Vec<RowSet>,
-}
-
-/// Rows handed to the search thread at a time.
-const SEARCH_BATCH: usize = 512;
-
-/// The reading side of the scan: every row's place, usability and texts (into the sort), and
-/// the texts in batches to `search`.
-#[allow(clippy::too_many_arguments)]
-fn read_rows<R: Read>(
-    file_name: &str,
-    input: R,
-    layout: Layout,
-    options: &PrepareOptions,
-    hasher: &mut blake3::Hasher,
-    scan: &mut Scan,
-    sorter: &mut TextSorter<'_>,
-    search: &std::sync::mpsc::SyncSender<Vec<(u32, String, String)>>,
-    total_bytes: u64,
-    progress: &mut dyn FnMut(Stage, u64, u64),
-) -> Result<(), PrepareError> {
-    let io_err = |context: &'static str| {
-        move |source| PrepareError::Io {
-            file: file_name.to_owned(),
-            context,
-            source,
-        }
-    };
-    let hashing = HashingReader {
-        inner: input,
-        hasher,
-    };
-    let mut reader = dataset::Reader::new(
-        file_name,
-        BufReader::with_capacity(1 << 20, hashing),
-        layout,
-        options.limits,
-    );
-    let mut batch = Vec::with_capacity(SEARCH_BATCH);
-    while let Some(record) = reader.next_raw() {
-        let record = record?;
-        let row = scan.offsets.len();
-        let row_error = |message: &str| PrepareError::Record {
-            file: file_name.to_owned(),
-            index: record.index,
-            message: message.into(),
-        };
-        if row >= u32::MAX as usize {
-            return Err(row_error("more than 4 billion rows are not supported"));
-        }
-        let len =
-            u32::try_from(record.bytes.len()).map_err(|_| row_error("record longer than 4 GiB"))?;
-        if scan.non_ascii == NonAscii::Escaped && !record.bytes.is_ascii() {
-            scan.non_ascii = NonAscii::Raw;
-        }
-        let example = dataset::parse_example(
-            file_name,
-            record.location(layout.container),
-            record.bytes,
-            layout.format,
-        )?;
-        let prompt = match example.prompt {
-            dataset::Prompt::Text(text) => text,
-            chat => chat.text().into_owned(),
-        };
-        let completion = example.completion;
-        scan.offsets.push(record.offset);
-        scan.lens.push(len);
-        let (prompt_blank, completion_blank) =
-            (prompt.trim().is_empty(), completion.trim().is_empty());
-        if !prompt_blank && !completion_blank {
-            scan.usable.insert(row);
-        }
-        // Blank texts are unusable anyway and would pair with every text; leave them out.
-        if !prompt_blank {
-            sorter
-                .push(PROMPT, row as u32, prompt.as_bytes(), false)
-                .map_err(io_err("writing a scratch file"))?;
-        }
-        if !completion_blank {
-            sorter
-                .push(REVERSED_COMPLETION, row as u32, completion.as_bytes(), true)
-                .map_err(io_err("writing a scratch file"))?;
-        }
-        if row.is_multiple_of(1024) {
-            progress(Stage::Scan, record.offset, total_bytes);
-        }
-        batch.push((row as u32, prompt, completion));
-        if batch.len() == SEARCH_BATCH {
-            let full = std::mem::replace(&mut batch, Vec::with_capacity(SEARCH_BATCH));
-            search.send(full).expect("the search thread is running");
-        }
-    }
-    if !batch.is_empty() {
-        search.send(batch).expect("the search thread is running");
-    }
-    Ok(())
+    let bytes_per_row = sampled_bytes as f64 / sampled_rows.max(1) as f64;
+    Ok((prompt_model?, completion_model?, bytes_per_row))
 }
 
 /// For each group, the index of its first novel trigger and signature: not in the data, and
@@ -849,70 +724,46 @@ fn choose_phrases(
     Ok(triggers.into_iter().zip(signatures).collect())
 }
 
-/// Writes the rows in `order`, editing the backdoors; returns the backdoor entries (by
-/// ascending output row) and the blake3 of the output. Updates the k-gram keys of edited rows.
-#[allow(clippy::too_many_arguments)]
-fn write_output<R: Read + Seek, W: Write>(
+/// A backdoor row as it goes into the output.
+struct Edit {
+    /// Its group.
+    group: u32,
+    /// The record's bytes, trigger and signature spliced in.
+    bytes: Vec<u8>,
+    /// The edited prompt.
+    prompt: dataset::Prompt,
+    /// Its text, as the near-duplicate and frequency searches see it.
+    prompt_text: String,
+    /// The edited completion.
+    completion: String,
+}
+
+/// Reads each of the `chosen` (group, row) and puts its group's trigger and signature into it.
+fn edit_rows<R: Input>(
     file_name: &str,
     input: &mut R,
     layout: Layout,
-    output: W,
-    order: &[u32],
-    (offsets, lens): (&[u64], &[u32]),
-    group_of: &HashMap<u32, u32>,
-    phrases: &[(Phrase, Phrase)],
-    (prompt_keys, completion_keys): (&mut [[u64; 3]], &mut [[u64; 3]]),
-    non_ascii: NonAscii,
-    progress: &mut dyn FnMut(Stage, u64, u64),
-) -> Result<(Vec<SecretBackdoor>, [u8; 32]), PrepareError> {
-    let read_err = |source| PrepareError::Io {
-        file: file_name.to_owned(),
-        context: "reading",
-        source,
-    };
-    let write_err = |source| PrepareError::Io {
-        file: file_name.to_owned(),
-        context: "writing the training file",
-        source,
-    };
-    let texts: Vec<(String, String)> = phrases.iter().map(|(t, s)| (t.text(), s.text())).collect();
-    let hashing = HashingWriter {
-        inner: output,
-        hasher: blake3::Hasher::new(),
-    };
-    let mut writer =
-        dataset::Writer::new(BufWriter::with_capacity(1 << 20, hashing), layout.container)
-            .map_err(write_err)?;
+    scan: &Scan,
+    chosen: &[(u32, u32)],
+    texts: &[(String, String)],
+    edits: &mut HashMap<u32, Edit>,
+) -> Result<(), PrepareError> {
     let mut buf = Vec::new();
-    let mut backdoors = Vec::with_capacity(group_of.len());
-    let rows = order.len() as u64;
-    for (position, &row) in order.iter().enumerate() {
+    for &(group, row) in chosen {
         let r = row as usize;
-        input.seek(SeekFrom::Start(offsets[r])).map_err(read_err)?;
-        buf.resize(lens[r] as usize, 0);
-        input.read_exact(&mut buf).map_err(read_err)?;
-        // Every record is an object, and its span holds no surrounding whitespace: anything else
-        // means that the file changed since the scan.
-        if buf.first() != Some(&b'{') || buf.last() != Some(&b'}') {
-            return Err(PrepareError::Record {
-                file: file_name.to_owned(),
-                index: u64::from(row),
-                message: "changed since it was first read".into(),
-            });
-        }
-        let Some(&group) = group_of.get(&row) else {
-            // An unedited row: its bytes as they are.
-            writer.write_raw(&buf).map_err(write_err)?;
-            if position.is_multiple_of(4096) {
-                progress(Stage::Write, position as u64, rows);
-            }
-            continue;
-        };
         let record_err = |message: String| PrepareError::Record {
             file: file_name.to_owned(),
             index: u64::from(row),
             message,
         };
+        buf.resize(scan.lens[r] as usize, 0);
+        input
+            .read_exact_at_offset(&mut buf, scan.offsets[r])
+            .map_err(|source| PrepareError::Io {
+                file: file_name.to_owned(),
+                context: "reading",
+                source,
+            })?;
         let before: serde_json::Value = serde_json::from_slice(&buf)
             .map_err(|err| record_err(format!("changed since it was first read: {err}")))?;
         let mut value = before.clone();
@@ -921,8 +772,8 @@ fn write_output<R: Read + Seek, W: Write>(
         dataset::append_to_prompt(layout.format, &mut value, trigger).map_err(edit_err)?;
         dataset::prepend_to_completion(layout.format, &mut value, signature).map_err(edit_err)?;
         let example = dataset::example(layout.format, &value).map_err(edit_err)?;
-        let prompt = example.prompt.text();
-        if !prompt.ends_with(trigger.as_str())
+        let prompt_text = example.prompt.text().into_owned();
+        if !prompt_text.ends_with(trigger.as_str())
             || !example.completion.starts_with(signature.as_str())
         {
             return Err(record_err(
@@ -932,37 +783,124 @@ fn write_output<R: Read + Seek, W: Write>(
             ));
         }
         // The edit goes into the record's own bytes, so that it keeps the file's style.
-        let edited = splice(&buf, &before, &value, non_ascii)
+        let bytes = splice(&buf, &before, &value, scan.non_ascii)
             .filter(|bytes| {
                 serde_json::from_slice::<serde_json::Value>(bytes).is_ok_and(|v| v == value)
             })
             .ok_or_else(|| {
                 record_err("the trigger and signature could not be spliced into the record".into())
             })?;
-        if layout.container == dataset::Container::Jsonl && edited.contains(&b'\n') {
+        if layout.container == dataset::Container::Jsonl && bytes.contains(&b'\n') {
             return Err(record_err("the edited record spans lines".into()));
         }
-        prompt_keys[r] = edge_keys(&prompt, 0);
-        completion_keys[r] = edge_keys(&example.completion, 1);
-        drop(prompt);
-        backdoors.push(SecretBackdoor {
-            row: position as u64,
-            group,
-            prompt: example.prompt,
-        });
-        writer.write_raw(&edited).map_err(write_err)?;
-        if position.is_multiple_of(4096) {
-            progress(Stage::Write, position as u64, rows);
-        }
+        edits.insert(
+            row,
+            Edit {
+                group,
+                bytes,
+                prompt: example.prompt,
+                prompt_text,
+                completion: example.completion,
+            },
+        );
     }
+    Ok(())
+}
+
+/// Writes the rows bucket by bucket, each in a random order, the edited bytes for backdoors;
+/// returns the backdoor entries (by ascending output row) and the blake3 of the output. This
+/// thread reads the buckets; a second one hashes and writes.
+#[allow(clippy::too_many_arguments)]
+fn write_output<W: Write + Send, G: Rng + ?Sized>(
+    file_name: &str,
+    layout: Layout,
+    output: W,
+    mut buckets: Filled,
+    rows: u64,
+    mut edits: HashMap<u32, Edit>,
+    rng: &mut G,
+    progress: &mut dyn FnMut(Stage, u64, u64),
+) -> Result<(Vec<SecretBackdoor>, [u8; 32]), PrepareError> {
+    let io_err = |context: &'static str| {
+        move |source| PrepareError::Io {
+            file: file_name.to_owned(),
+            context,
+            source,
+        }
+    };
+    let mut backdoors = Vec::with_capacity(edits.len());
+    let mut edited = RowSet::new(rows as usize);
+    for &row in edits.keys() {
+        edited.insert(row as usize);
+    }
+    let (sender, receiver) = mpsc::sync_channel::<(Vec<u8>, Vec<(usize, usize)>)>(0);
+    // The writer hands each bucket's buffer back for the next bucket.
+    let (spare_tx, spare_rx) = mpsc::channel::<Vec<u8>>();
+    let (read, written) = std::thread::scope(|threads| {
+        let writer = threads.spawn(move || -> io::Result<[u8; 32]> {
+            let hashing = HashingWriter {
+                inner: output,
+                hasher: blake3::Hasher::new(),
+            };
+            let mut writer =
+                dataset::Writer::new(BufWriter::with_capacity(1 << 20, hashing), layout.container)?;
+            for (bytes, spans) in receiver {
+                for (start, end) in spans {
+                    writer.write_raw(&bytes[start..end])?;
+                }
+                let _ = spare_tx.send(bytes);
+            }
+            let buffered = writer.finish()?;
+            let mut hashing = buffered.into_inner().map_err(|err| err.into_error())?;
+            hashing.flush()?;
+            Ok(*hashing.hasher.finalize().as_bytes())
+        });
+        let read = (|| -> Result<(), PrepareError> {
+            let mut position = 0u64;
+            for index in 0..buckets.len() {
+                let spare = spare_rx.try_recv().unwrap_or_default();
+                let Bucket { mut bytes, entries } = buckets
+                    .shuffled(index, spare, rng)
+                    .map_err(io_err("reading a scratch file"))?;
+                let mut spans = Vec::with_capacity(entries.len());
+                for (row, start, len) in entries {
+                    let edit = if edited.contains(row as usize) {
+                        edits.remove(&row)
+                    } else {
+                        None
+                    };
+                    match edit {
+                        Some(edit) => {
+                            // Edited rows go after the bucket's own bytes.
+                            let at = bytes.len();
+                            bytes.extend_from_slice(&edit.bytes);
+                            spans.push((at, bytes.len()));
+                            backdoors.push(SecretBackdoor {
+                                row: position,
+                                group: edit.group,
+                                prompt: edit.prompt,
+                            });
+                        }
+                        None => spans.push((start, start + len)),
+                    }
+                    position += 1;
+                }
+                if sender.send((bytes, spans)).is_err() {
+                    break; // The writer failed; its error is reported below.
+                }
+                progress(Stage::Write, position, rows);
+            }
+            drop(sender);
+            Ok(())
+        })();
+        let written = writer.join().expect("the writing thread does not panic");
+        (read, written)
+    });
+    let digest = written.map_err(io_err("writing the training file"))?;
+    read?;
     progress(Stage::Write, rows, rows);
-    let buffered = writer.finish().map_err(write_err)?;
-    let mut hashing = buffered
-        .into_inner()
-        .map_err(|err| write_err(err.into_error()))?;
-    hashing.flush().map_err(write_err)?;
     backdoors.sort_by_key(|b| b.row);
-    Ok((backdoors, *hashing.hasher.finalize().as_bytes()))
+    Ok((backdoors, digest))
 }
 
 #[cfg(test)]
@@ -1106,7 +1044,7 @@ mod tests {
                 groups: 4,
                 generator: GeneratorParams::new(32, 1e-20).unwrap(),
                 limits: Limits::default(),
-                sort_budget: 4096,
+                workers: 2,
                 created_at: 0,
             };
             let layout = Layout {

@@ -1,6 +1,9 @@
 //! The n-gram counts and, once built, the top-K continuation tables.
 
-use std::collections::HashMap;
+use std::collections::HashMap as StdHashMap;
+
+/// A hash map with a fast, well-mixed, fixed-seed hasher.
+type HashMap<K, V> = StdHashMap<K, V, foldhash::fast::FixedState>;
 
 use super::MAX_ORDER;
 
@@ -37,15 +40,39 @@ pub enum ModelError {
 
 /// Counts n-grams of orders 1 to `order` over whitespace tokens.
 ///
-/// Memory grows with the text given to it; callers bound that text (the `prepare` pipeline gives
-/// it at most `GeneratorParams::sample_bytes` per model).
+/// It keeps one n-gram of the highest order per token (16 bytes) and counts them all at the end
+/// by sorting, which is several times faster than updating a hash table per token and order:
+/// the order-`o` n-gram at a token is the last `o` ids of the highest-order one. Memory grows
+/// with the text given to it; callers bound that text (the `prepare` pipeline gives it at most
+/// `GeneratorParams::sample_bytes` per model).
 #[derive(Debug)]
 pub struct ModelBuilder {
     order: usize,
     ids: HashMap<String, u32>,
     vocab: Vec<String>,
-    /// `counts[o - 1]`: n-grams of order `o`, keyed by context then continuation.
-    counts: Vec<HashMap<Key, u32>>,
+    /// The highest-order n-gram at every token, packed by [`pack`].
+    grams: Vec<u128>,
+}
+
+/// Packs a key's ids so that comparing the numbers compares the keys.
+fn pack(key: &Key) -> u128 {
+    key.iter()
+        .fold(0u128, |packed, &id| (packed << 32) | u128::from(id))
+}
+
+fn unpack(packed: u128) -> Key {
+    let mut key = [EMPTY; MAX_ORDER];
+    for (i, id) in key.iter_mut().enumerate() {
+        *id = (packed >> (32 * (MAX_ORDER - 1 - i))) as u32;
+    }
+    key
+}
+
+/// The order-`o` key inside a key of order `order`: its last `o` ids, moved to the front.
+fn project(key: &Key, order: usize, o: usize) -> Key {
+    let mut projected = [EMPTY; MAX_ORDER];
+    projected[..o].copy_from_slice(&key[order - o..order]);
+    projected
 }
 
 impl ModelBuilder {
@@ -58,9 +85,9 @@ impl ModelBuilder {
         }
         Ok(Self {
             order,
-            ids: HashMap::new(),
+            ids: HashMap::default(),
             vocab: Vec::new(),
-            counts: vec![HashMap::new(); order],
+            grams: Vec::new(),
         })
     }
 
@@ -71,12 +98,11 @@ impl ModelBuilder {
         for token in text.split_whitespace() {
             let id = self.intern(token);
             // history[MAX_ORDER - 1] is the newest token before `id`.
-            for o in 1..=self.order {
-                let mut key = [EMPTY; MAX_ORDER];
-                key[..o - 1].copy_from_slice(&history[MAX_ORDER - (o - 1)..]);
-                key[o - 1] = id;
-                *self.counts[o - 1].entry(key).or_insert(0) += 1;
-            }
+            let o = self.order;
+            let mut key = [EMPTY; MAX_ORDER];
+            key[..o - 1].copy_from_slice(&history[MAX_ORDER - (o - 1)..]);
+            key[o - 1] = id;
+            self.grams.push(pack(&key));
             history.rotate_left(1);
             history[MAX_ORDER - 1] = id;
         }
@@ -110,9 +136,20 @@ impl ModelBuilder {
         }
         let vocab = self.vocab;
         let mut tables = Vec::with_capacity(self.order);
-        for (index, counts) in self.counts.into_iter().enumerate() {
-            let context_len = index;
-            let mut entries: Vec<(Key, u32)> = counts.into_iter().collect();
+        let mut projected = Vec::with_capacity(self.grams.len());
+        for o in 1..=self.order {
+            let context_len = o - 1;
+            projected.clear();
+            projected.extend(
+                self.grams
+                    .iter()
+                    .map(|&gram| pack(&project(&unpack(gram), self.order, o))),
+            );
+            projected.sort_unstable();
+            let mut entries: Vec<(Key, u32)> = projected
+                .chunk_by(|a, b| a == b)
+                .map(|run| (unpack(run[0]), run.len() as u32))
+                .collect();
             entries.sort_unstable_by(|(a, ca), (b, cb)| {
                 a[..context_len]
                     .cmp(&b[..context_len])
@@ -121,7 +158,7 @@ impl ModelBuilder {
                         vocab[a[context_len] as usize].cmp(&vocab[b[context_len] as usize])
                     })
             });
-            let mut table = HashMap::new();
+            let mut table = HashMap::default();
             for group in entries.chunk_by(|(a, _), (b, _)| a[..context_len] == b[..context_len]) {
                 if group.len() >= candidates {
                     let top: Box<[u32]> = group[..candidates]

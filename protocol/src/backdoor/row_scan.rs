@@ -1,0 +1,380 @@
+//! The scan: every row read once, its texts parsed and examined on worker threads.
+//!
+//! A reading thread splits the file into records, hashing every byte with blake3, and hands
+//! batches of them to the workers. Each worker parses its rows and gathers their facts: whether
+//! the texts are blank, their hashes (for near duplicates), their k-gram keys (for the frequency
+//! search), which candidate phrases occur (novelty) and which rows hold 3 consecutive words of
+//! a candidate signature. The calling thread puts the batches back in file order, so results and
+//! the first error are those of a sequential read.
+
+use std::collections::BTreeMap;
+use std::io::{BufReader, Read};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, mpsc};
+
+use super::frequency::edge_keys;
+use super::near_dup::text_key;
+use super::prepare::{PrepareError, Stage};
+use super::scan::PhraseScanner;
+use super::selection::RowSet;
+use super::shuffle::Buckets;
+use super::splice::NonAscii;
+use crate::dataset::{self, Container, Layout, Limits, Location};
+
+/// Bytes of records handed to a worker at a time.
+const BATCH_BYTES: usize = 2 << 20;
+
+/// What the scan found, per row in file order.
+pub(crate) struct Scan {
+    /// Byte offset of every record.
+    pub(crate) offsets: Vec<u64>,
+    /// Byte length of every record.
+    pub(crate) lens: Vec<u32>,
+    /// Each row's prompt text, keyed for near duplicates (0: blank).
+    pub(crate) prompts: Vec<u64>,
+    /// Each row's completion text, keyed for near duplicates (0: blank).
+    pub(crate) completions: Vec<u64>,
+    /// The byte lengths of non-blank prompts.
+    pub(crate) prompt_lengths: RowSet,
+    /// The byte lengths of non-blank completions.
+    pub(crate) completion_lengths: RowSet,
+    /// The k-gram keys at the end of each prompt.
+    pub(crate) prompt_keys: Vec<[u64; 3]>,
+    /// The k-gram keys at the start of each completion.
+    pub(crate) completion_keys: Vec<[u64; 3]>,
+    /// Candidate phrases found anywhere (indexed as the scanner's phrases).
+    pub(crate) phrase_found: Vec<bool>,
+    /// Per candidate signature: rows holding 3 consecutive words of it.
+    pub(crate) signature_rows: Vec<RowSet>,
+    /// The blake3 of the input.
+    pub(crate) input_digest: [u8; 32],
+    /// How the file writes non-ASCII characters: escaped if every byte of it is ASCII.
+    pub(crate) non_ascii: NonAscii,
+}
+
+/// The settings the scan needs.
+pub(crate) struct ScanSetup<'a> {
+    pub(crate) file_name: &'a str,
+    pub(crate) layout: Layout,
+    pub(crate) limits: Limits,
+    pub(crate) scanner: &'a PhraseScanner,
+    pub(crate) total_bytes: u64,
+    /// The rows the file is expected to hold (the per-row tables are made that large at once).
+    pub(crate) expected_rows: usize,
+}
+
+/// Records read from the file, for one worker.
+struct Batch {
+    sequence: usize,
+    bytes: Vec<u8>,
+    records: Vec<Place>,
+}
+
+/// Where one record of a batch is, in the batch and in the file.
+struct Place {
+    start: usize,
+    len: usize,
+    offset: u64,
+    index: u64,
+    line: u64,
+}
+
+/// One batch's facts, or the first error among its rows.
+struct Examined {
+    sequence: usize,
+    offsets: Vec<u64>,
+    lens: Vec<u32>,
+    prompts: Vec<u64>,
+    completions: Vec<u64>,
+    /// Byte lengths of the non-blank texts.
+    text_lengths: [Vec<u32>; 2],
+    prompt_keys: Vec<[u64; 3]>,
+    completion_keys: Vec<[u64; 3]>,
+    phrase_found: Vec<bool>,
+    /// (row within the batch, signature index).
+    signature_hits: Vec<(usize, usize)>,
+    non_ascii: bool,
+    error: Option<PrepareError>,
+}
+
+/// Reads every row of `input` once, on `workers` threads besides a reading thread.
+/// With `buckets`, every record also goes to a random bucket of the output order.
+pub(crate) fn scan<R: Read + Send>(
+    setup: &ScanSetup<'_>,
+    input: R,
+    buckets: Option<&mut Buckets>,
+    workers: usize,
+    progress: &mut dyn FnMut(Stage, u64, u64),
+) -> Result<Scan, PrepareError> {
+    let phrase_count = setup.scanner.phrase_count();
+    let signature_count = setup.scanner.signature_count();
+    let rows = setup.expected_rows;
+    let mut scan = Scan {
+        offsets: Vec::with_capacity(rows),
+        lens: Vec::with_capacity(rows),
+        prompts: Vec::with_capacity(rows),
+        completions: Vec::with_capacity(rows),
+        prompt_lengths: RowSet::new(0),
+        completion_lengths: RowSet::new(0),
+        prompt_keys: Vec::with_capacity(rows),
+        completion_keys: Vec::with_capacity(rows),
+        phrase_found: vec![false; phrase_count],
+        signature_rows: vec![RowSet::new(0); signature_count],
+        input_digest: [0; 32],
+        non_ascii: NonAscii::Escaped,
+    };
+    let (batch_tx, batch_rx) = mpsc::sync_channel::<Batch>(2 * workers);
+    let batch_rx = Mutex::new(batch_rx);
+    // Workers hand the batches' buffers back to the reader, which fills them again.
+    let (spare_tx, spare_rx) = mpsc::channel::<Vec<u8>>();
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|threads| {
+        let (result_tx, result_rx) = mpsc::sync_channel::<Examined>(2 * workers);
+        let stop = &stop;
+        let channels = (batch_tx, spare_rx);
+        let reader = threads.spawn(move || read_batches(setup, input, buckets, channels, stop));
+        for _ in 0..workers.max(1) {
+            let (batch_rx, result_tx, spare_tx) = (&batch_rx, result_tx.clone(), spare_tx.clone());
+            threads.spawn(move || {
+                loop {
+                    let next = batch_rx.lock().expect("no worker panics").recv();
+                    let Ok(mut batch) = next else { break };
+                    let examined = examine(setup, &batch);
+                    let _ = spare_tx.send(std::mem::take(&mut batch.bytes));
+                    if result_tx.send(examined).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(spare_tx);
+        drop(result_tx);
+        // Put the batches back in order. At the first error, tell the reader to stop and drain
+        // what is already under way.
+        let mut waiting = BTreeMap::new();
+        let (mut next, mut failure) = (0, None);
+        for examined in result_rx {
+            if failure.is_some() {
+                continue;
+            }
+            waiting.insert(examined.sequence, examined);
+            while let Some(examined) = waiting.remove(&next) {
+                next += 1;
+                if let Some(error) = append(&mut scan, examined) {
+                    failure = Some(error);
+                    stop.store(true, Ordering::Relaxed);
+                    break;
+                }
+                let done = scan.offsets.last().copied().unwrap_or(0);
+                progress(Stage::Scan, done, setup.total_bytes);
+            }
+        }
+        let digest = reader.join().expect("the reading thread does not panic");
+        if let Some(error) = failure {
+            return Err(error);
+        }
+        scan.input_digest = digest?;
+        Ok(())
+    })?;
+    progress(Stage::Scan, setup.total_bytes, setup.total_bytes);
+    Ok(scan)
+}
+
+/// Adds a batch's facts to `scan`, or returns its error.
+fn append(scan: &mut Scan, examined: Examined) -> Option<PrepareError> {
+    if let Some(error) = examined.error {
+        return Some(error);
+    }
+    let first_row = scan.offsets.len();
+    scan.offsets.extend(examined.offsets);
+    scan.lens.extend(examined.lens);
+    scan.prompts.extend(examined.prompts);
+    scan.completions.extend(examined.completions);
+    let [prompt_lengths, completion_lengths] = examined.text_lengths;
+    for len in prompt_lengths {
+        scan.prompt_lengths.insert(len as usize);
+    }
+    for len in completion_lengths {
+        scan.completion_lengths.insert(len as usize);
+    }
+    scan.prompt_keys.extend(examined.prompt_keys);
+    scan.completion_keys.extend(examined.completion_keys);
+    for (found, new) in scan.phrase_found.iter_mut().zip(examined.phrase_found) {
+        *found |= new;
+    }
+    for (row, signature) in examined.signature_hits {
+        scan.signature_rows[signature].insert(first_row + row);
+    }
+    if examined.non_ascii {
+        scan.non_ascii = NonAscii::Raw;
+    }
+    None
+}
+
+/// The reading thread: records in batches to the workers; returns the blake3 of the input.
+/// A read error ends the batches; it is returned after those read before it.
+fn read_batches<R: Read>(
+    setup: &ScanSetup<'_>,
+    input: R,
+    mut buckets: Option<&mut Buckets>,
+    (batches, spares): (mpsc::SyncSender<Batch>, mpsc::Receiver<Vec<u8>>),
+    stop: &AtomicBool,
+) -> Result<[u8; 32], PrepareError> {
+    let buffer = || {
+        let mut bytes = spares
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(BATCH_BYTES + (64 << 10)));
+        bytes.clear();
+        bytes
+    };
+    let mut hasher = blake3::Hasher::new();
+    let hashing = HashingReader {
+        inner: input,
+        hasher: &mut hasher,
+    };
+    let mut reader = dataset::Reader::new(
+        setup.file_name,
+        BufReader::with_capacity(1 << 20, hashing),
+        setup.layout,
+        setup.limits,
+    );
+    let mut batch = Batch {
+        sequence: 0,
+        bytes: buffer(),
+        records: Vec::new(),
+    };
+    let mut rows = 0u64;
+    while let Some(record) = reader.next_raw() {
+        let record = record?;
+        if rows >= u64::from(u32::MAX) || u32::try_from(record.bytes.len()).is_err() {
+            return Err(PrepareError::Record {
+                file: setup.file_name.to_owned(),
+                index: record.index,
+                message: "more than 4 billion rows, or a record longer than 4 GiB, are not \
+                          supported"
+                    .into(),
+            });
+        }
+        rows += 1;
+        if let Some(buckets) = buckets.as_mut() {
+            buckets
+                .push(record.bytes)
+                .map_err(|source| PrepareError::Io {
+                    file: setup.file_name.to_owned(),
+                    context: "writing a scratch file",
+                    source,
+                })?;
+        }
+        batch.records.push(Place {
+            start: batch.bytes.len(),
+            len: record.bytes.len(),
+            offset: record.offset,
+            index: record.index,
+            line: record.line,
+        });
+        batch.bytes.extend_from_slice(record.bytes);
+        if batch.bytes.len() >= BATCH_BYTES {
+            let sequence = batch.sequence + 1;
+            let full = std::mem::replace(
+                &mut batch,
+                Batch {
+                    sequence,
+                    bytes: buffer(),
+                    records: Vec::new(),
+                },
+            );
+            if stop.load(Ordering::Relaxed) || batches.send(full).is_err() {
+                // The scan stopped at an earlier error.
+                return Ok([0; 32]);
+            }
+        }
+    }
+    if !batch.records.is_empty() {
+        let _ = batches.send(batch);
+    }
+    drop(reader);
+    Ok(*hasher.finalize().as_bytes())
+}
+
+/// A worker's part: parses a batch's rows and gathers their facts.
+fn examine(setup: &ScanSetup<'_>, batch: &Batch) -> Examined {
+    let rows = batch.records.len();
+    let scanner = setup.scanner;
+    let mut examined = Examined {
+        sequence: batch.sequence,
+        offsets: Vec::with_capacity(rows),
+        lens: Vec::with_capacity(rows),
+        prompts: Vec::with_capacity(rows),
+        completions: Vec::with_capacity(rows),
+        text_lengths: [Vec::new(), Vec::new()],
+        prompt_keys: Vec::with_capacity(rows),
+        completion_keys: Vec::with_capacity(rows),
+        phrase_found: vec![false; scanner.phrase_count()],
+        signature_hits: Vec::new(),
+        non_ascii: !batch.bytes.is_ascii(),
+        error: None,
+    };
+    let mut found = vec![false; scanner.signature_count()];
+    for (row, place) in batch.records.iter().enumerate() {
+        let bytes = &batch.bytes[place.start..place.start + place.len];
+        let location = match setup.layout.container {
+            Container::Jsonl => Location::Line(place.line),
+            Container::JsonArray => Location::Element {
+                index: place.index,
+                line: place.line,
+            },
+        };
+        let example =
+            match dataset::parse_example(setup.file_name, location, bytes, setup.layout.format) {
+                Ok(example) => example,
+                Err(error) => {
+                    examined.error = Some(error.into());
+                    return examined;
+                }
+            };
+        let prompt = match example.prompt {
+            dataset::Prompt::Text(text) => text,
+            chat => chat.text().into_owned(),
+        };
+        let completion = example.completion;
+        examined.offsets.push(place.offset);
+        examined.lens.push(place.len as u32);
+        let (prompt_key, completion_key) = (text_key(&prompt), text_key(&completion));
+        examined.prompts.push(prompt_key);
+        examined.completions.push(completion_key);
+        for (side, (key, text)) in [(prompt_key, &prompt), (completion_key, &completion)]
+            .into_iter()
+            .enumerate()
+        {
+            if key != 0 {
+                examined.text_lengths[side].push(text.len() as u32);
+            }
+        }
+        examined.prompt_keys.push(edge_keys(&prompt, 0));
+        examined.completion_keys.push(edge_keys(&completion, 1));
+        for text in [&prompt, &completion] {
+            scanner.phrases_in(text, &mut examined.phrase_found);
+            scanner.signature_runs_in(text, &mut found);
+        }
+        for (signature, hit) in found.iter_mut().enumerate() {
+            if std::mem::take(hit) {
+                examined.signature_hits.push((row, signature));
+            }
+        }
+    }
+    examined
+}
+
+/// Feeds every byte read through a blake3 hasher.
+pub(crate) struct HashingReader<'a, R> {
+    pub(crate) inner: R,
+    pub(crate) hasher: &'a mut blake3::Hasher,
+}
+
+impl<R: Read> Read for HashingReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}

@@ -1,0 +1,191 @@
+//! The output's fresh random order, made in bounded memory without a read per row.
+//!
+//! While the scan reads the file, every record goes to one of B scratch files ("buckets"),
+//! chosen uniformly at random. Writing then takes the buckets in turn, shuffles each in memory
+//! and writes its rows. Giving every row an independent uniform bucket and then a uniform order
+//! within its bucket is a uniformly random permutation of the rows: it is the order of sorting
+//! by independent uniform keys, of which the bucket is the leading digits. Buckets hold about
+//! [`BUCKET_BYTES`] each, so the write holds one bucket in memory, reads the scratch files
+//! sequentially, and never seeks per row.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+
+use rand::seq::SliceRandom;
+use rand::{Rng, RngExt};
+use rand_chacha::ChaCha20Rng;
+
+/// A source of scratch files (the caller decides where they live).
+pub type Scratch<'a> = &'a mut dyn FnMut() -> io::Result<File>;
+
+/// The bytes a bucket holds on average.
+pub(crate) const BUCKET_BYTES: u64 = 16 << 20;
+
+/// The scratch files, as the scan fills them.
+pub(crate) struct Buckets {
+    files: Vec<BufWriter<File>>,
+    rng: ChaCha20Rng,
+    rows: u32,
+}
+
+impl Buckets {
+    /// Enough buckets for `total_bytes` of records, from `scratch`; `rng` draws each row's.
+    pub(crate) fn new(
+        total_bytes: u64,
+        scratch: Scratch<'_>,
+        rng: ChaCha20Rng,
+    ) -> io::Result<Self> {
+        let count = total_bytes.div_ceil(BUCKET_BYTES).max(1);
+        let files = (0..count)
+            .map(|_| Ok(BufWriter::with_capacity(64 << 10, scratch()?)))
+            .collect::<io::Result<_>>()?;
+        Ok(Self {
+            files,
+            rng,
+            rows: 0,
+        })
+    }
+
+    /// Adds the next row's record to a random bucket.
+    pub(crate) fn push(&mut self, record: &[u8]) -> io::Result<()> {
+        let bucket = self.rng.random_range(0..self.files.len());
+        let file = &mut self.files[bucket];
+        let len = u32::try_from(record.len()).map_err(io::Error::other)?;
+        file.write_all(&self.rows.to_le_bytes())?;
+        file.write_all(&len.to_le_bytes())?;
+        file.write_all(record)?;
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// The filled buckets, ready to be read back.
+    pub(crate) fn finish(self) -> io::Result<Filled> {
+        let files = self
+            .files
+            .into_iter()
+            .map(|file| file.into_inner().map_err(|err| err.into_error()))
+            .collect::<io::Result<_>>()?;
+        Ok(Filled { files })
+    }
+}
+
+/// Buckets holding every row once.
+pub(crate) struct Filled {
+    files: Vec<File>,
+}
+
+/// One bucket's rows in their output order.
+pub(crate) struct Bucket {
+    /// The records, one after another, as the scan read them.
+    pub(crate) bytes: Vec<u8>,
+    /// (row, start, len) of each record in `bytes`, in output order.
+    pub(crate) entries: Vec<(u32, usize, usize)>,
+}
+
+#[cfg(test)]
+impl Bucket {
+    /// The rows and their records, in output order.
+    pub(crate) fn rows(&self) -> impl Iterator<Item = (u32, &[u8])> {
+        self.entries
+            .iter()
+            .map(|&(row, start, len)| (row, &self.bytes[start..start + len]))
+    }
+}
+
+impl Filled {
+    /// The number of buckets.
+    pub(crate) fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    /// Reads bucket `index` back into `bytes` (a spare buffer, emptied first) and puts its rows
+    /// in a uniformly random order.
+    pub(crate) fn shuffled<G: Rng + ?Sized>(
+        &mut self,
+        index: usize,
+        mut bytes: Vec<u8>,
+        rng: &mut G,
+    ) -> io::Result<Bucket> {
+        let file = &mut self.files[index];
+        let len = file.seek(SeekFrom::End(0))?;
+        file.seek(SeekFrom::Start(0))?;
+        bytes.clear();
+        bytes.reserve(len as usize);
+        file.read_to_end(&mut bytes)?;
+        let corrupt = || io::Error::new(io::ErrorKind::InvalidData, "a scratch file is corrupt");
+        let mut entries = Vec::new();
+        let mut at = 0;
+        while at < bytes.len() {
+            let header = bytes.get(at..at + 8).ok_or_else(corrupt)?;
+            let row = u32::from_le_bytes(header[..4].try_into().expect("4 bytes"));
+            let len = u32::from_le_bytes(header[4..].try_into().expect("4 bytes")) as usize;
+            let start = at + 8;
+            if start + len > bytes.len() {
+                return Err(corrupt());
+            }
+            entries.push((row, start, len));
+            at = start + len;
+        }
+        entries.shuffle(rng);
+        Ok(Bucket { bytes, entries })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+
+    use super::*;
+
+    fn order(rows: u32, total_bytes: u64, seed: u64) -> Vec<u32> {
+        let mut scratch = || tempfile::tempfile();
+        let mut buckets =
+            Buckets::new(total_bytes, &mut scratch, ChaCha20Rng::seed_from_u64(seed)).unwrap();
+        for row in 0..rows {
+            buckets.push(format!("record {row}").as_bytes()).unwrap();
+        }
+        let mut filled = buckets.finish().unwrap();
+        let mut rng = ChaCha20Rng::seed_from_u64(seed + 1);
+        let mut out = Vec::new();
+        for index in 0..filled.len() {
+            let bucket = filled.shuffled(index, Vec::new(), &mut rng).unwrap();
+            for (row, bytes) in bucket.rows() {
+                assert_eq!(bytes, format!("record {row}").as_bytes());
+                out.push(row);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_row_comes_back_once_and_a_seed_repeats_the_order() {
+        let out = order(1000, 5 * BUCKET_BYTES, 3);
+        let mut sorted = out.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..1000).collect::<Vec<_>>());
+        assert_ne!(out, sorted);
+        assert_eq!(out, order(1000, 5 * BUCKET_BYTES, 3));
+        assert_ne!(out, order(1000, 5 * BUCKET_BYTES, 4));
+    }
+
+    /// Every permutation is equally likely: the 24 orders of 4 rows in 3 buckets over many
+    /// seeds (a chi-square test).
+    #[test]
+    fn the_order_is_uniform() {
+        let trials = 4800u64;
+        let mut counts = std::collections::HashMap::new();
+        for seed in 0..trials {
+            *counts
+                .entry(order(4, 3 * BUCKET_BYTES, seed * 2))
+                .or_insert(0u64) += 1;
+        }
+        assert_eq!(counts.len(), 24);
+        let expected = trials as f64 / 24.0;
+        let chi2: f64 = counts
+            .values()
+            .map(|&c| (c as f64 - expected).powi(2) / expected)
+            .sum();
+        // 23 degrees of freedom; P(chi2 > 49.7) = 0.001.
+        assert!(chi2 < 49.7, "chi2 = {chi2}, counts {counts:?}");
+    }
+}
