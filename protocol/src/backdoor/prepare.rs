@@ -19,7 +19,7 @@ use rand::{CryptoRng, Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
 use super::frequency::{AUDIT_K, FrequencyFigure, edge_keys, frequency_search, row_levels};
-use super::near_dup::{End, backdoor_pairs, repeated};
+use super::near_dup::{End, backdoor_pairs, repeated, text_key};
 use super::row_scan::{Scan, ScanSetup};
 use super::scan::PhraseScanner;
 use super::secret::{HexBytes, SECRET_VERSION, Secret, SecretBackdoor, SecretGroup};
@@ -766,6 +766,13 @@ fn edit_rows<R: Input>(
             })?;
         let before: serde_json::Value = serde_json::from_slice(&buf)
             .map_err(|err| record_err(format!("changed since it was first read: {err}")))?;
+        let original = dataset::example(layout.format, &before)
+            .map_err(|error| record_err(error.to_string()))?;
+        if text_key(&original.prompt.text()) != scan.prompts[row as usize]
+            || text_key(&original.completion) != scan.completions[row as usize]
+        {
+            return Err(record_err("changed since it was first read".into()));
+        }
         let mut value = before.clone();
         let (trigger, signature) = &texts[group as usize];
         let edit_err = |error: FieldError| record_err(error.to_string());

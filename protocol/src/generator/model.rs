@@ -1,5 +1,6 @@
 //! The n-gram counts and, once built, the top-K continuation tables.
 
+use std::cmp::Reverse;
 use std::collections::HashMap as StdHashMap;
 
 /// A hash map with a fast, well-mixed, fixed-seed hasher.
@@ -135,6 +136,13 @@ impl ModelBuilder {
             });
         }
         let vocab = self.vocab;
+        // Each token's place in text order, to break ties between equal counts.
+        let mut by_text: Vec<u32> = (0..vocab.len() as u32).collect();
+        by_text.sort_unstable_by(|&a, &b| vocab[a as usize].cmp(&vocab[b as usize]));
+        let mut text_rank = vec![0u32; vocab.len()];
+        for (rank, &id) in by_text.iter().enumerate() {
+            text_rank[id as usize] = rank as u32;
+        }
         let mut tables = Vec::with_capacity(self.order);
         let mut projected = Vec::with_capacity(self.grams.len());
         for o in 1..=self.order {
@@ -150,17 +158,16 @@ impl ModelBuilder {
                 .chunk_by(|a, b| a == b)
                 .map(|run| (unpack(run[0]), run.len() as u32))
                 .collect();
-            entries.sort_unstable_by(|(a, ca), (b, cb)| {
-                a[..context_len]
-                    .cmp(&b[..context_len])
-                    .then(cb.cmp(ca))
-                    .then_with(|| {
-                        vocab[a[context_len] as usize].cmp(&vocab[b[context_len] as usize])
-                    })
-            });
+            // `projected` was sorted, so the entries come grouped by context; order each group
+            // that can give K candidates by count, then by the token's text.
             let mut table = HashMap::default();
-            for group in entries.chunk_by(|(a, _), (b, _)| a[..context_len] == b[..context_len]) {
+            for group in
+                entries.chunk_by_mut(|(a, _), (b, _)| a[..context_len] == b[..context_len])
+            {
                 if group.len() >= candidates {
+                    group.sort_unstable_by_key(|(key, count)| {
+                        (Reverse(*count), text_rank[key[context_len] as usize])
+                    });
                     let top: Box<[u32]> = group[..candidates]
                         .iter()
                         .map(|(key, _)| key[context_len])
