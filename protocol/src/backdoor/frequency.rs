@@ -116,22 +116,26 @@ pub(crate) fn row_levels(
     prompt_keys: &[[u64; 3]],
     completion_keys: &[[u64; 3]],
 ) -> Vec<u32> {
-    let rows = prompt_keys.len();
-    let mut level = vec![0u32; rows];
-    for keys in [prompt_keys, completion_keys] {
+    // Each side's k-gram frequency per row.
+    let frequencies = |keys: &[[u64; 3]]| -> Vec<u32> {
         let mut sorted: Vec<(u64, u32)> = keys
             .iter()
             .enumerate()
             .map(|(r, keys)| (keys[i], r as u32))
             .collect();
         sorted.sort_unstable();
+        let mut frequency = vec![0u32; keys.len()];
         for run in sorted.chunk_by(|a, b| a.0 == b.0) {
-            let frequency = run.len() as u32;
             for &(_, row) in run {
-                let slot = &mut level[row as usize];
-                *slot = (*slot).max(frequency);
+                frequency[row as usize] = run.len() as u32;
             }
         }
+        frequency
+    };
+    // One side after the other: on two threads the two sorts would raise the peak memory.
+    let mut level = frequencies(prompt_keys);
+    for (level, completion) in level.iter_mut().zip(frequencies(completion_keys)) {
+        *level = (*level).max(completion);
     }
     level
 }

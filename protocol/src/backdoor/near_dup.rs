@@ -120,7 +120,9 @@ pub(crate) fn backdoor_pairs(
         }
         set
     };
-    let mut others: HashMap<u64, u32, foldhash::fast::FixedState> = HashMap::default();
+    // Made at full size at once: growing would hold the old and the new table together.
+    let mut others: HashMap<u64, u32, foldhash::fast::FixedState> =
+        HashMap::with_capacity_and_hasher(keys.len(), Default::default());
     for (row, &key) in keys.iter().enumerate() {
         if key != 0 && !is_backdoor.contains(row) {
             *others.entry(key).or_insert(0) += 1;

@@ -377,8 +377,8 @@ where
     };
 
     let rows = scan.offsets.len() as u64;
-    let repeated_prompts = repeated(&scan.prompts);
-    let repeated_completions = repeated(&scan.completions);
+    let (repeated_prompts, repeated_completions) =
+        both(|| repeated(&scan.prompts), || repeated(&scan.completions));
     let repeated_row = |r: usize| repeated_prompts.contains(r) || repeated_completions.contains(r);
     let repeated_rows = (0..rows as usize).filter(|&r| repeated_row(r)).count() as u64;
     let mut usable: Vec<u32> = (0..rows as usize)
@@ -476,17 +476,23 @@ where
             .iter()
             .map(|row| (*row, edits[row].completion.as_str()))
             .collect();
-        let prompt_pairs = backdoor_pairs(
-            &scan.prompts,
-            &scan.prompt_lengths,
-            &own_prompts,
-            End::Start,
-        );
-        let completion_pairs = backdoor_pairs(
-            &scan.completions,
-            &scan.completion_lengths,
-            &own_completions,
-            End::Finish,
+        let (prompt_pairs, completion_pairs) = both(
+            || {
+                backdoor_pairs(
+                    &scan.prompts,
+                    &scan.prompt_lengths,
+                    &own_prompts,
+                    End::Start,
+                )
+            },
+            || {
+                backdoor_pairs(
+                    &scan.completions,
+                    &scan.completion_lengths,
+                    &own_completions,
+                    End::Finish,
+                )
+            },
         );
         if prompt_pairs.total == 0 && completion_pairs.total == 0 {
             break;
@@ -722,6 +728,14 @@ fn choose_phrases(
     let triggers = pick("trigger", &candidates.triggers, 0)?;
     let signatures = pick("signature", &candidates.signatures, signature_base)?;
     Ok(triggers.into_iter().zip(signatures).collect())
+}
+
+/// Runs `a` and `b` at the same time, on this thread and one more.
+fn both<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
+    std::thread::scope(|threads| {
+        let b = threads.spawn(b);
+        (a(), b.join().expect("the other half does not panic"))
+    })
 }
 
 /// A backdoor row as it goes into the output.

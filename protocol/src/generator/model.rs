@@ -161,8 +161,7 @@ impl ModelBuilder {
             // `projected` was sorted, so the entries come grouped by context; order each group
             // that can give K candidates by count, then by the token's text.
             let mut table = HashMap::default();
-            for group in
-                entries.chunk_by_mut(|(a, _), (b, _)| a[..context_len] == b[..context_len])
+            for group in entries.chunk_by_mut(|(a, _), (b, _)| a[..context_len] == b[..context_len])
             {
                 if group.len() >= candidates {
                     group.sort_unstable_by_key(|(key, count)| {
