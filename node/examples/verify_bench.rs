@@ -4,6 +4,10 @@
 //!
 //! Run: `cargo run --release -p vtune-node --example verify_bench [-- CHECKS CONCURRENCY ROUNDS]`
 //!
+//! To profile one loop alone, set `VERIFY_BENCH_ONLY` to `plain`, `client` or `verify`: it runs
+//! that loop `ROUNDS` times and prints nothing. The server's threads are named `sim-server`
+//! and the client's `bench-client`, for `perf report --sort comm,symbol`.
+//!
 //! The server runs on its own runtime and threads, so both loops meet the same server.
 
 use std::sync::Arc;
@@ -52,6 +56,7 @@ fn main() {
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
+            .thread_name("sim-server")
             .enable_all()
             .build()
             .unwrap();
@@ -68,6 +73,7 @@ fn main() {
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .thread_name("bench-client")
         .enable_all()
         .build()
         .unwrap();
@@ -130,6 +136,18 @@ fn main() {
         // Warm-up: connections and caches.
         plain_once().await;
         verify_once(0).await;
+        // For a profiler: only one of the loops, `rounds` times, and no figures.
+        if let Ok(only) = std::env::var("VERIFY_BENCH_ONLY") {
+            for round in 0..rounds {
+                match only.as_str() {
+                    "plain" => drop(plain_once().await),
+                    "client" => drop(client_once().await),
+                    "verify" => drop(verify_once(round as u64).await),
+                    other => panic!("VERIFY_BENCH_ONLY is plain, client or verify, not {other}"),
+                }
+            }
+            std::process::exit(0);
+        }
         // Rounds alternate which goes first, so drifts in machine load fall on both.
         for round in 0..rounds {
             let (plain_time, verify_time) = if round % 2 == 0 {

@@ -1,7 +1,6 @@
 //! The valid p-value for checks that share a signature: the full-activation bound, the prefix
 //! bound per group, and the exact tail of their sum across independent groups.
 
-use std::collections::HashSet;
 use std::f64::consts::LN_10;
 
 use super::logspace::{ln_1m_exp, ln_add_exp};
@@ -71,31 +70,29 @@ impl GroupEvidence {
         responses: &[S],
     ) -> Self {
         let length = signature_tokens.len();
-        let heads: Vec<Vec<&str>> = responses
+        let mut heads: Vec<Vec<&str>> = responses
             .iter()
             .map(|response| response.as_ref().split_whitespace().take(length).collect())
             .collect();
-        let matched: Vec<u32> = responses
-            .iter()
-            .map(|response| matched_tokens(response.as_ref(), signature_tokens))
-            .collect();
-        let full_activations = matched.iter().filter(|&&m| m as usize == length).count();
-        let most = matched.iter().copied().max().unwrap_or(0);
-        let distinct_prefixes = (1..=most as usize)
-            .map(|j| {
-                let prefixes: HashSet<&[&str]> = heads
-                    .iter()
-                    .filter(|head| head.len() >= j)
-                    .map(|head| &head[..j])
-                    .collect();
-                prefixes.len() as u64
-            })
-            .collect();
+        // The same count as `matched_tokens`: a head is the response's first L tokens.
+        let matched = heads.iter().map(|head| {
+            let count = head
+                .iter()
+                .zip(signature_tokens)
+                .take_while(|(said, expected)| **said == expected.as_str())
+                .count();
+            u32::try_from(count).unwrap_or(u32::MAX)
+        });
+        let (full_activations, most) = matched.fold((0u64, 0u32), |(full, most), m| {
+            (full + u64::from(m as usize == length), most.max(m))
+        });
+        heads.sort_unstable();
+        let distinct_prefixes = count_distinct_prefixes(&heads, most as usize);
         GroupEvidence {
             candidates,
             signature_tokens: u32::try_from(length).unwrap_or(u32::MAX),
             checks: responses.len() as u64,
-            full_activations: full_activations as u64,
+            full_activations,
             matched_tokens: most,
             distinct_prefixes,
         }
@@ -118,6 +115,39 @@ impl GroupEvidence {
         }
         bounds
     }
+}
+
+/// `D_j` for j = 1..=`most`: the distinct j-token prefixes among the `sorted` heads that have
+/// at least j tokens.
+///
+/// In lexicographic order the heads that share a j-token prefix are adjacent, so a head adds a
+/// new j-token prefix exactly when j exceeds its common prefix with the head before it (and
+/// it has j tokens): one pass over neighbours instead of a set of prefixes per j.
+fn count_distinct_prefixes(sorted: &[Vec<&str>], most: usize) -> Vec<u64> {
+    // starts[j] - ends[j]: heads whose new prefixes begin at or before j and end at or after it.
+    let mut changes = vec![0i64; most + 2];
+    let mut previous: &[&str] = &[];
+    for head in sorted {
+        let common = head
+            .iter()
+            .zip(previous)
+            .take_while(|(a, b)| a == b)
+            .count();
+        let last = head.len().min(most);
+        if common < last {
+            changes[common + 1] += 1;
+            changes[last + 1] -= 1;
+        }
+        previous = head;
+    }
+    let mut running = 0i64;
+    changes[1..=most]
+        .iter()
+        .map(|change| {
+            running += change;
+            running as u64
+        })
+        .collect()
 }
 
 /// The valid job p-value, in log10: the exact upper tail at `T = sum_g t_g` of a sum of
@@ -223,6 +253,64 @@ mod tests {
         assert_eq!(evidence.matched_tokens, 3);
         // j=1: {a, q}; j=2: {a b, q r}; j=3: {a b c, a b x, q r s}
         assert_eq!(evidence.distinct_prefixes, vec![2, 2, 3]);
+    }
+
+    /// The definition, one set of prefixes per j, to check the one-pass count against.
+    fn distinct_prefixes_by_sets(responses: &[String], length: usize, most: usize) -> Vec<u64> {
+        let heads: Vec<Vec<&str>> = responses
+            .iter()
+            .map(|r| r.split_whitespace().take(length).collect())
+            .collect();
+        (1..=most)
+            .map(|j| {
+                let prefixes: std::collections::HashSet<&[&str]> = heads
+                    .iter()
+                    .filter(|head| head.len() >= j)
+                    .map(|head| &head[..j])
+                    .collect();
+                prefixes.len() as u64
+            })
+            .collect()
+    }
+
+    #[test]
+    fn distinct_prefixes_equal_the_sets_of_prefixes() {
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(11);
+        let signature = tokens("a b a c b a");
+        for _ in 0..300 {
+            let responses: Vec<String> = (0..rng.random_range(0..40))
+                .map(|_| {
+                    let words = rng.random_range(0..9);
+                    let mut response: Vec<&str> = Vec::new();
+                    for _ in 0..words {
+                        // Mostly the signature's next token, so that long prefixes are shared.
+                        let next = signature.get(response.len()).map(String::as_str);
+                        let pick = rng.random_range(0..5);
+                        response.push(match (pick, next) {
+                            (0..3, Some(token)) => token,
+                            (3, _) => "b",
+                            _ => "c",
+                        });
+                    }
+                    response.join(" ")
+                })
+                .collect();
+            let evidence = GroupEvidence::from_responses(4, &signature, &responses);
+            let most = evidence.matched_tokens as usize;
+            assert_eq!(
+                evidence.distinct_prefixes,
+                distinct_prefixes_by_sets(&responses, signature.len(), most),
+                "{responses:?}"
+            );
+            let matched: Vec<u32> = responses
+                .iter()
+                .map(|r| matched_tokens(r, &signature))
+                .collect();
+            assert_eq!(most as u32, matched.iter().copied().max().unwrap_or(0));
+            let full = matched.iter().filter(|&&m| m as usize == signature.len());
+            assert_eq!(evidence.full_activations, full.count() as u64);
+        }
     }
 
     #[test]
