@@ -8,18 +8,21 @@
 mod config;
 mod error;
 mod retry;
+mod wire;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::StatusCode;
+use bytes::Bytes;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, USER_AGENT};
+use reqwest::{StatusCode, Url};
 use tokio::sync::Semaphore;
 use vtune_protocol::dataset::Prompt;
 
 use crate::openai::{
-    Answer, ChatRequest, ChatResponse, CompletionPrompt, CompletionRequest, CompletionResponse,
-    ErrorBody, ModelList, ReplyError, RequestContent, RequestMessage, chat_text_from_sse,
+    Answer, ChatRequest, CompletionPrompt, CompletionRequest, ErrorBody, ModelList, ReplyError,
+    RequestContent, RequestMessage, chat_text_from_sse, lean,
 };
 
 pub use config::{Api, ApiKey, Backoff, EndpointConfig};
@@ -45,9 +48,30 @@ pub struct Client {
     http: reqwest::Client,
     config: Arc<EndpointConfig>,
     permits: Arc<Semaphore>,
-    chat_url: String,
-    completions_url: String,
-    models_url: String,
+    chat: Route,
+    completions: Route,
+    models: Route,
+}
+
+/// A URL of the endpoint, parsed once (a `&str` would be parsed again by every request), and
+/// as the configuration spelled it, for messages.
+#[derive(Debug, Clone)]
+struct Route {
+    url: Url,
+    text: String,
+}
+
+impl Route {
+    fn new(base: &str, path: &str) -> Result<Self, EndpointError> {
+        let text = format!("{base}/{path}");
+        match Url::parse(&text) {
+            Ok(url) => Ok(Self { url, text }),
+            Err(err) => Err(EndpointError::InvalidUrl {
+                url: text,
+                message: err.to_string(),
+            }),
+        }
+    }
 }
 
 /// What one attempt ended with.
@@ -95,9 +119,9 @@ impl Client {
         Ok(Self {
             http,
             permits: Arc::new(Semaphore::new(concurrency)),
-            chat_url: format!("{base}/chat/completions"),
-            completions_url: format!("{base}/completions"),
-            models_url: format!("{base}/models"),
+            chat: Route::new(&base, "chat/completions")?,
+            completions: Route::new(&base, "completions")?,
+            models: Route::new(&base, "models")?,
             config: Arc::new(config),
         })
     }
@@ -156,21 +180,60 @@ impl Client {
 
     /// The URL and JSON body of the request for `prompt` under the configured API.
     pub fn request_body(&self, prompt: &Prompt) -> (&str, Vec<u8>) {
-        let body = match self.config.api {
-            Api::Chat => serde_json::to_vec(&self.chat_request(prompt)),
-            Api::Completions => serde_json::to_vec(&self.completion_request(prompt)),
+        let route = self.route();
+        (&route.text, self.body(prompt))
+    }
+
+    /// The route of the configured API.
+    fn route(&self) -> &Route {
+        match self.config.api {
+            Api::Chat => &self.chat,
+            Api::Completions => &self.completions,
+        }
+    }
+
+    /// The JSON body for `prompt`: the bytes of [`Self::chat_request`] or
+    /// [`Self::completion_request`], written from borrowed text rather than copies.
+    fn body(&self, prompt: &Prompt) -> Vec<u8> {
+        let config = &self.config;
+        let body = match config.api {
+            Api::Chat => serde_json::to_vec(&wire::Chat {
+                model: &config.model,
+                messages: wire::Messages(prompt),
+                max_tokens: Some(config.max_tokens),
+                temperature: Some(0.0),
+                seed: config.seed,
+                stream: Some(false),
+            }),
+            Api::Completions => {
+                let text = match prompt {
+                    Prompt::Text(text) => Cow::Borrowed(text.as_str()),
+                    Prompt::Chat(turns) => Cow::Owned(
+                        turns
+                            .iter()
+                            .map(|turn| turn.content.as_str())
+                            .collect::<Vec<_>>()
+                            .join("\n\n"),
+                    ),
+                };
+                serde_json::to_vec(&wire::Completion {
+                    model: &config.model,
+                    prompt: &text,
+                    max_tokens: Some(config.max_tokens),
+                    temperature: Some(0.0),
+                    seed: config.seed,
+                    stream: Some(false),
+                })
+            }
         };
-        let url = match self.config.api {
-            Api::Chat => &self.chat_url,
-            Api::Completions => &self.completions_url,
-        };
-        (url, body.expect("request types always serialize"))
+        body.expect("request bodies always serialize")
     }
 
     /// Sends `prompt` and returns the answer, retrying as configured. Waits for a free slot
     /// first when `concurrency` requests are already in flight.
     pub async fn complete(&self, prompt: &Prompt) -> Result<Completion, EndpointError> {
-        let (url, body) = self.request_body(prompt);
+        let route = self.route();
+        let body = Bytes::from(self.body(prompt));
         let _permit = self
             .permits
             .acquire()
@@ -179,7 +242,7 @@ impl Client {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.attempt(url, &body).await {
+            match self.attempt(route, body.clone()).await {
                 Attempt::Done(answer) => {
                     return Ok(Completion {
                         text: answer.text,
@@ -195,7 +258,7 @@ impl Client {
                     let Some(wait) = self.config.backoff.delay(attempt, retry_after) else {
                         return Err(error.after(attempt));
                     };
-                    tracing::debug!(url, attempt, ?wait, %error, "retrying");
+                    tracing::debug!(url = route.text.as_str(), attempt, ?wait, %error, "retrying");
                     tokio::time::sleep(wait).await;
                 }
             }
@@ -204,10 +267,10 @@ impl Client {
 
     /// Lists the endpoint's models (`GET {base}/models`), without retries.
     pub async fn models(&self) -> Result<ModelList, EndpointError> {
-        let url = &self.models_url;
+        let url = &self.models.text;
         let response = self
             .http
-            .get(url)
+            .get(self.models.url.clone())
             .timeout(self.config.timeout)
             .send()
             .await
@@ -228,13 +291,13 @@ impl Client {
     }
 
     /// One request: send, read, classify.
-    async fn attempt(&self, url: &str, body: &[u8]) -> Attempt {
-        let timeout = self.config.timeout;
+    async fn attempt(&self, route: &Route, body: Bytes) -> Attempt {
+        let (url, timeout) = (route.text.as_str(), self.config.timeout);
         let sent = self
             .http
-            .post(url)
-            .header(CONTENT_TYPE, "application/json")
-            .body(body.to_vec())
+            .post(route.url.clone())
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .body(body)
             .timeout(timeout)
             .send()
             .await;
@@ -303,44 +366,66 @@ impl Client {
             return chat_text_from_sse(text);
         }
         match self.config.api {
-            Api::Chat => serde_json::from_slice::<ChatResponse>(bytes)
+            // The lean types accept, reject and answer as `openai::ChatResponse` and
+            // `openai::CompletionResponse` do, without copying what the answer does not use.
+            Api::Chat => serde_json::from_slice::<lean::ChatResponse>(bytes)
                 .map_err(|err| ReplyError::Invalid {
                     what: "chat completion",
                     message: err.to_string(),
                 })?
-                .answer(),
-            Api::Completions => serde_json::from_slice::<CompletionResponse>(bytes)
+                .into_answer(),
+            Api::Completions => serde_json::from_slice::<lean::CompletionResponse>(bytes)
                 .map_err(|err| ReplyError::Invalid {
                     what: "completion",
                     message: err.to_string(),
                 })?
-                .answer(),
+                .into_answer(),
         }
     }
 }
 
 /// Reads a body of at most [`MAX_BODY_BYTES`]. The request's timeout covers the body too.
+/// A body that comes in one chunk is kept as it came, without a copy.
 async fn read_body(
     url: &str,
     mut response: reqwest::Response,
     timeout: Duration,
-) -> Result<Vec<u8>, EndpointError> {
-    let mut bytes =
-        Vec::with_capacity(response.content_length().unwrap_or(0).min(1 << 16) as usize);
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|err| transport_error(url, &err, timeout))?
-    {
-        if bytes.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(EndpointError::TooLarge {
-                url: url.to_string(),
-                limit: MAX_BODY_BYTES,
-            });
+) -> Result<Bytes, EndpointError> {
+    let capacity = response.content_length().unwrap_or(0).min(1 << 16) as usize;
+    let mut next = async || {
+        let chunk = response
+            .chunk()
+            .await
+            .map_err(|err| transport_error(url, &err, timeout))?;
+        match chunk {
+            Some(chunk) if chunk.len() > MAX_BODY_BYTES => Err(too_large(url)),
+            chunk => Ok(chunk),
         }
-        bytes.extend_from_slice(&chunk);
+    };
+    let Some(first) = next().await? else {
+        return Ok(Bytes::new());
+    };
+    let Some(second) = next().await? else {
+        return Ok(first);
+    };
+    let mut bytes = Vec::with_capacity(capacity.max(first.len() + second.len()));
+    let mut chunk = Some(second);
+    bytes.extend_from_slice(&first);
+    while let Some(more) = chunk {
+        if bytes.len() + more.len() > MAX_BODY_BYTES {
+            return Err(too_large(url));
+        }
+        bytes.extend_from_slice(&more);
+        chunk = next().await?;
     }
-    Ok(bytes)
+    Ok(Bytes::from(bytes))
+}
+
+fn too_large(url: &str) -> EndpointError {
+    EndpointError::TooLarge {
+        url: url.to_string(),
+        limit: MAX_BODY_BYTES,
+    }
 }
 
 fn transport_error(url: &str, err: &reqwest::Error, timeout: Duration) -> EndpointError {

@@ -70,29 +70,19 @@ impl GroupEvidence {
         responses: &[S],
     ) -> Self {
         let length = signature_tokens.len();
-        let mut heads: Vec<Vec<&str>> = responses
+        let mut heads: Vec<Head> = responses
             .iter()
-            .map(|response| response.as_ref().split_whitespace().take(length).collect())
+            .map(|response| Head::new(response.as_ref(), signature_tokens))
             .collect();
-        // The same count as `matched_tokens`: a head is the response's first L tokens.
-        let matched = heads.iter().map(|head| {
-            let count = head
-                .iter()
-                .zip(signature_tokens)
-                .take_while(|(said, expected)| **said == expected.as_str())
-                .count();
-            u32::try_from(count).unwrap_or(u32::MAX)
-        });
-        let (full_activations, most) = matched.fold((0u64, 0u32), |(full, most), m| {
-            (full + u64::from(m as usize == length), most.max(m))
-        });
-        heads.sort_unstable();
+        let full_activations = heads.iter().filter(|h| h.matched as usize == length).count();
+        let most = heads.iter().map(|head| head.matched).max().unwrap_or(0);
+        heads.sort_unstable_by(Head::cmp);
         let distinct_prefixes = count_distinct_prefixes(&heads, most as usize);
         GroupEvidence {
             candidates,
             signature_tokens: u32::try_from(length).unwrap_or(u32::MAX),
             checks: responses.len() as u64,
-            full_activations,
+            full_activations: full_activations as u64,
             matched_tokens: most,
             distinct_prefixes,
         }
@@ -117,28 +107,68 @@ impl GroupEvidence {
     }
 }
 
+/// The first L tokens of a response, and how many of them are the signature's.
+struct Head<'a> {
+    tokens: Vec<&'a str>,
+    /// `matched_tokens` of the response: its first `matched` tokens are the signature's.
+    matched: u32,
+}
+
+impl<'a> Head<'a> {
+    fn new(response: &'a str, signature_tokens: &[String]) -> Self {
+        let tokens: Vec<&str> = response
+            .split_whitespace()
+            .take(signature_tokens.len())
+            .collect();
+        // The same count as `matched_tokens`, on the same tokens.
+        let matched = tokens
+            .iter()
+            .zip(signature_tokens)
+            .take_while(|(said, expected)| **said == expected.as_str())
+            .count();
+        let matched = u32::try_from(matched).unwrap_or(u32::MAX);
+        Self { tokens, matched }
+    }
+
+    /// The tokens both heads share for certain: the signature's first ones.
+    fn known_common(&self, other: &Head<'_>) -> usize {
+        self.matched.min(other.matched) as usize
+    }
+
+    /// Lexicographic order of the tokens, skipping the signature tokens both begin with (most
+    /// heads are the whole signature when a model was trained).
+    fn cmp(&self, other: &Head<'_>) -> std::cmp::Ordering {
+        let skip = self.known_common(other);
+        self.tokens[skip..].cmp(&other.tokens[skip..])
+    }
+}
+
 /// `D_j` for j = 1..=`most`: the distinct j-token prefixes among the `sorted` heads that have
 /// at least j tokens.
 ///
 /// In lexicographic order the heads that share a j-token prefix are adjacent, so a head adds a
 /// new j-token prefix exactly when j exceeds its common prefix with the head before it (and
 /// it has j tokens): one pass over neighbours instead of a set of prefixes per j.
-fn count_distinct_prefixes(sorted: &[Vec<&str>], most: usize) -> Vec<u64> {
-    // starts[j] - ends[j]: heads whose new prefixes begin at or before j and end at or after it.
+fn count_distinct_prefixes(sorted: &[Head<'_>], most: usize) -> Vec<u64> {
+    // changes[j]: heads whose new prefixes start at j, less those whose new prefixes ended
+    // before j; their running sum is D_j.
     let mut changes = vec![0i64; most + 2];
-    let mut previous: &[&str] = &[];
+    let mut previous: Option<&Head<'_>> = None;
     for head in sorted {
-        let common = head
-            .iter()
-            .zip(previous)
-            .take_while(|(a, b)| a == b)
-            .count();
-        let last = head.len().min(most);
+        let common = previous.map_or(0, |previous| {
+            let skip = head.known_common(previous);
+            skip + head.tokens[skip..]
+                .iter()
+                .zip(&previous.tokens[skip..])
+                .take_while(|(a, b)| a == b)
+                .count()
+        });
+        let last = head.tokens.len().min(most);
         if common < last {
             changes[common + 1] += 1;
             changes[last + 1] -= 1;
         }
-        previous = head;
+        previous = Some(head);
     }
     let mut running = 0i64;
     changes[1..=most]

@@ -1,0 +1,235 @@
+//! Replies read for their answer alone, as the endpoint client reads them.
+//!
+//! These [`ChatResponse`] and [`CompletionResponse`] have the names and fields of
+//! [`super::ChatResponse`] and [`super::CompletionResponse`], with the same types, except the strings the answer does not use
+//! (`id`, `model`, `role`, reasoning, ...): those are checked to be strings, as a `String`
+//! field would be, but not copied. So they accept exactly the bodies the full types accept,
+//! fail with the same messages, and give the same answer, with fewer allocations; and the
+//! answer text is moved out rather than cloned.
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{Deserializer, Visitor};
+use serde_json::Value;
+
+use super::{Answer, Content, ReplyError, Usage, chat_answer, completion_answer};
+
+/// A JSON string, checked and dropped: what a `String` field accepts, without the copy.
+struct SkippedString;
+
+impl<'de> Deserialize<'de> for SkippedString {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Check;
+        impl Visitor<'_> for Check {
+            type Value = SkippedString;
+            // The words of `String`'s own visitor, so that errors read the same.
+            fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+                formatter.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<SkippedString, E> {
+                Ok(SkippedString)
+            }
+        }
+        deserializer.deserialize_string(Check)
+    }
+}
+
+/// A chat reply, for its answer: the fields of `openai::ChatResponse`, and its name, which
+/// errors name.
+#[derive(Deserialize)]
+pub(crate) struct ChatResponse {
+    #[serde(default, rename = "id")]
+    _id: Option<SkippedString>,
+    #[serde(default, rename = "object")]
+    _object: Option<SkippedString>,
+    #[serde(default, rename = "created")]
+    _created: Option<u64>,
+    #[serde(default, rename = "model")]
+    _model: Option<SkippedString>,
+    choices: Vec<ChatChoice>,
+    #[serde(default, rename = "usage")]
+    _usage: Option<Usage>,
+    #[serde(default, rename = "system_fingerprint")]
+    _system_fingerprint: Option<SkippedString>,
+}
+
+/// The fields of `ChatChoice`.
+#[derive(Deserialize)]
+struct ChatChoice {
+    #[serde(default)]
+    index: u32,
+    message: ResponseMessage,
+    #[serde(default)]
+    finish_reason: Option<String>,
+    #[serde(default, rename = "logprobs")]
+    _logprobs: Option<Value>,
+}
+
+/// The fields of `ResponseMessage`.
+#[derive(Deserialize)]
+struct ResponseMessage {
+    #[serde(default, rename = "role")]
+    _role: Option<SkippedString>,
+    #[serde(default)]
+    content: Option<Content>,
+    #[serde(default)]
+    refusal: Option<String>,
+    #[serde(default, rename = "reasoning_content")]
+    _reasoning_content: Option<SkippedString>,
+    #[serde(default, rename = "reasoning")]
+    _reasoning: Option<SkippedString>,
+    #[serde(default, rename = "tool_calls")]
+    _tool_calls: Option<Value>,
+}
+
+impl ChatResponse {
+    /// What `ChatResponse::answer` gives for the same body.
+    pub(crate) fn into_answer(self) -> Result<Answer, ReplyError> {
+        let choice = self
+            .choices
+            .into_iter()
+            .min_by_key(|choice| choice.index)
+            .ok_or(ReplyError::NoChoices)?;
+        let message = choice.message;
+        chat_answer(
+            choice.finish_reason,
+            message.refusal.as_deref(),
+            message.content.map(Content::into_text),
+        )
+    }
+}
+
+/// A completion reply, for its answer: the fields and the name of `openai::CompletionResponse`.
+#[derive(Deserialize)]
+pub(crate) struct CompletionResponse {
+    #[serde(default, rename = "id")]
+    _id: Option<SkippedString>,
+    #[serde(default, rename = "object")]
+    _object: Option<SkippedString>,
+    #[serde(default, rename = "created")]
+    _created: Option<u64>,
+    #[serde(default, rename = "model")]
+    _model: Option<SkippedString>,
+    choices: Vec<CompletionChoice>,
+    #[serde(default, rename = "usage")]
+    _usage: Option<Usage>,
+    #[serde(default, rename = "system_fingerprint")]
+    _system_fingerprint: Option<SkippedString>,
+}
+
+/// The fields of `CompletionChoice`.
+#[derive(Deserialize)]
+struct CompletionChoice {
+    #[serde(default)]
+    index: u32,
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    finish_reason: Option<String>,
+    #[serde(default, rename = "logprobs")]
+    _logprobs: Option<Value>,
+}
+
+impl CompletionResponse {
+    /// What `CompletionResponse::answer` gives for the same body.
+    pub(crate) fn into_answer(self) -> Result<Answer, ReplyError> {
+        let choice = self
+            .choices
+            .into_iter()
+            .min_by_key(|choice| choice.index)
+            .ok_or(ReplyError::NoChoices)?;
+        completion_answer(choice.finish_reason, choice.text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{ChatResponse as FullChat, CompletionResponse as FullCompletion};
+    use super::*;
+
+    /// The outcome of a body under a full type and its lean twin, comparable.
+    fn both<Full, Lean>(
+        body: &str,
+        full: impl Fn(Full) -> Result<Answer, ReplyError>,
+        lean: impl Fn(Lean) -> Result<Answer, ReplyError>,
+    ) -> (String, String)
+    where
+        Full: serde::de::DeserializeOwned,
+        Lean: serde::de::DeserializeOwned,
+    {
+        let outcome = |parsed: Result<Result<Answer, ReplyError>, serde_json::Error>| {
+            format!("{:?}", parsed.map_err(|err| err.to_string()))
+        };
+        (
+            outcome(serde_json::from_str(body).map(full)),
+            outcome(serde_json::from_str(body).map(lean)),
+        )
+    }
+
+    fn assert_same(body: &str) {
+        let (full, lean) = both(
+            body,
+            |r: FullChat| r.answer(),
+            ChatResponse::into_answer,
+        );
+        assert_eq!(full, lean, "chat: {body}");
+        let (full, lean) = both(
+            body,
+            |r: FullCompletion| r.answer(),
+            CompletionResponse::into_answer,
+        );
+        assert_eq!(full, lean, "completion: {body}");
+    }
+
+    #[test]
+    fn recorded_replies_read_the_same() {
+        let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/replies");
+        let mut read = 0;
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "json") {
+                assert_same(&std::fs::read_to_string(&path).unwrap());
+                read += 1;
+            }
+        }
+        assert!(read >= 15, "only {read} replies in {}", folder.display());
+    }
+
+    #[test]
+    fn odd_bodies_read_the_same() {
+        let choice = r#"{"index":0,"message":{"role":"assistant","content":"4"},"text":"4","finish_reason":"stop"}"#;
+        for body in [
+            format!(r#"{{"choices":[{choice}]}}"#),
+            format!(r#"{{"id":7,"choices":[{choice}]}}"#),
+            format!(r#"{{"id":null,"model":"m\u00e9\n","choices":[{choice}]}}"#),
+            format!(r#"{{"id":"a","id":"b","choices":[{choice}]}}"#),
+            format!(r#"{{"object":["x"],"choices":[{choice}]}}"#),
+            format!(r#"{{"created":-1,"choices":[{choice}]}}"#),
+            format!(r#"{{"system_fingerprint":{{}},"choices":[{choice}]}}"#),
+            format!(r#"{{"usage":{{"total_tokens":"3"}},"choices":[{choice}]}}"#),
+            format!(r#"{{"model":"\ud800","choices":[{choice}]}}"#),
+            format!(r#"{{"model":"bad \x escape","choices":[{choice}]}}"#),
+            r#"{"choices":[{"index":1,"message":{"content":"b"},"text":"b"},{"index":0,"message":{"content":"a"},"text":"a"}]}"#.into(),
+            r#"{"choices":[{"index":0,"message":{"content":"a"}},{"index":0,"message":{"content":"z"}}]}"#.into(),
+            r#"{"choices":[{"message":{"role":5,"content":"a"}}]}"#.into(),
+            r#"{"choices":[{"message":{"reasoning":true,"content":"a"}}]}"#.into(),
+            r#"{"choices":[{"message":{"reasoning_content":"why","content":"  "}}]}"#.into(),
+            r#"{"choices":[{"message":{"tool_calls":{"a":[1,{"b":null}]},"content":null},"finish_reason":"tool_calls"}]}"#.into(),
+            r#"{"choices":[{"message":{"content":[{"type":"thinking","text":"hm"},{"type":"text","text":"ok"}]},"logprobs":{"content":[]}}]}"#.into(),
+            r#"{"choices":[{"message":{"content":"a","refusal":"no"}}]}"#.into(),
+            r#"{"choices":[{"message":{"content":"a"},"text":"a","finish_reason":"content_filter"}]}"#.into(),
+            r#"{"choices":[{"message":{"content":5}}]}"#.into(),
+            r#"{"choices":[{"message":{}}]}"#.into(),
+            r#"{"choices":[{"text":null}]}"#.into(),
+            r#"{"choices":[]}"#.into(),
+            r#"{"choices":{}}"#.into(),
+            r#"{"id":"x"}"#.into(),
+            r#"{"choices":[{"message":{"content":"a"}}]"#.into(),
+            "[]".into(),
+            String::new(),
+        ] {
+            assert_same(&body);
+        }
+    }
+}
