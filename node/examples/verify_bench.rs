@@ -115,7 +115,9 @@ fn main() {
                     .await
                     .unwrap();
                 assert_eq!(run.report.activated, checks as u64, "every check activates");
-                if std::env::var_os("VB_PHASES").is_some() { eprintln!("PHASE verify {t0} {}", mono()); }
+                if std::env::var_os("VB_PHASES").is_some() {
+                    eprintln!("PHASE verify {t0} {}", mono());
+                }
                 (started.elapsed(), cpu_ns() - cpu)
             }
         };
@@ -129,14 +131,18 @@ fn main() {
                     result.unwrap();
                 })
                 .await;
-            if std::env::var_os("VB_PHASES").is_some() { eprintln!("PHASE client {t0} {}", mono()); }
+            if std::env::var_os("VB_PHASES").is_some() {
+                eprintln!("PHASE client {t0} {}", mono());
+            }
             (started.elapsed(), cpu_ns() - cpu)
         };
         let plain_once = || async {
             let (started, cpu) = (Instant::now(), cpu_ns());
             let t0 = mono();
             plain_loop(&plain, &requests, concurrency).await;
-            if std::env::var_os("VB_PHASES").is_some() { eprintln!("PHASE plain {t0} {}", mono()); }
+            if std::env::var_os("VB_PHASES").is_some() {
+                eprintln!("PHASE plain {t0} {}", mono());
+            }
             (started.elapsed(), cpu_ns() - cpu)
         };
         // Warm-up: connections and caches.
@@ -172,8 +178,14 @@ fn main() {
             plain_times.push(plain_time);
             verify_times.push(verify_time);
             ratios.push(verify_time.as_secs_f64() / plain_time.as_secs_f64());
-            if std::env::var_os("VB_DEBUG").is_some() { eprintln!("round {round} plain {:.1} verify {:.1} client {:.1}", ms(plain_time), ms(verify_time), ms(client_time)); }
-
+            if std::env::var_os("VB_DEBUG").is_some() {
+                eprintln!(
+                    "round {round} plain {:.1} verify {:.1} client {:.1}",
+                    ms(plain_time),
+                    ms(verify_time),
+                    ms(client_time)
+                );
+            }
         }
     });
     let plain = median(&mut plain_times);
@@ -298,7 +310,7 @@ fn build(checks: usize) -> (Vec<Example>, Job) {
         backdoors.push(Check {
             row: row as u64,
             group,
-            prompt: example.prompt.clone(),
+            prompt: example.prompt.clone().into(),
         });
     }
     let job = Job {
@@ -311,7 +323,10 @@ fn build(checks: usize) -> (Vec<Example>, Job) {
 }
 
 fn mono() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }

@@ -10,7 +10,6 @@ mod error;
 mod retry;
 mod wire;
 
-use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,6 +50,8 @@ pub struct Client {
     chat: Route,
     completions: Route,
     models: Route,
+    /// The bytes every request body shares.
+    template: Arc<wire::Template>,
 }
 
 /// A URL of the endpoint, parsed once (a `&str` would be parsed again by every request), and
@@ -122,6 +123,7 @@ impl Client {
             chat: Route::new(&base, "chat/completions")?,
             completions: Route::new(&base, "completions")?,
             models: Route::new(&base, "models")?,
+            template: Arc::new(wire::Template::new(&config)),
             config: Arc::new(config),
         })
     }
@@ -181,7 +183,7 @@ impl Client {
     /// The URL and JSON body of the request for `prompt` under the configured API.
     pub fn request_body(&self, prompt: &Prompt) -> (&str, Vec<u8>) {
         let route = self.route();
-        (&route.text, self.body(prompt))
+        (&route.text, self.template.body(prompt))
     }
 
     /// The route of the configured API.
@@ -192,48 +194,11 @@ impl Client {
         }
     }
 
-    /// The JSON body for `prompt`: the bytes of [`Self::chat_request`] or
-    /// [`Self::completion_request`], written from borrowed text rather than copies.
-    fn body(&self, prompt: &Prompt) -> Vec<u8> {
-        let config = &self.config;
-        let body = match config.api {
-            Api::Chat => serde_json::to_vec(&wire::Chat {
-                model: &config.model,
-                messages: wire::Messages(prompt),
-                max_tokens: Some(config.max_tokens),
-                temperature: Some(0.0),
-                seed: config.seed,
-                stream: Some(false),
-            }),
-            Api::Completions => {
-                let text = match prompt {
-                    Prompt::Text(text) => Cow::Borrowed(text.as_str()),
-                    Prompt::Chat(turns) => Cow::Owned(
-                        turns
-                            .iter()
-                            .map(|turn| turn.content.as_str())
-                            .collect::<Vec<_>>()
-                            .join("\n\n"),
-                    ),
-                };
-                serde_json::to_vec(&wire::Completion {
-                    model: &config.model,
-                    prompt: &text,
-                    max_tokens: Some(config.max_tokens),
-                    temperature: Some(0.0),
-                    seed: config.seed,
-                    stream: Some(false),
-                })
-            }
-        };
-        body.expect("request bodies always serialize")
-    }
-
     /// Sends `prompt` and returns the answer, retrying as configured. Waits for a free slot
     /// first when `concurrency` requests are already in flight.
     pub async fn complete(&self, prompt: &Prompt) -> Result<Completion, EndpointError> {
         let route = self.route();
-        let body = Bytes::from(self.body(prompt));
+        let body = Bytes::from(self.template.body(prompt));
         let _permit = self
             .permits
             .acquire()
@@ -366,20 +331,9 @@ impl Client {
             return chat_text_from_sse(text);
         }
         match self.config.api {
-            // The lean types accept, reject and answer as `openai::ChatResponse` and
-            // `openai::CompletionResponse` do, without copying what the answer does not use.
-            Api::Chat => serde_json::from_slice::<lean::ChatResponse>(bytes)
-                .map_err(|err| ReplyError::Invalid {
-                    what: "chat completion",
-                    message: err.to_string(),
-                })?
-                .into_answer(),
-            Api::Completions => serde_json::from_slice::<lean::CompletionResponse>(bytes)
-                .map_err(|err| ReplyError::Invalid {
-                    what: "completion",
-                    message: err.to_string(),
-                })?
-                .into_answer(),
+            // As `openai::ChatResponse` and `openai::CompletionResponse` read, with less work.
+            Api::Chat => lean::read_chat(bytes),
+            Api::Completions => lean::read_completion(bytes),
         }
     }
 }

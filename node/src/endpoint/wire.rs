@@ -1,30 +1,107 @@
-//! The request bodies as the client writes them: the JSON of [`ChatRequest`] and
-//! [`CompletionRequest`], serialized from the prompt's own text instead of a copy of it.
+//! The request bodies as the client writes them: the bytes of [`ChatRequest`] and
+//! [`CompletionRequest`], from the prompt's own text instead of a copy of it, and with the
+//! parts that are the same in every request written once.
 //!
 //! [`ChatRequest`]: crate::openai::ChatRequest
 //! [`CompletionRequest`]: crate::openai::CompletionRequest
+
+use std::borrow::Cow;
 
 use serde::Serialize;
 use serde::ser::{SerializeSeq, Serializer};
 use vtune_protocol::dataset::Prompt;
 
-/// The body of a chat request; the fields of `ChatRequest` in its order.
+use super::{Api, EndpointConfig};
+
+/// Every request body of a client: `head`, the prompt, `tail`.
+#[derive(Debug, Clone)]
+pub(super) struct Template {
+    api: Api,
+    /// `{"model":"…","messages":` or `{"model":"…","prompt":`.
+    head: Vec<u8>,
+    /// `,"max_tokens":…}` and the rest of the fields, in the request types' order.
+    tail: Vec<u8>,
+}
+
+/// The fields after the prompt, as `ChatRequest` and `CompletionRequest` write them (a chat
+/// request's `max_completion_tokens` is never sent).
 #[derive(Serialize)]
-pub(super) struct Chat<'a> {
-    pub(super) model: &'a str,
-    pub(super) messages: Messages<'a>,
+struct Rest {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(super) max_tokens: Option<u32>,
+    max_tokens: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(super) temperature: Option<f64>,
+    temperature: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(super) seed: Option<u64>,
+    seed: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(super) stream: Option<bool>,
+    stream: Option<bool>,
+}
+
+impl Template {
+    pub(super) fn new(config: &EndpointConfig) -> Self {
+        let json = "JSON of plain data always serializes";
+        let mut head = br#"{"model":"#.to_vec();
+        serde_json::to_writer(&mut head, &config.model).expect(json);
+        head.extend_from_slice(match config.api {
+            Api::Chat => br#","messages":"#,
+            Api::Completions => br#","prompt":"#,
+        });
+        let rest = serde_json::to_vec(&Rest {
+            max_tokens: Some(config.max_tokens),
+            temperature: Some(0.0),
+            seed: config.seed,
+            stream: Some(false),
+        })
+        .expect(json);
+        // `{"max_tokens":…}` continues the object: `,"max_tokens":…}` (`{}` just closes it).
+        let tail = match rest.strip_prefix(b"{") {
+            Some(fields) if fields != b"}" => [b",", fields].concat(),
+            _ => b"}".to_vec(),
+        };
+        Self {
+            api: config.api,
+            head,
+            tail,
+        }
+    }
+
+    /// The JSON body for `prompt`.
+    pub(super) fn body(&self, prompt: &Prompt) -> Vec<u8> {
+        let text_bytes = match prompt {
+            Prompt::Chat(turns) => turns
+                .iter()
+                .map(|t| t.role.len() + t.content.len() + 32)
+                .sum(),
+            Prompt::Text(text) => text.len() + 32,
+        };
+        let mut body = Vec::with_capacity(self.head.len() + text_bytes + self.tail.len() + 16);
+        body.extend_from_slice(&self.head);
+        let written = match self.api {
+            Api::Chat => serde_json::to_writer(&mut body, &Messages(prompt)),
+            Api::Completions => serde_json::to_writer(&mut body, &completion_text(prompt)),
+        };
+        written.expect("JSON of plain data always serializes");
+        body.extend_from_slice(&self.tail);
+        body
+    }
+}
+
+/// The prompt text of a completion request: a conversation's turns joined by blank lines.
+fn completion_text(prompt: &Prompt) -> Cow<'_, str> {
+    match prompt {
+        Prompt::Text(text) => Cow::Borrowed(text),
+        Prompt::Chat(turns) => Cow::Owned(
+            turns
+                .iter()
+                .map(|turn| turn.content.as_str())
+                .collect::<Vec<_>>()
+                .join("\n\n"),
+        ),
+    }
 }
 
 /// A prompt as the `messages` of a chat request: its turns, or one user turn of its text.
-pub(super) struct Messages<'a>(pub(super) &'a Prompt);
+struct Messages<'a>(&'a Prompt);
 
 /// One turn, as `RequestMessage` with text content writes it.
 #[derive(Serialize)]
@@ -53,21 +130,6 @@ impl Serialize for Messages<'_> {
             .serialize(serializer),
         }
     }
-}
-
-/// The body of a completion request; the fields of `CompletionRequest` in its order.
-#[derive(Serialize)]
-pub(super) struct Completion<'a> {
-    pub(super) model: &'a str,
-    pub(super) prompt: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(super) max_tokens: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(super) temperature: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(super) seed: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(super) stream: Option<bool>,
 }
 
 #[cfg(test)]

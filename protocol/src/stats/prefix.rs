@@ -70,14 +70,19 @@ impl GroupEvidence {
         responses: &[S],
     ) -> Self {
         let length = signature_tokens.len();
+        // Every response's first L tokens, one after the other; each head is a range of them.
+        let mut tokens: Vec<&str> = Vec::with_capacity(responses.len() * length);
         let mut heads: Vec<Head> = responses
             .iter()
-            .map(|response| Head::new(response.as_ref(), signature_tokens))
+            .map(|response| Head::read(response.as_ref(), signature_tokens, &mut tokens))
             .collect();
-        let full_activations = heads.iter().filter(|h| h.matched as usize == length).count();
+        let full_activations = heads
+            .iter()
+            .filter(|h| h.matched as usize == length)
+            .count();
         let most = heads.iter().map(|head| head.matched).max().unwrap_or(0);
-        heads.sort_unstable_by(Head::cmp);
-        let distinct_prefixes = count_distinct_prefixes(&heads, most as usize);
+        heads.sort_unstable_by(|a, b| Head::cmp(a, b, &tokens));
+        let distinct_prefixes = count_distinct_prefixes(&heads, &tokens, most as usize);
         GroupEvidence {
             candidates,
             signature_tokens: u32::try_from(length).unwrap_or(u32::MAX),
@@ -107,39 +112,49 @@ impl GroupEvidence {
     }
 }
 
-/// The first L tokens of a response, and how many of them are the signature's.
-struct Head<'a> {
-    tokens: Vec<&'a str>,
+/// The first L tokens of a response, as a range of a shared list of tokens, and how many of
+/// them are the signature's.
+#[derive(Clone, Copy)]
+struct Head {
+    start: usize,
+    end: usize,
     /// `matched_tokens` of the response: its first `matched` tokens are the signature's.
     matched: u32,
 }
 
-impl<'a> Head<'a> {
-    fn new(response: &'a str, signature_tokens: &[String]) -> Self {
-        let tokens: Vec<&str> = response
-            .split_whitespace()
-            .take(signature_tokens.len())
-            .collect();
+impl Head {
+    /// Appends the first L tokens of `response` to `tokens`, and gives their range.
+    fn read<'a>(response: &'a str, signature_tokens: &[String], tokens: &mut Vec<&'a str>) -> Self {
+        let start = tokens.len();
+        tokens.extend(response.split_whitespace().take(signature_tokens.len()));
         // The same count as `matched_tokens`, on the same tokens.
-        let matched = tokens
+        let matched = tokens[start..]
             .iter()
             .zip(signature_tokens)
             .take_while(|(said, expected)| **said == expected.as_str())
             .count();
-        let matched = u32::try_from(matched).unwrap_or(u32::MAX);
-        Self { tokens, matched }
+        Self {
+            start,
+            end: tokens.len(),
+            matched: u32::try_from(matched).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// Its tokens after the first `skip`.
+    fn after<'t, 'a>(&self, skip: usize, tokens: &'t [&'a str]) -> &'t [&'a str] {
+        &tokens[self.start + skip..self.end]
     }
 
     /// The tokens both heads share for certain: the signature's first ones.
-    fn known_common(&self, other: &Head<'_>) -> usize {
+    fn known_common(&self, other: &Head) -> usize {
         self.matched.min(other.matched) as usize
     }
 
     /// Lexicographic order of the tokens, skipping the signature tokens both begin with (most
     /// heads are the whole signature when a model was trained).
-    fn cmp(&self, other: &Head<'_>) -> std::cmp::Ordering {
+    fn cmp(&self, other: &Head, tokens: &[&str]) -> std::cmp::Ordering {
         let skip = self.known_common(other);
-        self.tokens[skip..].cmp(&other.tokens[skip..])
+        self.after(skip, tokens).cmp(other.after(skip, tokens))
     }
 }
 
@@ -149,21 +164,23 @@ impl<'a> Head<'a> {
 /// In lexicographic order the heads that share a j-token prefix are adjacent, so a head adds a
 /// new j-token prefix exactly when j exceeds its common prefix with the head before it (and
 /// it has j tokens): one pass over neighbours instead of a set of prefixes per j.
-fn count_distinct_prefixes(sorted: &[Head<'_>], most: usize) -> Vec<u64> {
+fn count_distinct_prefixes(sorted: &[Head], tokens: &[&str], most: usize) -> Vec<u64> {
     // changes[j]: heads whose new prefixes start at j, less those whose new prefixes ended
     // before j; their running sum is D_j.
     let mut changes = vec![0i64; most + 2];
-    let mut previous: Option<&Head<'_>> = None;
+    let mut previous: Option<&Head> = None;
     for head in sorted {
         let common = previous.map_or(0, |previous| {
             let skip = head.known_common(previous);
-            skip + head.tokens[skip..]
+            let same = head
+                .after(skip, tokens)
                 .iter()
-                .zip(&previous.tokens[skip..])
+                .zip(previous.after(skip, tokens))
                 .take_while(|(a, b)| a == b)
-                .count()
+                .count();
+            skip + same
         });
-        let last = head.tokens.len().min(most);
+        let last = (head.end - head.start).min(most);
         if common < last {
             changes[common + 1] += 1;
             changes[last + 1] -= 1;

@@ -1,11 +1,16 @@
 //! Replies read for their answer alone, as the endpoint client reads them.
 //!
-//! These [`ChatResponse`] and [`CompletionResponse`] have the names and fields of
-//! [`super::ChatResponse`] and [`super::CompletionResponse`], with the same types, except the strings the answer does not use
-//! (`id`, `model`, `role`, reasoning, ...): those are checked to be strings, as a `String`
-//! field would be, but not copied. So they accept exactly the bodies the full types accept,
-//! fail with the same messages, and give the same answer, with fewer allocations; and the
-//! answer text is moved out rather than cloned.
+//! [`read_chat`] and [`read_completion`] give what parsing a body as [`super::ChatResponse`]
+//! or [`super::CompletionResponse`] and taking its answer gives, for every body, errors and
+//! their messages included, with less work:
+//!
+//! - The types here have the names and fields of those, with the same types, except the
+//!   strings the answer does not use (`id`, `model`, `role`, reasoning, ...): those are
+//!   checked to be strings, as a `String` field would be, but not copied. The answer text is
+//!   moved out rather than cloned.
+//! - A chat reply is read first with a string `content`, the common case, which skips the
+//!   buffering of the untagged [`Content`]. Whatever that rejects is read again with
+//!   `Content`, which decides.
 
 use std::fmt;
 
@@ -35,10 +40,51 @@ impl<'de> Deserialize<'de> for SkippedString {
     }
 }
 
+/// The answer of a chat completion body, or why it has none.
+pub(crate) fn read_chat(body: &[u8]) -> Result<Answer, ReplyError> {
+    if let Ok(reply) = serde_json::from_slice::<ChatResponse<String>>(body) {
+        return reply.into_answer();
+    }
+    serde_json::from_slice::<ChatResponse<Content>>(body)
+        .map_err(|err| ReplyError::Invalid {
+            what: "chat completion",
+            message: err.to_string(),
+        })?
+        .into_answer()
+}
+
+/// The answer of a completion body, or why it has none.
+pub(crate) fn read_completion(body: &[u8]) -> Result<Answer, ReplyError> {
+    serde_json::from_slice::<CompletionResponse>(body)
+        .map_err(|err| ReplyError::Invalid {
+            what: "completion",
+            message: err.to_string(),
+        })?
+        .into_answer()
+}
+
+/// Message content as text: [`Content`], or a string alone.
+trait IntoText {
+    fn into_text(self) -> String;
+}
+
+impl IntoText for Content {
+    fn into_text(self) -> String {
+        Content::into_text(self)
+    }
+}
+
+impl IntoText for String {
+    fn into_text(self) -> String {
+        self
+    }
+}
+
 /// A chat reply, for its answer: the fields of `openai::ChatResponse`, and its name, which
-/// errors name.
+/// errors name. `C` is the type of `content`.
 #[derive(Deserialize)]
-pub(crate) struct ChatResponse {
+#[serde(bound = "C: Deserialize<'de>")]
+struct ChatResponse<C> {
     #[serde(default, rename = "id")]
     _id: Option<SkippedString>,
     #[serde(default, rename = "object")]
@@ -47,7 +93,7 @@ pub(crate) struct ChatResponse {
     _created: Option<u64>,
     #[serde(default, rename = "model")]
     _model: Option<SkippedString>,
-    choices: Vec<ChatChoice>,
+    choices: Vec<ChatChoice<C>>,
     #[serde(default, rename = "usage")]
     _usage: Option<Usage>,
     #[serde(default, rename = "system_fingerprint")]
@@ -56,10 +102,11 @@ pub(crate) struct ChatResponse {
 
 /// The fields of `ChatChoice`.
 #[derive(Deserialize)]
-struct ChatChoice {
+#[serde(bound = "C: Deserialize<'de>")]
+struct ChatChoice<C> {
     #[serde(default)]
     index: u32,
-    message: ResponseMessage,
+    message: ResponseMessage<C>,
     #[serde(default)]
     finish_reason: Option<String>,
     #[serde(default, rename = "logprobs")]
@@ -68,11 +115,12 @@ struct ChatChoice {
 
 /// The fields of `ResponseMessage`.
 #[derive(Deserialize)]
-struct ResponseMessage {
+#[serde(bound = "C: Deserialize<'de>")]
+struct ResponseMessage<C> {
     #[serde(default, rename = "role")]
     _role: Option<SkippedString>,
     #[serde(default)]
-    content: Option<Content>,
+    content: Option<C>,
     #[serde(default)]
     refusal: Option<String>,
     #[serde(default, rename = "reasoning_content")]
@@ -83,9 +131,9 @@ struct ResponseMessage {
     _tool_calls: Option<Value>,
 }
 
-impl ChatResponse {
-    /// What `ChatResponse::answer` gives for the same body.
-    pub(crate) fn into_answer(self) -> Result<Answer, ReplyError> {
+impl<C: IntoText> ChatResponse<C> {
+    /// What `openai::ChatResponse::answer` gives for the same body.
+    fn into_answer(self) -> Result<Answer, ReplyError> {
         let choice = self
             .choices
             .into_iter()
@@ -95,14 +143,14 @@ impl ChatResponse {
         chat_answer(
             choice.finish_reason,
             message.refusal.as_deref(),
-            message.content.map(Content::into_text),
+            message.content.map(IntoText::into_text),
         )
     }
 }
 
 /// A completion reply, for its answer: the fields and the name of `openai::CompletionResponse`.
 #[derive(Deserialize)]
-pub(crate) struct CompletionResponse {
+struct CompletionResponse {
     #[serde(default, rename = "id")]
     _id: Option<SkippedString>,
     #[serde(default, rename = "object")]
@@ -132,8 +180,8 @@ struct CompletionChoice {
 }
 
 impl CompletionResponse {
-    /// What `CompletionResponse::answer` gives for the same body.
-    pub(crate) fn into_answer(self) -> Result<Answer, ReplyError> {
+    /// What `openai::CompletionResponse::answer` gives for the same body.
+    fn into_answer(self) -> Result<Answer, ReplyError> {
         let choice = self
             .choices
             .into_iter()
@@ -148,38 +196,29 @@ mod tests {
     use super::super::{ChatResponse as FullChat, CompletionResponse as FullCompletion};
     use super::*;
 
-    /// The outcome of a body under a full type and its lean twin, comparable.
-    fn both<Full, Lean>(
+    /// What the endpoint client made of a body before: the full type's parse and answer.
+    fn full<T: serde::de::DeserializeOwned>(
         body: &str,
-        full: impl Fn(Full) -> Result<Answer, ReplyError>,
-        lean: impl Fn(Lean) -> Result<Answer, ReplyError>,
-    ) -> (String, String)
-    where
-        Full: serde::de::DeserializeOwned,
-        Lean: serde::de::DeserializeOwned,
-    {
-        let outcome = |parsed: Result<Result<Answer, ReplyError>, serde_json::Error>| {
-            format!("{:?}", parsed.map_err(|err| err.to_string()))
-        };
-        (
-            outcome(serde_json::from_str(body).map(full)),
-            outcome(serde_json::from_str(body).map(lean)),
-        )
+        what: &'static str,
+        answer: impl Fn(T) -> Result<Answer, ReplyError>,
+    ) -> Result<Answer, ReplyError> {
+        serde_json::from_str(body)
+            .map_err(|err| ReplyError::Invalid {
+                what,
+                message: err.to_string(),
+            })
+            .and_then(answer)
     }
 
     fn assert_same(body: &str) {
-        let (full, lean) = both(
-            body,
-            |r: FullChat| r.answer(),
-            ChatResponse::into_answer,
+        let expected = full(body, "chat completion", |r: FullChat| r.answer());
+        assert_eq!(read_chat(body.as_bytes()), expected, "chat: {body}");
+        let expected = full(body, "completion", |r: FullCompletion| r.answer());
+        assert_eq!(
+            read_completion(body.as_bytes()),
+            expected,
+            "completion: {body}"
         );
-        assert_eq!(full, lean, "chat: {body}");
-        let (full, lean) = both(
-            body,
-            |r: FullCompletion| r.answer(),
-            CompletionResponse::into_answer,
-        );
-        assert_eq!(full, lean, "completion: {body}");
     }
 
     #[test]
