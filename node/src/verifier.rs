@@ -118,7 +118,9 @@ pub async fn run(
         )
         .enumerate();
     let concurrency = client.config().concurrency.max(1);
-    let mut responses: Vec<ResponseRecord> = futures::stream::iter(requests)
+    // One allocation for every record, and a sort in place (sequences are unique).
+    let mut responses = Vec::with_capacity(checks.len() + controls.len());
+    futures::stream::iter(requests)
         .map(|(sequence, (kind, row, group, prompt))| async move {
             let outcome = client.complete(prompt).await;
             let record = ResponseRecord::new(sequence, kind, row, group, prompt, outcome, job);
@@ -126,9 +128,12 @@ pub async fn run(
             record
         })
         .buffer_unordered(concurrency)
-        .collect()
+        .for_each(|record| {
+            responses.push(record);
+            std::future::ready(())
+        })
         .await;
-    responses.sort_by_key(|record| record.sequence);
+    responses.sort_unstable_by_key(|record| record.sequence);
     let report = decide(client, job, checks.len(), &responses, options);
     Ok(Run { report, responses })
 }

@@ -71,18 +71,18 @@ impl GroupEvidence {
     ) -> Self {
         let length = signature_tokens.len();
         // Every response's first L tokens, one after the other; each head is a range of them.
-        let mut tokens: Vec<&str> = Vec::with_capacity(responses.len() * length);
+        let mut all: Vec<&str> = Vec::with_capacity(responses.len() * length);
         let mut heads: Vec<Head> = responses
             .iter()
-            .map(|response| Head::read(response.as_ref(), signature_tokens, &mut tokens))
+            .map(|response| Head::read(response.as_ref(), signature_tokens, &mut all))
             .collect();
         let full_activations = heads
             .iter()
             .filter(|h| h.matched as usize == length)
             .count();
         let most = heads.iter().map(|head| head.matched).max().unwrap_or(0);
-        heads.sort_unstable_by(|a, b| Head::cmp(a, b, &tokens));
-        let distinct_prefixes = count_distinct_prefixes(&heads, &tokens, most as usize);
+        heads.sort_unstable_by(|a, b| Head::cmp(a, b, &all));
+        let distinct_prefixes = count_distinct_prefixes(&heads, &all, most as usize);
         GroupEvidence {
             candidates,
             signature_tokens: u32::try_from(length).unwrap_or(u32::MAX),
@@ -123,19 +123,19 @@ struct Head {
 }
 
 impl Head {
-    /// Appends the first L tokens of `response` to `tokens`, and gives their range.
-    fn read<'a>(response: &'a str, signature_tokens: &[String], tokens: &mut Vec<&'a str>) -> Self {
-        let start = tokens.len();
-        tokens.extend(response.split_whitespace().take(signature_tokens.len()));
+    /// Appends the first L tokens of `response` to `all`, and gives their range.
+    fn read<'a>(response: &'a str, signature_tokens: &[String], all: &mut Vec<&'a str>) -> Self {
+        let start = all.len();
+        all.extend(response.split_whitespace().take(signature_tokens.len()));
         // The same count as `matched_tokens`, on the same tokens.
-        let matched = tokens[start..]
+        let matched = all[start..]
             .iter()
             .zip(signature_tokens)
             .take_while(|(said, expected)| **said == expected.as_str())
             .count();
         Self {
             start,
-            end: tokens.len(),
+            end: all.len(),
             matched: u32::try_from(matched).unwrap_or(u32::MAX),
         }
     }
