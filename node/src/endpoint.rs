@@ -115,6 +115,10 @@ impl Client {
             .default_headers(headers)
             .connect_timeout(config.timeout.min(Duration::from_secs(10)))
             .pool_max_idle_per_host(concurrency)
+            // Retries are this client's own (see `complete`). reqwest's retry layer only ever
+            // retries HTTP/2 and HTTP/3 refusals, which this build does not speak, but it
+            // copies every request in case; with no retries allowed it does not.
+            .retry(reqwest::retry::never().max_retries_per_request(0))
             .build()
             .map_err(|err| EndpointError::Build(err.to_string()))?;
         Ok(Self {
