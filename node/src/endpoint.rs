@@ -75,6 +75,16 @@ impl Route {
     }
 }
 
+/// A reply, read.
+struct Reply {
+    status: StatusCode,
+    /// The wait a non-2xx reply asked for.
+    retry_after: Option<Duration>,
+    /// Whether the body is a server-sent event stream.
+    event_stream: bool,
+    bytes: Bytes,
+}
+
 /// What one attempt ended with.
 enum Attempt {
     Done(Answer),
@@ -259,37 +269,55 @@ impl Client {
         })
     }
 
+    /// One request sent and its reply read; a transport error, a timeout or an unreadable
+    /// body is an error.
+    async fn exchange(&self, route: &Route, body: Bytes) -> Result<Reply, EndpointError> {
+        let (url, timeout) = (route.text.as_str(), self.config.timeout);
+        // The response is moved into the body's reader within this block, so that the future
+        // keeps no place for it beside the reader's (a smaller future for every request).
+        let (head, reading) = {
+            let response = self
+                .http
+                .post(route.url.clone())
+                .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+                .body(body)
+                .timeout(timeout)
+                .send()
+                .await
+                .map_err(|err| transport_error(url, &err, timeout))?;
+            let status = response.status();
+            let retry_after = (!status.is_success())
+                .then(|| retry::retry_after(response.headers(), std::time::SystemTime::now()))
+                .flatten();
+            let event_stream = response
+                .headers()
+                .get(CONTENT_TYPE)
+                .and_then(|value| value.to_str().ok())
+                .is_some_and(|value| value.starts_with("text/event-stream"));
+            (
+                (status, retry_after, event_stream),
+                read_body(url, response, timeout),
+            )
+        };
+        let (status, retry_after, event_stream) = head;
+        Ok(Reply {
+            status,
+            retry_after,
+            event_stream,
+            bytes: reading.await?,
+        })
+    }
+
     /// One request: send, read, classify.
     async fn attempt(&self, route: &Route, body: Bytes) -> Attempt {
-        let (url, timeout) = (route.text.as_str(), self.config.timeout);
-        let sent = self
-            .http
-            .post(route.url.clone())
-            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-            .body(body)
-            .timeout(timeout)
-            .send()
-            .await;
-        let response = match sent {
-            Ok(response) => response,
-            Err(err) => {
-                return Attempt::Retry {
-                    error: transport_error(url, &err, timeout),
-                    retry_after: None,
-                };
-            }
-        };
-        let status = response.status();
-        let retry_after = (!status.is_success())
-            .then(|| retry::retry_after(response.headers(), std::time::SystemTime::now()))
-            .flatten();
-        let event_stream = response
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .is_some_and(|value| value.starts_with("text/event-stream"));
-        let bytes = match read_body(url, response, timeout).await {
-            Ok(bytes) => bytes,
+        let url = route.text.as_str();
+        let Reply {
+            status,
+            retry_after,
+            event_stream,
+            bytes,
+        } = match self.exchange(route, body).await {
+            Ok(reply) => reply,
             Err(error) => {
                 return Attempt::Retry {
                     error,
@@ -350,33 +378,32 @@ async fn read_body(
     timeout: Duration,
 ) -> Result<Bytes, EndpointError> {
     let capacity = response.content_length().unwrap_or(0).min(1 << 16) as usize;
-    let mut next = async || {
-        let chunk = response
-            .chunk()
-            .await
-            .map_err(|err| transport_error(url, &err, timeout))?;
-        match chunk {
-            Some(chunk) if chunk.len() > MAX_BODY_BYTES => Err(too_large(url)),
-            chunk => Ok(chunk),
-        }
-    };
-    let Some(first) = next().await? else {
-        return Ok(Bytes::new());
-    };
-    let Some(second) = next().await? else {
-        return Ok(first);
-    };
-    let mut bytes = Vec::with_capacity(capacity.max(first.len() + second.len()));
-    let mut chunk = Some(second);
-    bytes.extend_from_slice(&first);
-    while let Some(more) = chunk {
-        if bytes.len() + more.len() > MAX_BODY_BYTES {
+    // The first chunk, kept whole while it is the only one; then every chunk, copied.
+    let mut first = Bytes::new();
+    let mut joined: Vec<u8> = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|err| transport_error(url, &err, timeout))?
+    {
+        if first.len() + joined.len() + chunk.len() > MAX_BODY_BYTES {
             return Err(too_large(url));
         }
-        bytes.extend_from_slice(&more);
-        chunk = next().await?;
+        if first.is_empty() && joined.is_empty() {
+            first = chunk;
+        } else {
+            if joined.is_empty() {
+                joined.reserve(capacity.max(first.len() + chunk.len()));
+                joined.extend_from_slice(&std::mem::take(&mut first));
+            }
+            joined.extend_from_slice(&chunk);
+        }
     }
-    Ok(Bytes::from(bytes))
+    Ok(if joined.is_empty() {
+        first
+    } else {
+        Bytes::from(joined)
+    })
 }
 
 fn too_large(url: &str) -> EndpointError {

@@ -8,8 +8,9 @@
 //!   strings the answer does not use (`id`, `model`, `role`, reasoning, ...): those are
 //!   checked to be strings, as a `String` field would be, but not copied. The answer text is
 //!   moved out rather than cloned.
-//! - A chat reply is read first with a string `content`, the common case, which skips the
-//!   buffering of the untagged [`Content`]. Whatever that rejects is read again with
+//! - A body is read first as a whole UTF-8 text, so that its strings are not checked one by
+//!   one, and a chat reply with a string `content`, the common case, which skips the
+//!   buffering of the untagged [`Content`]. Whatever that rejects is read again as bytes with
 //!   `Content`, which decides.
 
 use std::fmt;
@@ -42,7 +43,7 @@ impl<'de> Deserialize<'de> for SkippedString {
 
 /// The answer of a chat completion body, or why it has none.
 pub(crate) fn read_chat(body: &[u8]) -> Result<Answer, ReplyError> {
-    if let Ok(reply) = serde_json::from_slice::<ChatResponse<String>>(body) {
+    if let Some(reply) = common_case::<ChatResponse<String>>(body) {
         return reply.into_answer();
     }
     serde_json::from_slice::<ChatResponse<Content>>(body)
@@ -55,12 +56,22 @@ pub(crate) fn read_chat(body: &[u8]) -> Result<Answer, ReplyError> {
 
 /// The answer of a completion body, or why it has none.
 pub(crate) fn read_completion(body: &[u8]) -> Result<Answer, ReplyError> {
+    if let Some(reply) = common_case::<CompletionResponse>(body) {
+        return reply.into_answer();
+    }
     serde_json::from_slice::<CompletionResponse>(body)
         .map_err(|err| ReplyError::Invalid {
             what: "completion",
             message: err.to_string(),
         })?
         .into_answer()
+}
+
+/// `body` read as `T` if it is UTF-8 and parses: checked as a whole first, so that its
+/// strings need no check of their own. `None` leaves the verdict, and the error, to the
+/// reading that accepts every body the full types accept.
+fn common_case<T: serde::de::DeserializeOwned>(body: &[u8]) -> Option<T> {
+    serde_json::from_str(std::str::from_utf8(body).ok()?).ok()
 }
 
 /// Message content as text: [`Content`], or a string alone.
@@ -196,13 +207,14 @@ mod tests {
     use super::super::{ChatResponse as FullChat, CompletionResponse as FullCompletion};
     use super::*;
 
-    /// What the endpoint client made of a body before: the full type's parse and answer.
+    /// What the endpoint client made of a body before: the full type's parse of the bytes and
+    /// its answer.
     fn full<T: serde::de::DeserializeOwned>(
-        body: &str,
+        body: &[u8],
         what: &'static str,
         answer: impl Fn(T) -> Result<Answer, ReplyError>,
     ) -> Result<Answer, ReplyError> {
-        serde_json::from_str(body)
+        serde_json::from_slice(body)
             .map_err(|err| ReplyError::Invalid {
                 what,
                 message: err.to_string(),
@@ -210,15 +222,26 @@ mod tests {
             .and_then(answer)
     }
 
-    fn assert_same(body: &str) {
+    fn assert_same(body: impl AsRef<[u8]>) {
+        let body = body.as_ref();
+        let shown = String::from_utf8_lossy(body);
         let expected = full(body, "chat completion", |r: FullChat| r.answer());
-        assert_eq!(read_chat(body.as_bytes()), expected, "chat: {body}");
+        assert_eq!(read_chat(body), expected, "chat: {shown}");
         let expected = full(body, "completion", |r: FullCompletion| r.answer());
-        assert_eq!(
-            read_completion(body.as_bytes()),
-            expected,
-            "completion: {body}"
-        );
+        assert_eq!(read_completion(body), expected, "completion: {shown}");
+    }
+
+    #[test]
+    fn bodies_that_are_not_utf8_read_the_same() {
+        for body in [
+            &b"{\"id\":\"\xff\",\"choices\":[{\"message\":{\"content\":\"a\"},\"text\":\"a\"}]}"[..],
+            b"{\"choices\":[{\"message\":{\"content\":\"a\xc3\"},\"text\":\"a\xc3\"}]}",
+            b"{\"choices\":[{\"message\":{\"content\":\"\xe2\x98\x83\"},\"text\":\"\xe2\x98\x83\"}]}",
+            b"\xef\xbb\xbf{\"choices\":[]}",
+            b"{\"choices\":[]}\xff",
+        ] {
+            assert_same(body);
+        }
     }
 
     #[test]
