@@ -45,13 +45,19 @@ pub struct Completion {
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
-    config: Arc<EndpointConfig>,
-    permits: Arc<Semaphore>,
+    shared: Arc<Shared>,
+}
+
+/// What a client's clones share.
+#[derive(Debug)]
+struct Shared {
+    config: EndpointConfig,
+    permits: Semaphore,
     chat: Route,
     completions: Route,
     models: Route,
     /// The bytes every request body shares.
-    template: Arc<wire::Template>,
+    template: wire::Template,
 }
 
 /// A URL of the endpoint, parsed once (a `&str` would be parsed again by every request), and
@@ -133,18 +139,20 @@ impl Client {
             .map_err(|err| EndpointError::Build(err.to_string()))?;
         Ok(Self {
             http,
-            permits: Arc::new(Semaphore::new(concurrency)),
-            chat: Route::new(&base, "chat/completions")?,
-            completions: Route::new(&base, "completions")?,
-            models: Route::new(&base, "models")?,
-            template: Arc::new(wire::Template::new(&config)),
-            config: Arc::new(config),
+            shared: Arc::new(Shared {
+                permits: Semaphore::new(concurrency),
+                chat: Route::new(&base, "chat/completions")?,
+                completions: Route::new(&base, "completions")?,
+                models: Route::new(&base, "models")?,
+                template: wire::Template::new(&config),
+                config,
+            }),
         })
     }
 
     /// The configuration this client was built with.
     pub fn config(&self) -> &EndpointConfig {
-        &self.config
+        &self.shared.config
     }
 
     /// The chat request verification sends for `prompt`.
@@ -163,12 +171,12 @@ impl Client {
             }],
         };
         ChatRequest {
-            model: self.config.model.clone(),
+            model: self.shared.config.model.clone(),
             messages,
-            max_tokens: Some(self.config.max_tokens),
+            max_tokens: Some(self.shared.config.max_tokens),
             max_completion_tokens: None,
             temperature: Some(0.0),
-            seed: self.config.seed,
+            seed: self.shared.config.seed,
             stream: Some(false),
         }
     }
@@ -185,11 +193,11 @@ impl Client {
                 .join("\n\n"),
         };
         CompletionRequest {
-            model: self.config.model.clone(),
+            model: self.shared.config.model.clone(),
             prompt: CompletionPrompt::One(text),
-            max_tokens: Some(self.config.max_tokens),
+            max_tokens: Some(self.shared.config.max_tokens),
             temperature: Some(0.0),
-            seed: self.config.seed,
+            seed: self.shared.config.seed,
             stream: Some(false),
         }
     }
@@ -197,14 +205,14 @@ impl Client {
     /// The URL and JSON body of the request for `prompt` under the configured API.
     pub fn request_body(&self, prompt: &Prompt) -> (&str, Vec<u8>) {
         let route = self.route();
-        (&route.text, self.template.body(prompt))
+        (&route.text, self.shared.template.body(prompt))
     }
 
     /// The route of the configured API.
     fn route(&self) -> &Route {
-        match self.config.api {
-            Api::Chat => &self.chat,
-            Api::Completions => &self.completions,
+        match self.shared.config.api {
+            Api::Chat => &self.shared.chat,
+            Api::Completions => &self.shared.completions,
         }
     }
 
@@ -212,8 +220,9 @@ impl Client {
     /// first when `concurrency` requests are already in flight.
     pub async fn complete(&self, prompt: &Prompt) -> Result<Completion, EndpointError> {
         let route = self.route();
-        let body = Bytes::from(self.template.body(prompt));
+        let body = Bytes::from(self.shared.template.body(prompt));
         let _permit = self
+            .shared
             .permits
             .acquire()
             .await
@@ -231,10 +240,10 @@ impl Client {
                 }
                 Attempt::Fatal(error) => return Err(error.after(attempt)),
                 Attempt::Retry { error, retry_after } => {
-                    if attempt > self.config.max_retries {
+                    if attempt > self.shared.config.max_retries {
                         return Err(error.after(attempt));
                     }
-                    let Some(wait) = self.config.backoff.delay(attempt, retry_after) else {
+                    let Some(wait) = self.shared.config.backoff.delay(attempt, retry_after) else {
                         return Err(error.after(attempt));
                     };
                     tracing::debug!(url = route.text.as_str(), attempt, ?wait, %error, "retrying");
@@ -246,16 +255,16 @@ impl Client {
 
     /// Lists the endpoint's models (`GET {base}/models`), without retries.
     pub async fn models(&self) -> Result<ModelList, EndpointError> {
-        let url = &self.models.text;
+        let url = &self.shared.models.text;
         let response = self
             .http
-            .get(self.models.url.clone())
-            .timeout(self.config.timeout)
+            .get(self.shared.models.url.clone())
+            .timeout(self.shared.config.timeout)
             .send()
             .await
-            .map_err(|err| transport_error(url, &err, self.config.timeout))?;
+            .map_err(|err| transport_error(url, &err, self.shared.config.timeout))?;
         let status = response.status();
-        let bytes = read_body(url, response, self.config.timeout).await?;
+        let bytes = read_body(url, response, self.shared.config.timeout).await?;
         if !status.is_success() {
             return Err(status_error(url, status, &bytes));
         }
@@ -272,7 +281,7 @@ impl Client {
     /// One request sent and its reply read; a transport error, a timeout or an unreadable
     /// body is an error.
     async fn exchange(&self, route: &Route, body: Bytes) -> Result<Reply, EndpointError> {
-        let (url, timeout) = (route.text.as_str(), self.config.timeout);
+        let (url, timeout) = (route.text.as_str(), self.shared.config.timeout);
         // The response is moved into the body's reader within this block, so that the future
         // keeps no place for it beside the reader's (a smaller future for every request).
         let (head, reading) = {
@@ -362,7 +371,7 @@ impl Client {
             })?;
             return chat_text_from_sse(text);
         }
-        match self.config.api {
+        match self.shared.config.api {
             // As `openai::ChatResponse` and `openai::CompletionResponse` read, with less work.
             Api::Chat => lean::read_chat(bytes),
             Api::Completions => lean::read_completion(bytes),

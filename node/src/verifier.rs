@@ -13,10 +13,11 @@ mod report;
 mod transcript;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use futures::StreamExt;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
+use tracing::Instrument;
 use vtune_protocol::stats::{self, GroupEvidence};
 use vtune_protocol::verdict::VerdictRule;
 
@@ -108,7 +109,7 @@ pub async fn run(
     job.validate()?;
     let mut rng = ChaCha20Rng::seed_from_u64(options.seed);
     let checks = sample_checks(job, options.checks, &mut rng);
-    let requests = checks
+    let mut requests = checks
         .iter()
         .map(|check| (Kind::Check, check.row, Some(check.group), &check.prompt))
         .chain(
@@ -118,21 +119,35 @@ pub async fn run(
         )
         .enumerate();
     let concurrency = client.config().concurrency.max(1);
-    // One allocation for every record, and a sort in place (sequences are unique).
+    // Each request is a task on the runtime's threads, at most `concurrency` at a time: the
+    // request bodies and the replies are written and read where the connections are served,
+    // and this task only gathers the answers. Dropping the run aborts the tasks.
+    let mut tasks = tokio::task::JoinSet::new();
     let mut responses = Vec::with_capacity(checks.len() + controls.len());
-    futures::stream::iter(requests)
-        .map(|(sequence, (kind, row, group, prompt))| async move {
-            let outcome = client.complete(prompt).await;
-            let record = ResponseRecord::new(sequence, kind, row, group, prompt, outcome, job);
-            on_response(&record);
-            record
-        })
-        .buffer_unordered(concurrency)
-        .for_each(|record| {
-            responses.push(record);
-            std::future::ready(())
-        })
-        .await;
+    loop {
+        while tasks.len() < concurrency {
+            let Some((sequence, (kind, row, group, prompt))) = requests.next() else {
+                break;
+            };
+            let (client, prompt) = (client.clone(), Arc::clone(prompt));
+            let request = async move {
+                let outcome = client.complete(&prompt).await;
+                (sequence, kind, row, group, prompt, outcome)
+            };
+            tasks.spawn(request.in_current_span());
+        }
+        let Some(done) = tasks.join_next().await else {
+            break;
+        };
+        let (sequence, kind, row, group, prompt, outcome) = match done {
+            Ok(done) => done,
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            Err(error) => panic!("a request task was cancelled: {error}"),
+        };
+        let record = ResponseRecord::new(sequence, kind, row, group, &prompt, outcome, job);
+        on_response(&record);
+        responses.push(record);
+    }
     responses.sort_unstable_by_key(|record| record.sequence);
     let report = decide(client, job, checks.len(), &responses, options);
     Ok(Run { report, responses })
