@@ -251,7 +251,7 @@ mod tests {
         for entry in std::fs::read_dir(&folder).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "json") {
-                assert_same(&std::fs::read_to_string(&path).unwrap());
+                assert_same(std::fs::read_to_string(&path).unwrap());
                 read += 1;
             }
         }
