@@ -14,10 +14,12 @@ mod transcript;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use tracing::Instrument;
+use vtune_protocol::dataset::Prompt;
 use vtune_protocol::stats::{self, GroupEvidence};
 use vtune_protocol::verdict::VerdictRule;
 
@@ -109,48 +111,81 @@ pub async fn run(
     job.validate()?;
     let mut rng = ChaCha20Rng::seed_from_u64(options.seed);
     let checks = sample_checks(job, options.checks, &mut rng);
-    let mut requests = checks
+    let requests: Arc<[Request]> = checks
         .iter()
-        .map(|check| (Kind::Check, check.row, Some(check.group), &check.prompt))
-        .chain(
-            controls
-                .iter()
-                .map(|control| (Kind::Control, control.row, None, &control.prompt)),
-        )
-        .enumerate();
+        .map(|check| Request {
+            kind: Kind::Check,
+            row: check.row,
+            group: Some(check.group),
+            prompt: Arc::clone(&check.prompt),
+        })
+        .chain(controls.iter().map(|control| Request {
+            kind: Kind::Control,
+            row: control.row,
+            group: None,
+            prompt: Arc::clone(&control.prompt),
+        }))
+        .collect();
     let concurrency = client.config().concurrency.max(1);
-    // Each request is a task on the runtime's threads, at most `concurrency` at a time: the
-    // request bodies and the replies are written and read where the connections are served,
-    // and this task only gathers the answers. Dropping the run aborts the tasks.
-    let mut tasks = tokio::task::JoinSet::new();
-    let mut responses = Vec::with_capacity(checks.len() + controls.len());
-    loop {
-        while tasks.len() < concurrency {
-            let Some((sequence, (kind, row, group, prompt))) = requests.next() else {
-                break;
-            };
-            let (client, prompt) = (client.clone(), Arc::clone(prompt));
-            let request = async move {
-                let outcome = client.complete(&prompt).await;
-                (sequence, kind, row, group, prompt, outcome)
-            };
-            tasks.spawn(request.in_current_span());
-        }
-        let Some(done) = tasks.join_next().await else {
-            break;
+    // `concurrency` tasks on the runtime's threads take the requests in order, each sending
+    // one and reading its reply at a time, where the connections are served; this task only
+    // gathers the answers. Dropping the run aborts the tasks.
+    let (answered, mut answers) = tokio::sync::mpsc::unbounded_channel();
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut senders = tokio::task::JoinSet::new();
+    for _ in 0..concurrency.min(requests.len()) {
+        let (client, requests) = (client.clone(), Arc::clone(&requests));
+        let (next, answered) = (Arc::clone(&next), answered.clone());
+        let sender = async move {
+            loop {
+                let sequence = next.fetch_add(1, Ordering::Relaxed);
+                let Some(request) = requests.get(sequence) else {
+                    break;
+                };
+                let outcome = client.complete(&request.prompt).await;
+                if answered.send((sequence, outcome)).is_err() {
+                    break;
+                }
+            }
         };
-        let (sequence, kind, row, group, prompt, outcome) = match done {
-            Ok(done) => done,
-            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
-            Err(error) => panic!("a request task was cancelled: {error}"),
-        };
-        let record = ResponseRecord::new(sequence, kind, row, group, &prompt, outcome, job);
+        senders.spawn(sender.in_current_span());
+    }
+    drop(answered);
+    let mut responses = Vec::with_capacity(requests.len());
+    while let Some((sequence, outcome)) = answers.recv().await {
+        let request = &requests[sequence];
+        let record = ResponseRecord::new(
+            sequence,
+            request.kind,
+            request.row,
+            request.group,
+            &request.prompt,
+            outcome,
+            job,
+        );
         on_response(&record);
         responses.push(record);
+    }
+    // Every sender has ended; one that panicked ended early, and its panic is the run's.
+    while let Some(ended) = senders.join_next().await {
+        if let Err(error) = ended {
+            match error.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(error) => panic!("a request task was cancelled: {error}"),
+            }
+        }
     }
     responses.sort_unstable_by_key(|record| record.sequence);
     let report = decide(client, job, checks.len(), &responses, options);
     Ok(Run { report, responses })
+}
+
+/// One request of a run: a check or a control, and the prompt sent.
+struct Request {
+    kind: Kind,
+    row: u64,
+    group: Option<usize>,
+    prompt: Arc<Prompt>,
 }
 
 /// The statistics and the verdict of a run's responses.
