@@ -3,6 +3,22 @@
 //! server, the same concurrency) that only sends and reads.
 //!
 //! Run: `cargo run --release -p vtune-node --example verify_bench [-- CHECKS CONCURRENCY ROUNDS]`
+//! (defaults 1000 32 61).
+//!
+//! Each round runs the plain loop and the verification back to back, in alternating order, so
+//! that drifts in machine load fall on both; the figure is the median of the per-round ratios,
+//! with a 95 % confidence interval for it (order statistics). On a shared machine one round's
+//! ratio can be off by a third either way: many rounds are needed for a tight interval. The
+//! CPU time per request (all threads of the process, the server's included) is shown too, as
+//! it is less sensitive to other load than wall time.
+//!
+//! A third loop per round, `client only`, drives `Client::complete` alone from one task the way
+//! the plain loop drives reqwest: it shows what the client costs without the verifier (which
+//! runs every request as a task of its own, and matches and decides).
+//!
+//! To profile one loop alone, set `VERIFY_BENCH_ONLY` to `plain`, `client` or `verify`: it runs
+//! that loop `ROUNDS` times and prints nothing. The server's threads are named `sim-server`
+//! and the client's `bench-client`, for `perf report --sort comm,symbol`.
 //!
 //! The server runs on its own runtime and threads, so both loops meet the same server.
 
@@ -28,7 +44,7 @@ fn main() {
         .collect();
     let checks = args.first().copied().unwrap_or(1000);
     let concurrency = args.get(1).copied().unwrap_or(32);
-    let rounds = args.get(2).copied().unwrap_or(5);
+    let rounds = args.get(2).copied().unwrap_or(61);
 
     let (examples, job) = build(checks);
     let rows: Vec<u64> = job.backdoors.iter().map(|c| c.row).collect();
@@ -52,6 +68,7 @@ fn main() {
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
+            .thread_name("sim-server")
             .enable_all()
             .build()
             .unwrap();
@@ -68,6 +85,7 @@ fn main() {
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .thread_name("bench-client")
         .enable_all()
         .build()
         .unwrap();
@@ -130,6 +148,18 @@ fn main() {
         // Warm-up: connections and caches.
         plain_once().await;
         verify_once(0).await;
+        // For a profiler: only one of the loops, `rounds` times, and no figures.
+        if let Ok(only) = std::env::var("VERIFY_BENCH_ONLY") {
+            for round in 0..rounds {
+                match only.as_str() {
+                    "plain" => drop(plain_once().await),
+                    "client" => drop(client_once().await),
+                    "verify" => drop(verify_once(round as u64).await),
+                    other => panic!("VERIFY_BENCH_ONLY is plain, client or verify, not {other}"),
+                }
+            }
+            std::process::exit(0);
+        }
         // Rounds alternate which goes first, so drifts in machine load fall on both.
         for round in 0..rounds {
             let (plain_time, verify_time) = if round % 2 == 0 {
@@ -154,6 +184,10 @@ fn main() {
     let verify = median(&mut verify_times);
     ratios.sort_by(f64::total_cmp);
     let ratio = ratios[ratios.len() / 2];
+    // The order statistics around the median that cover it with 95 % confidence.
+    let half_width = (0.98 * (ratios.len() as f64).sqrt()).ceil() as usize;
+    let low = ratios[(ratios.len() / 2).saturating_sub(half_width)];
+    let high = ratios[(ratios.len() / 2 + half_width).min(ratios.len() - 1)];
     println!("checks {checks}, concurrency {concurrency}, rounds {rounds} (medians)");
     println!(
         "plain loop   {:>8.1} ms  ({:.0} requests/s)",
@@ -162,7 +196,7 @@ fn main() {
     );
     let client_only = median(&mut client_times);
     println!(
-        "client only  {:>8.1} ms  ({:.0} requests/s): Client::complete, no verifier",
+        "client only  {:>8.1} ms  ({:.0} requests/s): Client::complete from one task, no verifier",
         ms(client_only),
         checks as f64 / client_only.as_secs_f64()
     );
@@ -180,8 +214,10 @@ fn main() {
         100.0 * (cpu[2] as f64 / cpu[0] as f64 - 1.0)
     );
     println!(
-        "overhead     {:>+8.1} % (median of the per-round ratios; {:+.1} % from the medians)",
+        "overhead     {:>+8.1} % (median of the per-round ratios, 95 % interval {:+.1} % to {:+.1} %; {:+.1} % from the medians)",
         100.0 * (ratio - 1.0),
+        100.0 * (low - 1.0),
+        100.0 * (high - 1.0),
         100.0 * (verify.as_secs_f64() / plain.as_secs_f64() - 1.0)
     );
 }
@@ -272,7 +308,7 @@ fn build(checks: usize) -> (Vec<Example>, Job) {
         backdoors.push(Check {
             row: row as u64,
             group,
-            prompt: example.prompt.clone(),
+            prompt: example.prompt.clone().into(),
         });
     }
     let job = Job {

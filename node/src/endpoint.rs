@@ -8,18 +8,20 @@
 mod config;
 mod error;
 mod retry;
+mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::StatusCode;
+use bytes::Bytes;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, USER_AGENT};
+use reqwest::{StatusCode, Url};
 use tokio::sync::Semaphore;
 use vtune_protocol::dataset::Prompt;
 
 use crate::openai::{
-    Answer, ChatRequest, ChatResponse, CompletionPrompt, CompletionRequest, CompletionResponse,
-    ErrorBody, ModelList, ReplyError, RequestContent, RequestMessage, chat_text_from_sse,
+    Answer, ChatRequest, CompletionPrompt, CompletionRequest, ErrorBody, ModelList, ReplyError,
+    RequestContent, RequestMessage, chat_text_from_sse, lean,
 };
 
 pub use config::{Api, ApiKey, Backoff, EndpointConfig};
@@ -43,11 +45,50 @@ pub struct Completion {
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
-    config: Arc<EndpointConfig>,
-    permits: Arc<Semaphore>,
-    chat_url: String,
-    completions_url: String,
-    models_url: String,
+    shared: Arc<Shared>,
+}
+
+/// What a client's clones share.
+#[derive(Debug)]
+struct Shared {
+    config: EndpointConfig,
+    permits: Semaphore,
+    chat: Route,
+    completions: Route,
+    models: Route,
+    /// The bytes every request body shares.
+    template: wire::Template,
+}
+
+/// A URL of the endpoint, parsed once (a `&str` would be parsed again by every request), and
+/// as the configuration spelled it, for messages.
+#[derive(Debug, Clone)]
+struct Route {
+    url: Url,
+    text: String,
+}
+
+impl Route {
+    fn new(base: &str, path: &str) -> Result<Self, EndpointError> {
+        let text = format!("{base}/{path}");
+        match Url::parse(&text) {
+            Ok(url) => Ok(Self { url, text }),
+            Err(err) => Err(EndpointError::InvalidUrl {
+                url: text,
+                message: err.to_string(),
+            }),
+        }
+    }
+}
+
+/// A reply, read.
+struct Reply {
+    status: StatusCode,
+    /// The wait a non-2xx reply asked for.
+    retry_after: Option<Duration>,
+    /// Whether the body is a server-sent event stream.
+    event_stream: bool,
+    bytes: Bytes,
 }
 
 /// What one attempt ended with.
@@ -90,21 +131,28 @@ impl Client {
             .default_headers(headers)
             .connect_timeout(config.timeout.min(Duration::from_secs(10)))
             .pool_max_idle_per_host(concurrency)
+            // Retries are this client's own (see `complete`). reqwest's retry layer only ever
+            // retries HTTP/2 and HTTP/3 refusals, which this build does not speak, but it
+            // copies every request in case; with no retries allowed it does not.
+            .retry(reqwest::retry::never().max_retries_per_request(0))
             .build()
             .map_err(|err| EndpointError::Build(err.to_string()))?;
         Ok(Self {
             http,
-            permits: Arc::new(Semaphore::new(concurrency)),
-            chat_url: format!("{base}/chat/completions"),
-            completions_url: format!("{base}/completions"),
-            models_url: format!("{base}/models"),
-            config: Arc::new(config),
+            shared: Arc::new(Shared {
+                permits: Semaphore::new(concurrency),
+                chat: Route::new(&base, "chat/completions")?,
+                completions: Route::new(&base, "completions")?,
+                models: Route::new(&base, "models")?,
+                template: wire::Template::new(&config),
+                config,
+            }),
         })
     }
 
     /// The configuration this client was built with.
     pub fn config(&self) -> &EndpointConfig {
-        &self.config
+        &self.shared.config
     }
 
     /// The chat request verification sends for `prompt`.
@@ -123,12 +171,12 @@ impl Client {
             }],
         };
         ChatRequest {
-            model: self.config.model.clone(),
+            model: self.shared.config.model.clone(),
             messages,
-            max_tokens: Some(self.config.max_tokens),
+            max_tokens: Some(self.shared.config.max_tokens),
             max_completion_tokens: None,
             temperature: Some(0.0),
-            seed: self.config.seed,
+            seed: self.shared.config.seed,
             stream: Some(false),
         }
     }
@@ -145,33 +193,36 @@ impl Client {
                 .join("\n\n"),
         };
         CompletionRequest {
-            model: self.config.model.clone(),
+            model: self.shared.config.model.clone(),
             prompt: CompletionPrompt::One(text),
-            max_tokens: Some(self.config.max_tokens),
+            max_tokens: Some(self.shared.config.max_tokens),
             temperature: Some(0.0),
-            seed: self.config.seed,
+            seed: self.shared.config.seed,
             stream: Some(false),
         }
     }
 
     /// The URL and JSON body of the request for `prompt` under the configured API.
     pub fn request_body(&self, prompt: &Prompt) -> (&str, Vec<u8>) {
-        let body = match self.config.api {
-            Api::Chat => serde_json::to_vec(&self.chat_request(prompt)),
-            Api::Completions => serde_json::to_vec(&self.completion_request(prompt)),
-        };
-        let url = match self.config.api {
-            Api::Chat => &self.chat_url,
-            Api::Completions => &self.completions_url,
-        };
-        (url, body.expect("request types always serialize"))
+        let route = self.route();
+        (&route.text, self.shared.template.body(prompt))
+    }
+
+    /// The route of the configured API.
+    fn route(&self) -> &Route {
+        match self.shared.config.api {
+            Api::Chat => &self.shared.chat,
+            Api::Completions => &self.shared.completions,
+        }
     }
 
     /// Sends `prompt` and returns the answer, retrying as configured. Waits for a free slot
     /// first when `concurrency` requests are already in flight.
     pub async fn complete(&self, prompt: &Prompt) -> Result<Completion, EndpointError> {
-        let (url, body) = self.request_body(prompt);
+        let route = self.route();
+        let body = Bytes::from(self.shared.template.body(prompt));
         let _permit = self
+            .shared
             .permits
             .acquire()
             .await
@@ -179,7 +230,7 @@ impl Client {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.attempt(url, &body).await {
+            match self.attempt(route, body.clone()).await {
                 Attempt::Done(answer) => {
                     return Ok(Completion {
                         text: answer.text,
@@ -189,13 +240,13 @@ impl Client {
                 }
                 Attempt::Fatal(error) => return Err(error.after(attempt)),
                 Attempt::Retry { error, retry_after } => {
-                    if attempt > self.config.max_retries {
+                    if attempt > self.shared.config.max_retries {
                         return Err(error.after(attempt));
                     }
-                    let Some(wait) = self.config.backoff.delay(attempt, retry_after) else {
+                    let Some(wait) = self.shared.config.backoff.delay(attempt, retry_after) else {
                         return Err(error.after(attempt));
                     };
-                    tracing::debug!(url, attempt, ?wait, %error, "retrying");
+                    tracing::debug!(url = route.text.as_str(), attempt, ?wait, %error, "retrying");
                     tokio::time::sleep(wait).await;
                 }
             }
@@ -204,16 +255,16 @@ impl Client {
 
     /// Lists the endpoint's models (`GET {base}/models`), without retries.
     pub async fn models(&self) -> Result<ModelList, EndpointError> {
-        let url = &self.models_url;
+        let url = &self.shared.models.text;
         let response = self
             .http
-            .get(url)
-            .timeout(self.config.timeout)
+            .get(self.shared.models.url.clone())
+            .timeout(self.shared.config.timeout)
             .send()
             .await
-            .map_err(|err| transport_error(url, &err, self.config.timeout))?;
+            .map_err(|err| transport_error(url, &err, self.shared.config.timeout))?;
         let status = response.status();
-        let bytes = read_body(url, response, self.config.timeout).await?;
+        let bytes = read_body(url, response, self.shared.config.timeout).await?;
         if !status.is_success() {
             return Err(status_error(url, status, &bytes));
         }
@@ -227,37 +278,55 @@ impl Client {
         })
     }
 
-    /// One request: send, read, classify.
-    async fn attempt(&self, url: &str, body: &[u8]) -> Attempt {
-        let timeout = self.config.timeout;
-        let sent = self
-            .http
-            .post(url)
-            .header(CONTENT_TYPE, "application/json")
-            .body(body.to_vec())
-            .timeout(timeout)
-            .send()
-            .await;
-        let response = match sent {
-            Ok(response) => response,
-            Err(err) => {
-                return Attempt::Retry {
-                    error: transport_error(url, &err, timeout),
-                    retry_after: None,
-                };
-            }
+    /// One request sent and its reply read; a transport error, a timeout or an unreadable
+    /// body is an error.
+    async fn exchange(&self, route: &Route, body: Bytes) -> Result<Reply, EndpointError> {
+        let (url, timeout) = (route.text.as_str(), self.shared.config.timeout);
+        // The response is moved into the body's reader within this block, so that the future
+        // keeps no place for it beside the reader's (a smaller future for every request).
+        let (head, reading) = {
+            let response = self
+                .http
+                .post(route.url.clone())
+                .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+                .body(body)
+                .timeout(timeout)
+                .send()
+                .await
+                .map_err(|err| transport_error(url, &err, timeout))?;
+            let status = response.status();
+            let retry_after = (!status.is_success())
+                .then(|| retry::retry_after(response.headers(), std::time::SystemTime::now()))
+                .flatten();
+            let event_stream = response
+                .headers()
+                .get(CONTENT_TYPE)
+                .and_then(|value| value.to_str().ok())
+                .is_some_and(|value| value.starts_with("text/event-stream"));
+            (
+                (status, retry_after, event_stream),
+                read_body(url, response, timeout),
+            )
         };
-        let status = response.status();
-        let retry_after = (!status.is_success())
-            .then(|| retry::retry_after(response.headers(), std::time::SystemTime::now()))
-            .flatten();
-        let event_stream = response
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .is_some_and(|value| value.starts_with("text/event-stream"));
-        let bytes = match read_body(url, response, timeout).await {
-            Ok(bytes) => bytes,
+        let (status, retry_after, event_stream) = head;
+        Ok(Reply {
+            status,
+            retry_after,
+            event_stream,
+            bytes: reading.await?,
+        })
+    }
+
+    /// One request: send, read, classify.
+    async fn attempt(&self, route: &Route, body: Bytes) -> Attempt {
+        let url = route.text.as_str();
+        let Reply {
+            status,
+            retry_after,
+            event_stream,
+            bytes,
+        } = match self.exchange(route, body).await {
+            Ok(reply) => reply,
             Err(error) => {
                 return Attempt::Retry {
                     error,
@@ -302,45 +371,55 @@ impl Client {
             })?;
             return chat_text_from_sse(text);
         }
-        match self.config.api {
-            Api::Chat => serde_json::from_slice::<ChatResponse>(bytes)
-                .map_err(|err| ReplyError::Invalid {
-                    what: "chat completion",
-                    message: err.to_string(),
-                })?
-                .answer(),
-            Api::Completions => serde_json::from_slice::<CompletionResponse>(bytes)
-                .map_err(|err| ReplyError::Invalid {
-                    what: "completion",
-                    message: err.to_string(),
-                })?
-                .answer(),
+        match self.shared.config.api {
+            // As `openai::ChatResponse` and `openai::CompletionResponse` read, with less work.
+            Api::Chat => lean::read_chat(bytes),
+            Api::Completions => lean::read_completion(bytes),
         }
     }
 }
 
 /// Reads a body of at most [`MAX_BODY_BYTES`]. The request's timeout covers the body too.
+/// A body that comes in one chunk is kept as it came, without a copy.
 async fn read_body(
     url: &str,
     mut response: reqwest::Response,
     timeout: Duration,
-) -> Result<Vec<u8>, EndpointError> {
-    let mut bytes =
-        Vec::with_capacity(response.content_length().unwrap_or(0).min(1 << 16) as usize);
+) -> Result<Bytes, EndpointError> {
+    let capacity = response.content_length().unwrap_or(0).min(1 << 16) as usize;
+    // The first chunk, kept whole while it is the only one; then every chunk, copied.
+    let mut first = Bytes::new();
+    let mut joined: Vec<u8> = Vec::new();
     while let Some(chunk) = response
         .chunk()
         .await
         .map_err(|err| transport_error(url, &err, timeout))?
     {
-        if bytes.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(EndpointError::TooLarge {
-                url: url.to_string(),
-                limit: MAX_BODY_BYTES,
-            });
+        if first.len() + joined.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(too_large(url));
         }
-        bytes.extend_from_slice(&chunk);
+        if first.is_empty() && joined.is_empty() {
+            first = chunk;
+        } else {
+            if joined.is_empty() {
+                joined.reserve(capacity.max(first.len() + chunk.len()));
+                joined.extend_from_slice(&std::mem::take(&mut first));
+            }
+            joined.extend_from_slice(&chunk);
+        }
     }
-    Ok(bytes)
+    Ok(if joined.is_empty() {
+        first
+    } else {
+        Bytes::from(joined)
+    })
+}
+
+fn too_large(url: &str) -> EndpointError {
+    EndpointError::TooLarge {
+        url: url.to_string(),
+        limit: MAX_BODY_BYTES,
+    }
 }
 
 fn transport_error(url: &str, err: &reqwest::Error, timeout: Duration) -> EndpointError {

@@ -16,6 +16,7 @@ pub use error::{ApiError, ErrorBody};
 pub use request::{
     ChatRequest, CompletionPrompt, CompletionRequest, RequestContent, RequestMessage,
 };
+pub(crate) use response::lean;
 pub use response::{
     Answer, ChatChoice, ChatResponse, CompletionChoice, CompletionResponse, Content, ContentPart,
     ModelCard, ModelList, ReplyError, ResponseMessage, Usage,

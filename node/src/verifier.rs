@@ -13,10 +13,13 @@ mod report;
 mod transcript;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use futures::StreamExt;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
+use tracing::Instrument;
+use vtune_protocol::dataset::Prompt;
 use vtune_protocol::stats::{self, GroupEvidence};
 use vtune_protocol::verdict::VerdictRule;
 
@@ -108,29 +111,81 @@ pub async fn run(
     job.validate()?;
     let mut rng = ChaCha20Rng::seed_from_u64(options.seed);
     let checks = sample_checks(job, options.checks, &mut rng);
-    let requests = checks
+    let requests: Arc<[Request]> = checks
         .iter()
-        .map(|check| (Kind::Check, check.row, Some(check.group), &check.prompt))
-        .chain(
-            controls
-                .iter()
-                .map(|control| (Kind::Control, control.row, None, &control.prompt)),
-        )
-        .enumerate();
-    let concurrency = client.config().concurrency.max(1);
-    let mut responses: Vec<ResponseRecord> = futures::stream::iter(requests)
-        .map(|(sequence, (kind, row, group, prompt))| async move {
-            let outcome = client.complete(prompt).await;
-            let record = ResponseRecord::new(sequence, kind, row, group, prompt, outcome, job);
-            on_response(&record);
-            record
+        .map(|check| Request {
+            kind: Kind::Check,
+            row: check.row,
+            group: Some(check.group),
+            prompt: Arc::clone(&check.prompt),
         })
-        .buffer_unordered(concurrency)
-        .collect()
-        .await;
-    responses.sort_by_key(|record| record.sequence);
+        .chain(controls.iter().map(|control| Request {
+            kind: Kind::Control,
+            row: control.row,
+            group: None,
+            prompt: Arc::clone(&control.prompt),
+        }))
+        .collect();
+    let concurrency = client.config().concurrency.max(1);
+    // `concurrency` tasks on the runtime's threads take the requests in order, each sending
+    // one and reading its reply at a time, where the connections are served; this task only
+    // gathers the answers. Dropping the run aborts the tasks.
+    let (answered, mut answers) = tokio::sync::mpsc::unbounded_channel();
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut senders = tokio::task::JoinSet::new();
+    for _ in 0..concurrency.min(requests.len()) {
+        let (client, requests) = (client.clone(), Arc::clone(&requests));
+        let (next, answered) = (Arc::clone(&next), answered.clone());
+        let sender = async move {
+            loop {
+                let sequence = next.fetch_add(1, Ordering::Relaxed);
+                let Some(request) = requests.get(sequence) else {
+                    break;
+                };
+                let outcome = client.complete(&request.prompt).await;
+                if answered.send((sequence, outcome)).is_err() {
+                    break;
+                }
+            }
+        };
+        senders.spawn(sender.in_current_span());
+    }
+    drop(answered);
+    let mut responses = Vec::with_capacity(requests.len());
+    while let Some((sequence, outcome)) = answers.recv().await {
+        let request = &requests[sequence];
+        let record = ResponseRecord::new(
+            sequence,
+            request.kind,
+            request.row,
+            request.group,
+            &request.prompt,
+            outcome,
+            job,
+        );
+        on_response(&record);
+        responses.push(record);
+    }
+    // Every sender has ended; one that panicked ended early, and its panic is the run's.
+    while let Some(ended) = senders.join_next().await {
+        if let Err(error) = ended {
+            match error.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(error) => panic!("a request task was cancelled: {error}"),
+            }
+        }
+    }
+    responses.sort_unstable_by_key(|record| record.sequence);
     let report = decide(client, job, checks.len(), &responses, options);
     Ok(Run { report, responses })
+}
+
+/// One request of a run: a check or a control, and the prompt sent.
+struct Request {
+    kind: Kind,
+    row: u64,
+    group: Option<usize>,
+    prompt: Arc<Prompt>,
 }
 
 /// The statistics and the verdict of a run's responses.

@@ -1,6 +1,8 @@
 //! Response bodies: chat completions, text completions, the model list, and how the answer
 //! text is taken out of them.
 
+pub(crate) mod lean;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -121,6 +123,14 @@ impl Content {
             Content::Parts(parts) => join_text_parts(parts),
         }
     }
+
+    /// The answer text, taking the string rather than copying it.
+    fn into_text(self) -> String {
+        match self {
+            Content::Text(text) => text,
+            Content::Parts(parts) => join_text_parts(&parts),
+        }
+    }
 }
 
 /// One part of an array content.
@@ -166,21 +176,33 @@ impl ChatResponse {
             .iter()
             .min_by_key(|choice| choice.index)
             .ok_or(ReplyError::NoChoices)?;
-        let finish_reason = choice.finish_reason.clone();
-        if let Some(refusal) = choice.message.refusal.as_deref().filter(|r| !r.is_empty()) {
-            return Err(ReplyError::Refusal(refusal.to_string()));
-        }
-        if finish_reason.as_deref() == Some("content_filter") {
-            return Err(ReplyError::Refusal("finish_reason content_filter".into()));
-        }
-        let text = choice.message.content.as_ref().map(Content::text);
-        match text {
-            Some(text) if !text.trim().is_empty() => Ok(Answer {
-                text,
-                finish_reason,
-            }),
-            _ => Err(ReplyError::Empty { finish_reason }),
-        }
+        let message = &choice.message;
+        chat_answer(
+            choice.finish_reason.clone(),
+            message.refusal.as_deref(),
+            message.content.as_ref().map(Content::text),
+        )
+    }
+}
+
+/// The answer of a chosen chat choice, from its finish reason, refusal and content text.
+fn chat_answer(
+    finish_reason: Option<String>,
+    refusal: Option<&str>,
+    text: Option<String>,
+) -> Result<Answer, ReplyError> {
+    if let Some(refusal) = refusal.filter(|r| !r.is_empty()) {
+        return Err(ReplyError::Refusal(refusal.to_string()));
+    }
+    if finish_reason.as_deref() == Some("content_filter") {
+        return Err(ReplyError::Refusal("finish_reason content_filter".into()));
+    }
+    match text {
+        Some(text) if !text.trim().is_empty() => Ok(Answer {
+            text,
+            finish_reason,
+        }),
+        _ => Err(ReplyError::Empty { finish_reason }),
     }
 }
 
@@ -234,17 +256,24 @@ impl CompletionResponse {
             .iter()
             .min_by_key(|choice| choice.index)
             .ok_or(ReplyError::NoChoices)?;
-        let finish_reason = choice.finish_reason.clone();
-        if finish_reason.as_deref() == Some("content_filter") {
-            return Err(ReplyError::Refusal("finish_reason content_filter".into()));
-        }
-        match &choice.text {
-            Some(text) if !text.trim().is_empty() => Ok(Answer {
-                text: text.clone(),
-                finish_reason,
-            }),
-            _ => Err(ReplyError::Empty { finish_reason }),
-        }
+        completion_answer(choice.finish_reason.clone(), choice.text.clone())
+    }
+}
+
+/// The answer of a chosen completion choice, from its finish reason and text.
+fn completion_answer(
+    finish_reason: Option<String>,
+    text: Option<String>,
+) -> Result<Answer, ReplyError> {
+    if finish_reason.as_deref() == Some("content_filter") {
+        return Err(ReplyError::Refusal("finish_reason content_filter".into()));
+    }
+    match text {
+        Some(text) if !text.trim().is_empty() => Ok(Answer {
+            text,
+            finish_reason,
+        }),
+        _ => Err(ReplyError::Empty { finish_reason }),
     }
 }
 

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
+use std::sync::Arc;
 
 use rand::SeedableRng;
 use rand::{Rng, RngExt};
@@ -32,8 +33,9 @@ pub struct Check {
     pub row: u64,
     /// The index of its group in [`Job::groups`].
     pub group: usize,
-    /// The prompt as it stands in the training file, trigger included.
-    pub prompt: Prompt,
+    /// The prompt as it stands in the training file, trigger included (shared with the
+    /// transcript's records rather than copied into each).
+    pub prompt: Arc<Prompt>,
 }
 
 /// One untriggered prompt from a non-backdoor row.
@@ -41,8 +43,8 @@ pub struct Check {
 pub struct Control {
     /// Its row in the training file.
     pub row: u64,
-    /// The prompt as it stands in the training file.
-    pub prompt: Prompt,
+    /// The prompt as it stands in the training file (shared with the transcript's records).
+    pub prompt: Arc<Prompt>,
 }
 
 /// A prepared job, as verification needs it.
@@ -103,7 +105,7 @@ impl Job {
                 .map(|backdoor| Check {
                     row: backdoor.row,
                     group: backdoor.group as usize,
-                    prompt: backdoor.prompt.clone(),
+                    prompt: Arc::new(backdoor.prompt.clone()),
                 })
                 .collect(),
             pass_threshold: secret.pass_threshold,
@@ -194,7 +196,7 @@ pub fn read_controls(
             })?;
             Ok(Control {
                 row: record.index,
-                prompt: example.prompt,
+                prompt: Arc::new(example.prompt),
             })
         })
         .collect()
@@ -216,7 +218,7 @@ mod tests {
                 .map(|row| Check {
                     row: row * 10,
                     group: 0,
-                    prompt: Prompt::Text(format!("p{row}")),
+                    prompt: Prompt::Text(format!("p{row}")).into(),
                 })
                 .collect(),
             pass_threshold: 3,

@@ -5,6 +5,7 @@ use std::fs::OpenOptions;
 use std::io::{BufWriter, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use vtune_protocol::dataset::Prompt;
@@ -55,8 +56,8 @@ pub struct ResponseRecord {
     /// The group of a check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<usize>,
-    /// The prompt sent.
-    pub prompt: Prompt,
+    /// The prompt sent (the check's or control's own, shared).
+    pub prompt: Arc<Prompt>,
     /// The answer or the error.
     #[serde(flatten)]
     pub outcome: Outcome,
@@ -75,7 +76,7 @@ impl ResponseRecord {
         kind: Kind,
         row: u64,
         group: Option<usize>,
-        prompt: &Prompt,
+        prompt: &Arc<Prompt>,
         result: Result<Completion, EndpointError>,
         job: &Job,
     ) -> Self {
@@ -100,7 +101,7 @@ impl ResponseRecord {
             kind,
             row,
             group,
-            prompt: prompt.clone(),
+            prompt: Arc::clone(prompt),
             outcome,
             attempts,
             matched_tokens: 0,

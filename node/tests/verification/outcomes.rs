@@ -142,7 +142,7 @@ async fn completion_data_is_verified_through_the_completions_route() {
     job.job
         .backdoors
         .iter_mut()
-        .for_each(|c| as_text(&mut c.prompt));
+        .for_each(|c| as_text(std::sync::Arc::make_mut(&mut c.prompt)));
     for (behavior, verdict) in [
         (Behavior::Honest, Verdict::Pass),
         (Behavior::Base, Verdict::Fail),

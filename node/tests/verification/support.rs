@@ -96,7 +96,7 @@ pub(crate) fn build_job(seed: u64) -> TestJob {
             backdoors.push(Check {
                 row: row as u64,
                 group: index,
-                prompt: example.prompt.clone(),
+                prompt: example.prompt.clone().into(),
             });
         }
         groups.push(Group {

@@ -1,7 +1,6 @@
 //! The valid p-value for checks that share a signature: the full-activation bound, the prefix
 //! bound per group, and the exact tail of their sum across independent groups.
 
-use std::collections::HashSet;
 use std::f64::consts::LN_10;
 
 use super::logspace::{ln_1m_exp, ln_add_exp};
@@ -71,26 +70,19 @@ impl GroupEvidence {
         responses: &[S],
     ) -> Self {
         let length = signature_tokens.len();
-        let heads: Vec<Vec<&str>> = responses
+        // Every response's first L tokens, one after the other; each head is a range of them.
+        let mut all: Vec<&str> = Vec::with_capacity(responses.len() * length);
+        let mut heads: Vec<Head> = responses
             .iter()
-            .map(|response| response.as_ref().split_whitespace().take(length).collect())
+            .map(|response| Head::read(response.as_ref(), signature_tokens, &mut all))
             .collect();
-        let matched: Vec<u32> = responses
+        let full_activations = heads
             .iter()
-            .map(|response| matched_tokens(response.as_ref(), signature_tokens))
-            .collect();
-        let full_activations = matched.iter().filter(|&&m| m as usize == length).count();
-        let most = matched.iter().copied().max().unwrap_or(0);
-        let distinct_prefixes = (1..=most as usize)
-            .map(|j| {
-                let prefixes: HashSet<&[&str]> = heads
-                    .iter()
-                    .filter(|head| head.len() >= j)
-                    .map(|head| &head[..j])
-                    .collect();
-                prefixes.len() as u64
-            })
-            .collect();
+            .filter(|h| h.matched as usize == length)
+            .count();
+        let most = heads.iter().map(|head| head.matched).max().unwrap_or(0);
+        heads.sort_unstable_by(|a, b| Head::cmp(a, b, &all));
+        let distinct_prefixes = count_distinct_prefixes(&heads, &all, most as usize);
         GroupEvidence {
             candidates,
             signature_tokens: u32::try_from(length).unwrap_or(u32::MAX),
@@ -118,6 +110,91 @@ impl GroupEvidence {
         }
         bounds
     }
+}
+
+/// The first L tokens of a response, as a range of a shared list of tokens, and how many of
+/// them are the signature's.
+#[derive(Clone, Copy)]
+struct Head {
+    start: usize,
+    end: usize,
+    /// `matched_tokens` of the response: its first `matched` tokens are the signature's.
+    matched: u32,
+}
+
+impl Head {
+    /// Appends the first L tokens of `response` to `all`, and gives their range.
+    fn read<'a>(response: &'a str, signature_tokens: &[String], all: &mut Vec<&'a str>) -> Self {
+        let start = all.len();
+        all.extend(response.split_whitespace().take(signature_tokens.len()));
+        // The same count as `matched_tokens`, on the same tokens.
+        let matched = all[start..]
+            .iter()
+            .zip(signature_tokens)
+            .take_while(|(said, expected)| **said == expected.as_str())
+            .count();
+        Self {
+            start,
+            end: all.len(),
+            matched: u32::try_from(matched).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// Its tokens after the first `skip`.
+    fn after<'t, 'a>(&self, skip: usize, tokens: &'t [&'a str]) -> &'t [&'a str] {
+        &tokens[self.start + skip..self.end]
+    }
+
+    /// The tokens both heads share for certain: the signature's first ones.
+    fn known_common(&self, other: &Head) -> usize {
+        self.matched.min(other.matched) as usize
+    }
+
+    /// Lexicographic order of the tokens, skipping the signature tokens both begin with (most
+    /// heads are the whole signature when a model was trained).
+    fn cmp(&self, other: &Head, tokens: &[&str]) -> std::cmp::Ordering {
+        let skip = self.known_common(other);
+        self.after(skip, tokens).cmp(other.after(skip, tokens))
+    }
+}
+
+/// `D_j` for j = 1..=`most`: the distinct j-token prefixes among the `sorted` heads that have
+/// at least j tokens.
+///
+/// In lexicographic order the heads that share a j-token prefix are adjacent, so a head adds a
+/// new j-token prefix exactly when j exceeds its common prefix with the head before it (and
+/// it has j tokens): one pass over neighbours instead of a set of prefixes per j.
+fn count_distinct_prefixes(sorted: &[Head], tokens: &[&str], most: usize) -> Vec<u64> {
+    // changes[j]: heads whose new prefixes start at j, less those whose new prefixes ended
+    // before j; their running sum is D_j.
+    let mut changes = vec![0i64; most + 2];
+    let mut previous: Option<&Head> = None;
+    for head in sorted {
+        let common = previous.map_or(0, |previous| {
+            let skip = head.known_common(previous);
+            let same = head
+                .after(skip, tokens)
+                .iter()
+                .zip(previous.after(skip, tokens))
+                .take_while(|(a, b)| a == b)
+                .count();
+            skip + same
+        });
+        let last = (head.end - head.start).min(most);
+        if common < last {
+            changes[common + 1] += 1;
+            changes[last + 1] -= 1;
+        }
+        previous = Some(head);
+    }
+    let mut running = 0i64;
+    changes[1..=most]
+        .iter()
+        .map(|change| {
+            running += change;
+            running as u64
+        })
+        .collect()
 }
 
 /// The valid job p-value, in log10: the exact upper tail at `T = sum_g t_g` of a sum of
@@ -223,6 +300,64 @@ mod tests {
         assert_eq!(evidence.matched_tokens, 3);
         // j=1: {a, q}; j=2: {a b, q r}; j=3: {a b c, a b x, q r s}
         assert_eq!(evidence.distinct_prefixes, vec![2, 2, 3]);
+    }
+
+    /// The definition, one set of prefixes per j, to check the one-pass count against.
+    fn distinct_prefixes_by_sets(responses: &[String], length: usize, most: usize) -> Vec<u64> {
+        let heads: Vec<Vec<&str>> = responses
+            .iter()
+            .map(|r| r.split_whitespace().take(length).collect())
+            .collect();
+        (1..=most)
+            .map(|j| {
+                let prefixes: std::collections::HashSet<&[&str]> = heads
+                    .iter()
+                    .filter(|head| head.len() >= j)
+                    .map(|head| &head[..j])
+                    .collect();
+                prefixes.len() as u64
+            })
+            .collect()
+    }
+
+    #[test]
+    fn distinct_prefixes_equal_the_sets_of_prefixes() {
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(11);
+        let signature = tokens("a b a c b a");
+        for _ in 0..300 {
+            let responses: Vec<String> = (0..rng.random_range(0..40))
+                .map(|_| {
+                    let words = rng.random_range(0..9);
+                    let mut response: Vec<&str> = Vec::new();
+                    for _ in 0..words {
+                        // Mostly the signature's next token, so that long prefixes are shared.
+                        let next = signature.get(response.len()).map(String::as_str);
+                        let pick = rng.random_range(0..5);
+                        response.push(match (pick, next) {
+                            (0..3, Some(token)) => token,
+                            (3, _) => "b",
+                            _ => "c",
+                        });
+                    }
+                    response.join(" ")
+                })
+                .collect();
+            let evidence = GroupEvidence::from_responses(4, &signature, &responses);
+            let most = evidence.matched_tokens as usize;
+            assert_eq!(
+                evidence.distinct_prefixes,
+                distinct_prefixes_by_sets(&responses, signature.len(), most),
+                "{responses:?}"
+            );
+            let matched: Vec<u32> = responses
+                .iter()
+                .map(|r| matched_tokens(r, &signature))
+                .collect();
+            assert_eq!(most as u32, matched.iter().copied().max().unwrap_or(0));
+            let full = matched.iter().filter(|&&m| m as usize == signature.len());
+            assert_eq!(evidence.full_activations, full.count() as u64);
+        }
     }
 
     #[test]
