@@ -858,7 +858,7 @@ fn write_output<W: Write + Send, G: Rng + ?Sized>(
     // The writer hands each bucket's buffer back for the next bucket.
     let (spare_tx, spare_rx) = mpsc::channel::<Vec<u8>>();
     let (read, written) = std::thread::scope(|threads| {
-        let writer = threads.spawn(move || -> io::Result<[u8; 32]> {
+        let writing = move || -> io::Result<[u8; 32]> {
             let hashing = HashingWriter {
                 inner: output,
                 hasher: blake3::Hasher::new(),
@@ -875,7 +875,10 @@ fn write_output<W: Write + Send, G: Rng + ?Sized>(
             let mut hashing = buffered.into_inner().map_err(|err| err.into_error())?;
             hashing.flush()?;
             Ok(*hashing.hasher.finalize().as_bytes())
-        });
+        };
+        let writer = super::row_scan::named("write")
+            .spawn_scoped(threads, writing)
+            .expect("a thread can be started");
         let read = (|| -> Result<(), PrepareError> {
             let mut position = 0u64;
             for index in 0..buckets.len() {

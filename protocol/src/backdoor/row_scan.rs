@@ -132,10 +132,14 @@ pub(crate) fn scan<R: Read + Send>(
         let (result_tx, result_rx) = mpsc::sync_channel::<Examined>(2 * workers);
         let stop = &stop;
         let channels = (batch_tx, spare_rx);
-        let reader = threads.spawn(move || read_batches(setup, input, buckets, channels, stop));
+        let reader = named("scan-read")
+            .spawn_scoped(threads, move || {
+                read_batches(setup, input, buckets, channels, stop)
+            })
+            .expect("a thread can be started");
         for _ in 0..workers.max(1) {
             let (batch_rx, result_tx, spare_tx) = (&batch_rx, result_tx.clone(), spare_tx.clone());
-            threads.spawn(move || {
+            let worker = move || {
                 loop {
                     let next = batch_rx.lock().expect("no worker panics").recv();
                     let Ok(mut batch) = next else { break };
@@ -145,7 +149,10 @@ pub(crate) fn scan<R: Read + Send>(
                         break;
                     }
                 }
-            });
+            };
+            named("scan-work")
+                .spawn_scoped(threads, worker)
+                .expect("a thread can be started");
         }
         drop(spare_tx);
         drop(result_tx);
@@ -178,6 +185,11 @@ pub(crate) fn scan<R: Read + Send>(
     })?;
     progress(Stage::Scan, setup.total_bytes, setup.total_bytes);
     Ok(scan)
+}
+
+/// A thread builder with a name (for profilers and debuggers).
+pub(crate) fn named(name: &str) -> std::thread::Builder {
+    std::thread::Builder::new().name(name.to_owned())
 }
 
 /// Adds a batch's facts to `scan`, or returns its error.
