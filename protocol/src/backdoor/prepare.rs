@@ -559,12 +559,19 @@ where
             }
         }
     }
-    let (mut frequency, mut frequency_signature_words) = (Vec::new(), Vec::new());
-    for (i, &k) in AUDIT_K.iter().enumerate() {
+    // The offsets are done with (the backdoor rows are edited): free them for the searches,
+    // which run two k at a time.
+    drop((std::mem::take(&mut scan.offsets), std::mem::take(&mut scan.lens)));
+    let figures = |i: usize| {
         let levels = row_levels(i, &prompt_keys, &completion_keys);
-        frequency.push(frequency_search(k, &levels, &backdoor_hits));
-        frequency_signature_words.push(frequency_search(k, &levels, &hits));
-    }
+        let k = AUDIT_K[i];
+        (
+            frequency_search(k, &levels, &backdoor_hits),
+            frequency_search(k, &levels, &hits),
+        )
+    };
+    let ((a, b), c) = (both(|| figures(0), || figures(1)), figures(2));
+    let (frequency, frequency_signature_words) = [a, b, c].into_iter().unzip();
     let stealth = StealthReport {
         prompt_prefix_pairs: 0,
         completion_suffix_pairs: 0,
