@@ -16,17 +16,12 @@ pub(crate) fn edge_keys(text: &str, side: u8) -> [u64; 3] {
     let mut keys = [0u64; 3];
     let mut hash = KeyHash::new(side);
     let mut taken = 0;
-    let mut record = |hash: &KeyHash, taken: usize| {
-        for (slot, &k) in keys.iter_mut().zip(AUDIT_K.iter()) {
-            if taken <= k {
-                *slot = hash.finish();
-            }
-        }
-    };
     let mut take = |token: &str| {
         hash.add(token.as_bytes());
         taken += 1;
-        record(&hash, taken);
+        if let Some(slot) = AUDIT_K.iter().position(|&k| k == taken) {
+            keys[slot] = hash.finish();
+        }
     };
     // ASCII text splits the same on ASCII whitespace, byte by byte, which is much faster.
     match (side, text.is_ascii()) {
@@ -46,8 +41,11 @@ pub(crate) fn edge_keys(text: &str, side: u8) -> [u64; 3] {
             .for_each(&mut take),
         (_, false) => text.split_whitespace().take(max_k).for_each(&mut take),
     }
-    if taken == 0 {
-        record(&hash, 0);
+    // A text with fewer than k tokens uses all of them.
+    for (slot, &k) in keys.iter_mut().zip(AUDIT_K.iter()) {
+        if taken < k {
+            *slot = hash.finish();
+        }
     }
     keys
 }

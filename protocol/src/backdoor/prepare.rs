@@ -561,7 +561,10 @@ where
     }
     // The offsets are done with (the backdoor rows are edited): free them for the searches,
     // which run two k at a time.
-    drop((std::mem::take(&mut scan.offsets), std::mem::take(&mut scan.lens)));
+    drop((
+        std::mem::take(&mut scan.offsets),
+        std::mem::take(&mut scan.lens),
+    ));
     let figures = |i: usize| {
         let levels = row_levels(i, &prompt_keys, &completion_keys);
         let k = AUDIT_K[i];
