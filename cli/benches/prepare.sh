@@ -37,7 +37,10 @@ sync
 cat "$data" > /dev/null # warm the page cache for both runs
 # Rounds alternate cp and prepare, so that drifts in machine load fall on both.
 cp_times=() prepare_times=()
+# Each timed step starts with nothing left to write back (`sync`), so that neither pays for the
+# other's writes.
 for round in $(seq "$rounds"); do
+  sync
   start=$(date +%s.%N)
   cp "$data" "$dir/copy.jsonl"
   sync "$dir/copy.jsonl"
@@ -45,6 +48,7 @@ for round in $(seq "$rounds"); do
   rm "$dir/copy.jsonl"
 
   rm -rf "$dir/job"
+  sync
   start=$(date +%s.%N)
   /usr/bin/time -v -o "$dir/time.txt" "$bin" prepare "$data" --out "$dir/job" --seed "$round" --json > "$dir/summary.json"
   sync "$dir/job/train.jsonl"
