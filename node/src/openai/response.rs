@@ -194,16 +194,7 @@ fn chat_answer(
     if let Some(refusal) = refusal.filter(|r| !r.is_empty()) {
         return Err(ReplyError::Refusal(refusal.to_string()));
     }
-    if finish_reason.as_deref() == Some("content_filter") {
-        return Err(ReplyError::Refusal("finish_reason content_filter".into()));
-    }
-    match text {
-        Some(text) if !text.trim().is_empty() => Ok(Answer {
-            text,
-            finish_reason,
-        }),
-        _ => Err(ReplyError::Empty { finish_reason }),
-    }
+    completion_answer(finish_reason, text)
 }
 
 /// The body of a `/v1/completions` reply.
@@ -260,7 +251,8 @@ impl CompletionResponse {
     }
 }
 
-/// The answer of a chosen completion choice, from its finish reason and text.
+/// The answer of a chosen completion choice, from its finish reason and text (and of a chat
+/// choice without a refusal).
 fn completion_answer(
     finish_reason: Option<String>,
     text: Option<String>,
