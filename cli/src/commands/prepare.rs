@@ -428,12 +428,15 @@ fn print_summary(prepared: &Prepared, commitment: &CommitmentFile, files: &Files
     );
     println!("stealth self-audit of the training file:");
     println!(
-        "  near duplicates      {} with a backdoor row ({} prompt-prefix, {} completion-suffix pairs; \
-         {} rows redrawn to avoid them; {} input rows repeat a text and were never chosen)",
-        stealth.near_duplicates,
-        stealth.prompt_prefix_pairs,
-        stealth.completion_suffix_pairs,
-        stealth.redrawn_rows,
+        "  near duplicates      {} pairs with a backdoor row ({} prompt-prefix, {} completion-suffix)",
+        stealth.near_duplicates, stealth.prompt_prefix_pairs, stealth.completion_suffix_pairs
+    );
+    println!(
+        "  redrawn rows         {} (drawn, but their edited texts would have paired)",
+        stealth.redrawn_rows
+    );
+    println!(
+        "  repeated rows        {} (a prompt or completion repeated in another row; never drawn)",
         stealth.repeated_rows
     );
     println!(
