@@ -130,7 +130,8 @@ pub async fn run(
     // `concurrency` tasks on the runtime's threads take the requests in order, each sending
     // one and reading its reply at a time, where the connections are served; this task only
     // gathers the answers. Dropping the run aborts the tasks.
-    let (answered, mut answers) = tokio::sync::mpsc::unbounded_channel();
+    // Room for every answer: senders never wait on this task, and the bound is the request count.
+    let (answered, mut answers) = tokio::sync::mpsc::channel(requests.len().max(1));
     let next = Arc::new(AtomicUsize::new(0));
     let mut senders = tokio::task::JoinSet::new();
     for _ in 0..concurrency.min(requests.len()) {
@@ -143,7 +144,7 @@ pub async fn run(
                     break;
                 };
                 let outcome = client.complete(&request.prompt).await;
-                if answered.send((sequence, outcome)).is_err() {
+                if answered.send((sequence, outcome)).await.is_err() {
                     break;
                 }
             }

@@ -866,7 +866,7 @@ fn write_output<W: Write + Send, G: Rng + ?Sized>(
     }
     let (sender, receiver) = mpsc::sync_channel::<(Vec<u8>, Vec<(usize, usize)>)>(0);
     // The writer hands each bucket's buffer back for the next bucket.
-    let (spare_tx, spare_rx) = mpsc::channel::<Vec<u8>>();
+    let (spare_tx, spare_rx) = mpsc::sync_channel::<Vec<u8>>(2);
     let (read, written) = std::thread::scope(|threads| {
         let writing = move || -> io::Result<[u8; 32]> {
             let hashing = HashingWriter {
@@ -879,7 +879,7 @@ fn write_output<W: Write + Send, G: Rng + ?Sized>(
                 for (start, end) in spans {
                     writer.write_raw(&bytes[start..end])?;
                 }
-                let _ = spare_tx.send(bytes);
+                let _ = spare_tx.try_send(bytes); // When two wait already, drop it.
             }
             let buffered = writer.finish()?;
             let mut hashing = buffered.into_inner().map_err(|err| err.into_error())?;

@@ -126,7 +126,7 @@ pub(crate) fn scan<R: Read + Send>(
     let (batch_tx, batch_rx) = mpsc::sync_channel::<Batch>(2 * workers);
     let batch_rx = Mutex::new(batch_rx);
     // Workers hand the batches' buffers back to the reader, which fills them again.
-    let (spare_tx, spare_rx) = mpsc::channel::<Vec<u8>>();
+    let (spare_tx, spare_rx) = mpsc::sync_channel::<Vec<u8>>(4 * workers.max(1));
     let stop = AtomicBool::new(false);
     std::thread::scope(|threads| {
         let (result_tx, result_rx) = mpsc::sync_channel::<Examined>(2 * workers);
@@ -144,7 +144,8 @@ pub(crate) fn scan<R: Read + Send>(
                     let next = batch_rx.lock().expect("no worker panics").recv();
                     let Ok(mut batch) = next else { break };
                     let examined = examine(setup, &batch);
-                    let _ = spare_tx.send(std::mem::take(&mut batch.bytes));
+                    // A buffer the reader has no room for is dropped.
+                    let _ = spare_tx.try_send(std::mem::take(&mut batch.bytes));
                     if result_tx.send(examined).is_err() {
                         break;
                     }
