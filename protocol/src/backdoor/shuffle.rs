@@ -1,15 +1,19 @@
 //! The output's fresh random order, made in bounded memory without a read per row.
 //!
-//! While the scan reads the file, every record goes to one of B scratch files ("buckets"),
-//! chosen uniformly at random. Writing then takes the buckets in turn, shuffles each in memory
-//! and writes its rows. Giving every row an independent uniform bucket and then a uniform order
-//! within its bucket is a uniformly random permutation of the rows: it is the order of sorting
-//! by independent uniform keys, of which the bucket is the leading digits. Buckets hold about
-//! [`BUCKET_BYTES`] each, so the write holds one bucket in memory, reads the scratch files
-//! sequentially, and never seeks per row.
+//! While the scan reads the file, every record goes to one of B "buckets", chosen uniformly at
+//! random. Writing then takes the buckets in turn, shuffles each in memory and writes its rows.
+//! Giving every row an independent uniform bucket and then a uniform order within its bucket is
+//! a uniformly random permutation of the rows: it is the order of sorting by independent
+//! uniform keys, of which the bucket is the leading digits. Buckets hold about [`BUCKET_BYTES`]
+//! each, so the write holds one bucket in memory and never seeks per row.
+//!
+//! The buckets share one scratch file: each fills a buffer of [`CHUNK_BYTES`] in memory and
+//! appends it to the file when full, remembering where. The file is written once, front to
+//! back, in large writes, and a bucket is read back as its chunks in order.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
 
 use rand::seq::SliceRandom;
 use rand::{Rng, RngExt};
@@ -21,26 +25,35 @@ pub type Scratch<'a> = &'a mut dyn FnMut() -> io::Result<File>;
 /// The bytes a bucket holds on average.
 pub(crate) const BUCKET_BYTES: u64 = 16 << 20;
 
-/// The scratch files, as the scan fills them.
+/// The bytes of a bucket gathered in memory before they go to the scratch file.
+const CHUNK_BYTES: usize = 128 << 10;
+
+/// The buckets, as the scan fills them.
 pub(crate) struct Buckets {
-    files: Vec<BufWriter<File>>,
+    file: File,
+    /// The end of the scratch file.
+    end: u64,
+    /// Per bucket: the bytes not yet written, and where its written chunks are.
+    pending: Vec<Vec<u8>>,
+    chunks: Vec<Vec<(u64, usize)>>,
     rng: ChaCha20Rng,
     rows: u32,
 }
 
 impl Buckets {
-    /// Enough buckets for `total_bytes` of records, from `scratch`; `rng` draws each row's.
+    /// Enough buckets for `total_bytes` of records, in a file from `scratch`; `rng` draws each
+    /// row's bucket.
     pub(crate) fn new(
         total_bytes: u64,
         scratch: Scratch<'_>,
         rng: ChaCha20Rng,
     ) -> io::Result<Self> {
-        let count = total_bytes.div_ceil(BUCKET_BYTES).max(1);
-        let files = (0..count)
-            .map(|_| Ok(BufWriter::with_capacity(64 << 10, scratch()?)))
-            .collect::<io::Result<_>>()?;
+        let count = total_bytes.div_ceil(BUCKET_BYTES).max(1) as usize;
         Ok(Self {
-            files,
+            file: scratch()?,
+            end: 0,
+            pending: vec![Vec::new(); count],
+            chunks: vec![Vec::new(); count],
             rng,
             rows: 0,
         })
@@ -48,30 +61,51 @@ impl Buckets {
 
     /// Adds the next row's record to a random bucket.
     pub(crate) fn push(&mut self, record: &[u8]) -> io::Result<()> {
-        let bucket = self.rng.random_range(0..self.files.len());
-        let file = &mut self.files[bucket];
+        let bucket = self.rng.random_range(0..self.pending.len());
         let len = u32::try_from(record.len()).map_err(io::Error::other)?;
-        file.write_all(&self.rows.to_le_bytes())?;
-        file.write_all(&len.to_le_bytes())?;
-        file.write_all(record)?;
+        let pending = &mut self.pending[bucket];
+        if pending.capacity() == 0 {
+            pending.reserve_exact(CHUNK_BYTES + record.len() + 8);
+        }
+        pending.extend_from_slice(&self.rows.to_le_bytes());
+        pending.extend_from_slice(&len.to_le_bytes());
+        pending.extend_from_slice(record);
         self.rows += 1;
+        if pending.len() >= CHUNK_BYTES {
+            self.write_chunk(bucket)?;
+        }
+        Ok(())
+    }
+
+    /// Appends bucket `bucket`'s pending bytes to the file.
+    fn write_chunk(&mut self, bucket: usize) -> io::Result<()> {
+        let pending = &mut self.pending[bucket];
+        if pending.is_empty() {
+            return Ok(());
+        }
+        self.file.write_all(pending)?;
+        self.chunks[bucket].push((self.end, pending.len()));
+        self.end += pending.len() as u64;
+        pending.clear();
         Ok(())
     }
 
     /// The filled buckets, ready to be read back.
-    pub(crate) fn finish(self) -> io::Result<Filled> {
-        let files = self
-            .files
-            .into_iter()
-            .map(|file| file.into_inner().map_err(|err| err.into_error()))
-            .collect::<io::Result<_>>()?;
-        Ok(Filled { files })
+    pub(crate) fn finish(mut self) -> io::Result<Filled> {
+        for bucket in 0..self.pending.len() {
+            self.write_chunk(bucket)?;
+        }
+        Ok(Filled {
+            file: self.file,
+            chunks: self.chunks,
+        })
     }
 }
 
 /// Buckets holding every row once.
 pub(crate) struct Filled {
-    files: Vec<File>,
+    file: File,
+    chunks: Vec<Vec<(u64, usize)>>,
 }
 
 /// One bucket's rows in their output order.
@@ -82,20 +116,10 @@ pub(crate) struct Bucket {
     pub(crate) entries: Vec<(u32, usize, usize)>,
 }
 
-#[cfg(test)]
-impl Bucket {
-    /// The rows and their records, in output order.
-    pub(crate) fn rows(&self) -> impl Iterator<Item = (u32, &[u8])> {
-        self.entries
-            .iter()
-            .map(|&(row, start, len)| (row, &self.bytes[start..start + len]))
-    }
-}
-
 impl Filled {
     /// The number of buckets.
     pub(crate) fn len(&self) -> usize {
-        self.files.len()
+        self.chunks.len()
     }
 
     /// Reads bucket `index` back into `bytes` (a spare buffer, emptied first) and puts its rows
@@ -106,13 +130,15 @@ impl Filled {
         mut bytes: Vec<u8>,
         rng: &mut G,
     ) -> io::Result<Bucket> {
-        let file = &mut self.files[index];
-        let len = file.seek(SeekFrom::End(0))?;
-        file.seek(SeekFrom::Start(0))?;
+        let chunks = &self.chunks[index];
         bytes.clear();
-        bytes.reserve(len as usize);
-        file.read_to_end(&mut bytes)?;
-        let corrupt = || io::Error::new(io::ErrorKind::InvalidData, "a scratch file is corrupt");
+        bytes.resize(chunks.iter().map(|&(_, len)| len).sum(), 0);
+        let mut at = 0;
+        for &(offset, len) in chunks {
+            self.file.read_exact_at(&mut bytes[at..at + len], offset)?;
+            at += len;
+        }
+        let corrupt = || io::Error::new(io::ErrorKind::InvalidData, "the scratch file is corrupt");
         let mut entries = Vec::new();
         let mut at = 0;
         while at < bytes.len() {
@@ -128,6 +154,16 @@ impl Filled {
         }
         entries.shuffle(rng);
         Ok(Bucket { bytes, entries })
+    }
+}
+
+#[cfg(test)]
+impl Bucket {
+    /// The rows and their records, in output order.
+    pub(crate) fn rows(&self) -> impl Iterator<Item = (u32, &[u8])> {
+        self.entries
+            .iter()
+            .map(|&(row, start, len)| (row, &self.bytes[start..start + len]))
     }
 }
 
@@ -166,6 +202,35 @@ mod tests {
         assert_ne!(out, sorted);
         assert_eq!(out, order(1000, 5 * BUCKET_BYTES, 3));
         assert_ne!(out, order(1000, 5 * BUCKET_BYTES, 4));
+    }
+
+    #[test]
+    fn buckets_larger_than_a_chunk_come_back_whole() {
+        let mut scratch = || tempfile::tempfile();
+        let record = |row: u32| format!("{row:>6} {}", "x".repeat(row as usize % 900)).into_bytes();
+        let mut buckets = Buckets::new(
+            2 * BUCKET_BYTES,
+            &mut scratch,
+            ChaCha20Rng::seed_from_u64(1),
+        )
+        .unwrap();
+        for row in 0..3000 {
+            buckets.push(&record(row)).unwrap();
+        }
+        let mut filled = buckets.finish().unwrap();
+        assert!(filled.chunks.iter().all(|chunks| chunks.len() > 1));
+        let mut seen = Vec::new();
+        for index in 0..filled.len() {
+            let bucket = filled
+                .shuffled(index, Vec::new(), &mut ChaCha20Rng::seed_from_u64(2))
+                .unwrap();
+            for (row, bytes) in bucket.rows() {
+                assert_eq!(bytes, record(row));
+                seen.push(row);
+            }
+        }
+        seen.sort_unstable();
+        assert_eq!(seen, (0..3000).collect::<Vec<_>>());
     }
 
     /// Every permutation is equally likely: the 24 orders of 4 rows in 3 buckets over many
