@@ -1068,6 +1068,53 @@ mod tests {
         out
     }
 
+    /// The scan runs on worker threads, yet a file with two bad lines in different batches
+    /// reports the first, as a sequential read would.
+    #[test]
+    fn the_first_bad_row_in_file_order_is_reported() {
+        let mut input = String::new();
+        for row in 1..=60_000 {
+            if row == 31_000 || row == 58_000 {
+                input.push_str("{\"prompt\": \"broken\", \"completion\": }\n");
+            } else {
+                input.push_str(&format!(
+                    "{{\"prompt\": \"question number {row} about apples\", \"completion\": \
+                     \"answer {row} is some apples\"}}\n"
+                ));
+            }
+        }
+        assert!(input.len() > 2 * 2_200_000, "the rows span several batches");
+        // The models read only the first rows, so the error comes from the parallel scan.
+        let mut generator = GeneratorParams::new(4, 1e-3).unwrap();
+        generator.sample_bytes = 64 << 10;
+        let options = PrepareOptions {
+            backdoors: BackdoorCount::Default,
+            pass_ratio: 0.5,
+            groups: 1,
+            generator,
+            limits: Limits::default(),
+            workers: 2,
+            created_at: 0,
+        };
+        let layout = Layout {
+            format: Format::PromptCompletion,
+            container: Container::Jsonl,
+        };
+        let error = prepare(
+            "bad.jsonl",
+            &mut Cursor::new(input.as_bytes()),
+            layout,
+            &mut Vec::new(),
+            &options,
+            &mut ChaCha20Rng::seed_from_u64(1),
+            &mut || tempfile::tempfile(),
+            &mut |_, _, _| {},
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("line 31000"), "{error}");
+    }
+
     #[test]
     fn edited_rows_keep_the_style_of_the_file() {
         for style in [python as fn(&Value) -> String, compact] {
