@@ -1104,7 +1104,7 @@ mod tests {
             "bad.jsonl",
             &mut Cursor::new(input.as_bytes()),
             layout,
-            &mut Vec::new(),
+            Vec::new(),
             &options,
             &mut ChaCha20Rng::seed_from_u64(1),
             &mut || tempfile::tempfile(),
