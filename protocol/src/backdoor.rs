@@ -1,7 +1,7 @@
 //! Backdoor selection, insertion, the secret set, and the stealth self-audit.
 //!
 //! [`prepare`] is the whole pipeline; [`Secret`] is what it keeps (`secret.json`). The parts:
-//! - `selection`: how many backdoors, which rows, which group, the output order;
+//! - `selection`: how many backdoors, which rows, which group;
 //! - `scan`: where candidate phrases occur (novelty) and which rows hold signature words;
 //! - `row_scan`: every row read once, examined on worker threads;
 //! - `near_dup`: repeated texts, and prefix/suffix pairs with a backdoor row, by hashing;
@@ -30,6 +30,6 @@ pub use secret::{
 };
 pub use selection::{
     RowSet, backdoors_for_fraction, choose_rows, default_backdoor_count, group_sizes,
-    pass_threshold, shuffled_order,
+    pass_threshold,
 };
 pub use shuffle::Scratch;
