@@ -124,6 +124,31 @@ struct Trees {
     verdict_lock: Mutex<()>,
 }
 
+/// Opens the sled database at `path`. sled's background threads keep the directory's lock for
+/// a moment after the last handle of a previous open is dropped, so a lock held elsewhere is
+/// waited for, up to about two seconds, before it is an error.
+fn open_db(path: &Path) -> sled::Result<sled::Db> {
+    let mut wait = std::time::Duration::from_millis(5);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        let opened = sled::Config::new()
+            .path(path)
+            .mode(sled::Mode::HighThroughput)
+            .flush_every_ms(None)
+            .open();
+        match opened {
+            Err(sled::Error::Io(error))
+                if error.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(wait);
+                wait = (wait * 2).min(std::time::Duration::from_millis(200));
+            }
+            other => return other,
+        }
+    }
+}
+
 impl Ledger {
     /// Opens (or creates) the ledger in the directory `path`.
     pub fn open(path: &Path) -> Result<Self, LedgerError> {
@@ -131,12 +156,7 @@ impl Ledger {
             path: path.to_path_buf(),
             source: Box::new(e),
         };
-        let db = sled::Config::new()
-            .path(path)
-            .mode(sled::Mode::HighThroughput)
-            .flush_every_ms(None)
-            .open()
-            .map_err(open_err)?;
+        let db = open_db(path).map_err(open_err)?;
         let tree = |name: &str| db.open_tree(name).map_err(open_err);
         let inner = Trees {
             messages: tree(keys::MESSAGES)?,

@@ -242,3 +242,19 @@ fn open_verdict(ledger: &Ledger, id: MessageId) -> Verdict {
         other => panic!("not an attestation: {other:?}"),
     }
 }
+
+#[test]
+fn opening_waits_for_a_lock_released_soon_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Ledger::open(dir.path()).unwrap();
+    let releaser = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(150));
+        drop(first);
+    });
+    // The first handle still holds the lock: this open waits until it goes.
+    let started = std::time::Instant::now();
+    let second = Ledger::open(dir.path()).unwrap();
+    assert!(started.elapsed() >= std::time::Duration::from_millis(100));
+    releaser.join().unwrap();
+    assert_eq!(second.len(), 0);
+}
