@@ -379,9 +379,9 @@ fn examine(setup: &ScanSetup<'_>, batch: &Batch) -> Examined {
 }
 
 /// Feeds every byte read through a blake3 hasher.
-pub(crate) struct HashingReader<'a, R> {
-    pub(crate) inner: R,
-    pub(crate) hasher: &'a mut blake3::Hasher,
+struct HashingReader<'a, R> {
+    inner: R,
+    hasher: &'a mut blake3::Hasher,
 }
 
 impl<R: Read> Read for HashingReader<'_, R> {
