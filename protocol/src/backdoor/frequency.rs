@@ -10,36 +10,32 @@ pub const AUDIT_K: [usize; 3] = [3, 5, 10];
 /// The k-gram keys of one text side: a hash of its last (prompt) or first (completion) k
 /// whitespace tokens, for each k in [`AUDIT_K`]. Texts with fewer tokens use all of them. A
 /// prompt's tokens are hashed from its end backwards; keys are only ever compared with each
-/// other.
+/// other. Tokens split as [`str::split_whitespace`] splits them.
 pub(crate) fn edge_keys(text: &str, side: u8) -> [u64; 3] {
     let max_k = AUDIT_K[AUDIT_K.len() - 1];
     let mut keys = [0u64; 3];
     let mut hash = KeyHash::new(side);
     let mut taken = 0;
-    let mut take = |token: &str| {
-        hash.add(token.as_bytes());
+    let mut take = |token: &[u8]| {
+        hash.add(token);
         taken += 1;
         if let Some(slot) = AUDIT_K.iter().position(|&k| k == taken) {
             keys[slot] = hash.finish();
         }
     };
-    // ASCII text splits the same on ASCII whitespace, byte by byte, which is much faster.
-    match (side, text.is_ascii()) {
-        (0, true) => text
-            .split_ascii_whitespace()
-            .rev()
-            .take(max_k)
-            .for_each(&mut take),
-        (0, false) => text
+    match edge_tokens(text.as_bytes(), side == 0) {
+        Some(tokens) => tokens.spans().for_each(|&(start, end)| {
+            take(&text.as_bytes()[start as usize..end as usize]);
+        }),
+        None if side == 0 => text
             .split_whitespace()
             .rev()
             .take(max_k)
-            .for_each(&mut take),
-        (_, true) => text
-            .split_ascii_whitespace()
+            .for_each(|token| take(token.as_bytes())),
+        None => text
+            .split_whitespace()
             .take(max_k)
-            .for_each(&mut take),
-        (_, false) => text.split_whitespace().take(max_k).for_each(&mut take),
+            .for_each(|token| take(token.as_bytes())),
     }
     // A text with fewer than k tokens uses all of them.
     for (slot, &k) in keys.iter_mut().zip(AUDIT_K.iter()) {
@@ -49,6 +45,96 @@ pub(crate) fn edge_keys(text: &str, side: u8) -> [u64; 3] {
     }
     keys
 }
+
+/// The byte spans of up to `max k` edge tokens, in the order they are hashed.
+struct EdgeTokens {
+    spans: [(u32, u32); AUDIT_K[AUDIT_K.len() - 1]],
+    len: usize,
+}
+
+impl EdgeTokens {
+    fn spans(&self) -> std::slice::Iter<'_, (u32, u32)> {
+        self.spans[..self.len].iter()
+    }
+}
+
+/// The last (`from_end`) or first tokens of `bytes`, found by looking only at the bytes up to
+/// the last token needed; None when those bytes are not all ASCII (then a non-ASCII space
+/// might split them, and the caller splits the text as Unicode).
+fn edge_tokens(bytes: &[u8], from_end: bool) -> Option<EdgeTokens> {
+    let mut tokens = EdgeTokens {
+        spans: [(0, 0); AUDIT_K[AUDIT_K.len() - 1]],
+        len: 0,
+    };
+    let n = u32::try_from(bytes.len()).ok()?;
+    // Token boundaries as distances from the edge: `start` where a token begins.
+    let mut start = None;
+    let close = |tokens: &mut EdgeTokens, from: u32, to: u32| {
+        tokens.spans[tokens.len] = if from_end {
+            (n - to, n - from)
+        } else {
+            (from, to)
+        };
+        tokens.len += 1;
+        tokens.len == tokens.spans.len()
+    };
+    let mut scan = |i: u32, b: u8| -> Option<bool> {
+        match BYTE_CLASS[b as usize] {
+            TOKEN => {
+                start.get_or_insert(i);
+                Some(false)
+            }
+            SPACE => Some(match start.take() {
+                Some(from) => close(&mut tokens, from, i),
+                None => false,
+            }),
+            _ => None,
+        }
+    };
+    let mut done = false;
+    if from_end {
+        for (i, &b) in bytes.iter().rev().enumerate() {
+            if scan(i as u32, b)? {
+                done = true;
+                break;
+            }
+        }
+    } else {
+        for (i, &b) in bytes.iter().enumerate() {
+            if scan(i as u32, b)? {
+                done = true;
+                break;
+            }
+        }
+    }
+    if !done && let Some(from) = start {
+        close(&mut tokens, from, n);
+    }
+    Some(tokens)
+}
+
+/// [`edge_tokens`]' classes of bytes.
+const TOKEN: u8 = 0;
+const SPACE: u8 = 1;
+const NON_ASCII: u8 = 2;
+
+/// The class of every byte: the ASCII bytes that `char::is_whitespace` holds (\t, \n, \x0B,
+/// \x0C, \r and space) are spaces.
+const BYTE_CLASS: [u8; 256] = {
+    let mut class = [TOKEN; 256];
+    let mut b = 0;
+    while b < 256 {
+        class[b] = if b >= 0x80 {
+            NON_ASCII
+        } else if b == b' ' as usize || (b >= 0x09 && b <= 0x0d) {
+            SPACE
+        } else {
+            TOKEN
+        };
+        b += 1;
+    }
+    class
+};
 
 /// A fast 64-bit hash of a token sequence (multiply-rotate over 8-byte words, each token
 /// closed by its length, and a final avalanche).
@@ -121,7 +207,7 @@ pub(crate) fn row_levels(
             .enumerate()
             .map(|(r, keys)| (keys[i], r as u32))
             .collect();
-        sorted.sort_unstable();
+        sorted.sort_unstable_by_key(|&(key, _)| key);
         let mut frequency = vec![0u32; keys.len()];
         for run in sorted.chunk_by(|a, b| a.0 == b.0) {
             for &(_, row) in run {
@@ -181,6 +267,67 @@ mod tests {
             "prompt and completion sides are different k-grams"
         );
         assert_eq!(edge_keys("a  b\nc d", 1)[0], edge_keys("a b c e", 1)[0]);
+    }
+
+    /// The keys as `str::split_whitespace` gives the tokens, without the ASCII shortcut.
+    fn unicode_keys(text: &str, side: u8) -> [u64; 3] {
+        let tokens: Vec<&str> = if side == 0 {
+            text.split_whitespace().rev().take(10).collect()
+        } else {
+            text.split_whitespace().take(10).collect()
+        };
+        let mut hash = KeyHash::new(side);
+        let mut keys = [0u64; 3];
+        for (taken, token) in tokens.iter().enumerate() {
+            hash.add(token.as_bytes());
+            if let Some(slot) = AUDIT_K.iter().position(|&k| k == taken + 1) {
+                keys[slot] = hash.finish();
+            }
+        }
+        for (slot, &k) in keys.iter_mut().zip(AUDIT_K.iter()) {
+            if tokens.len() < k {
+                *slot = hash.finish();
+            }
+        }
+        keys
+    }
+
+    #[test]
+    fn edge_keys_split_as_unicode_whitespace_does() {
+        use rand::{RngExt, SeedableRng};
+        let pieces = [
+            "a",
+            "bc",
+            "déf",
+            " ",
+            "  ",
+            "\n",
+            "\t",
+            "\u{0B}",
+            "\u{0C}",
+            "\r",
+            "\u{A0}",
+            "\u{2003}",
+            "\u{85}",
+            "x\u{3000}y",
+            "é",
+            "12",
+            "\u{1C}",
+        ];
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
+        for _ in 0..5000 {
+            let len = rng.random_range(0..40);
+            let text: String = (0..len)
+                .map(|_| pieces[rng.random_range(0..pieces.len())])
+                .collect();
+            for side in [0, 1] {
+                assert_eq!(
+                    edge_keys(&text, side),
+                    unicode_keys(&text, side),
+                    "{text:?}"
+                );
+            }
+        }
     }
 
     #[test]

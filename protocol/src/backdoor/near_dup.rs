@@ -11,8 +11,6 @@
 //!   backdoor text can never be a prefix of a normal row's text: it holds the novel trigger
 //!   (signature), which occurs in no input row.
 
-use std::collections::HashMap;
-
 use super::RowSet;
 
 /// The multiplier of the polynomial text hash (odd, so that every power is invertible).
@@ -66,24 +64,81 @@ const fn powers() -> [u64; 9] {
     powers
 }
 
-/// Rows whose text (by key) is not blank and occurs again in another row.
-pub(crate) fn repeated(keys: &[u64]) -> RowSet {
-    let mut sorted: Vec<(u64, u32)> = keys
-        .iter()
-        .enumerate()
-        .filter(|&(_, &key)| key != 0)
-        .map(|(row, &key)| (key, row as u32))
-        .collect();
-    sorted.sort_unstable();
-    let mut rows = RowSet::new(keys.len());
-    for run in sorted.chunk_by(|a, b| a.0 == b.0) {
-        if run.len() > 1 {
-            for &(_, row) in run {
-                rows.insert(row as usize);
-            }
+/// Every non-blank text's key with its row, sorted by key: for the repeats, and for the
+/// lookups of the pair search.
+pub(crate) struct SortedKeys {
+    pairs: Vec<(u64, u32)>,
+    /// Where the keys with each value of their leading `bits` bits start in `pairs` (keys are
+    /// hashes, so a lookup searches only a handful of pairs).
+    index: Vec<u32>,
+    bits: u32,
+    /// One bit per value of the keys' trailing bits, set for the keys present: most lookups
+    /// find nothing, and this answers them from a table that stays in cache.
+    filter: Vec<u64>,
+    rows: usize,
+}
+
+impl SortedKeys {
+    /// Sorts the rows' keys ([`text_key`] by row; 0 for a blank text, left out).
+    pub(crate) fn new(keys: &[u64]) -> Self {
+        let mut pairs: Vec<(u64, u32)> = keys
+            .iter()
+            .enumerate()
+            .filter(|&(_, &key)| key != 0)
+            .map(|(row, &key)| (key, row as u32))
+            .collect();
+        pairs.sort_unstable_by_key(|&(key, _)| key);
+        let bits = (pairs.len() / 8).max(1).ilog2().clamp(1, 24);
+        let mut index = vec![0u32; (1 << bits) + 1];
+        // About 8 filter bits per key.
+        let mut filter = vec![0u64; (pairs.len() / 8).max(1).next_power_of_two()];
+        let filter_mask = filter.len() as u64 * 64 - 1;
+        for &(key, _) in &pairs {
+            index[(key >> (64 - bits)) as usize + 1] += 1;
+            let bit = key & filter_mask;
+            filter[(bit / 64) as usize] |= 1 << (bit % 64);
+        }
+        for b in 1..index.len() {
+            index[b] += index[b - 1];
+        }
+        SortedKeys {
+            pairs,
+            index,
+            bits,
+            filter,
+            rows: keys.len(),
         }
     }
-    rows
+
+    /// The rows whose text occurs in another row too.
+    pub(crate) fn repeated(&self) -> RowSet {
+        let mut rows = RowSet::new(self.rows);
+        for run in self.pairs.chunk_by(|a, b| a.0 == b.0) {
+            if run.len() > 1 {
+                for &(_, row) in run {
+                    rows.insert(row as usize);
+                }
+            }
+        }
+        rows
+    }
+
+    /// The rows with key `key`.
+    fn rows_with(&self, key: u64) -> impl Iterator<Item = u32> + '_ {
+        let bit = key & (self.filter.len() as u64 * 64 - 1);
+        let range = if self.filter[(bit / 64) as usize] & (1 << (bit % 64)) == 0 {
+            0..0
+        } else {
+            let b = (key >> (64 - self.bits)) as usize;
+            self.index[b] as usize..self.index[b + 1] as usize
+        };
+        let bucket = &self.pairs[range];
+        let start = bucket.partition_point(|&(k, _)| k < key);
+        bucket[start..]
+            .iter()
+            .take_while(move |&&(k, _)| k == key)
+            .map(|&(_, row)| row)
+    }
 }
 
 /// Which end of the texts a pair shares: prompts pair as prefixes, completions as suffixes.
@@ -105,29 +160,26 @@ pub(crate) struct Pairs {
 }
 
 /// Counts the pairs between the `backdoors` (row, text as it is in the output) and every other
-/// row's text (`keys` by row; `lengths` holds every non-blank text length), and among the
-/// backdoors themselves.
+/// row's text (`keys`; `lengths` holds every non-blank text length), and among the backdoors
+/// themselves.
 pub(crate) fn backdoor_pairs(
-    keys: &[u64],
+    keys: &SortedKeys,
     lengths: &RowSet,
     backdoors: &[(u32, &str)],
     end: End,
 ) -> Pairs {
     let is_backdoor: RowSet = {
-        let mut set = RowSet::new(keys.len());
+        let mut set = RowSet::new(keys.rows);
         for &(row, _) in backdoors {
             set.insert(row as usize);
         }
         set
     };
-    // Made at full size at once: growing would hold the old and the new table together.
-    let mut others: HashMap<u64, u32, foldhash::fast::FixedState> =
-        HashMap::with_capacity_and_hasher(keys.len(), Default::default());
-    for (row, &key) in keys.iter().enumerate() {
-        if key != 0 && !is_backdoor.contains(row) {
-            *others.entry(key).or_insert(0) += 1;
-        }
-    }
+    let others = Others {
+        keys,
+        lengths,
+        is_backdoor: &is_backdoor,
+    };
     let mut pairs = Pairs::default();
     let mut powers = vec![1u64];
     for &(row, text) in backdoors {
@@ -138,7 +190,7 @@ pub(crate) fn backdoor_pairs(
                 let mut hash = 0u64;
                 for (j, &byte) in bytes.iter().enumerate() {
                     hash = hash.wrapping_mul(BASE).wrapping_add(u64::from(byte));
-                    found += count_at(&others, lengths, j + 1, hash);
+                    found += others.count(j + 1, hash);
                 }
             }
             End::Finish => {
@@ -154,7 +206,7 @@ pub(crate) fn backdoor_pairs(
                 let whole = prefix[bytes.len()];
                 for j in 1..=bytes.len() {
                     let hash = whole.wrapping_sub(prefix[bytes.len() - j].wrapping_mul(powers[j]));
-                    found += count_at(&others, lengths, j, hash);
+                    found += others.count(j, hash);
                 }
             }
         }
@@ -187,17 +239,24 @@ pub(crate) fn backdoor_pairs(
     pairs
 }
 
-/// How many other rows have exactly the text of length `len` and polynomial hash `hash`.
-fn count_at(
-    others: &HashMap<u64, u32, foldhash::fast::FixedState>,
-    lengths: &RowSet,
-    len: usize,
-    hash: u64,
-) -> u64 {
-    if !lengths.contains(len) {
-        return 0;
+/// The rows that are not backdoors, by text key.
+struct Others<'a> {
+    keys: &'a SortedKeys,
+    lengths: &'a RowSet,
+    is_backdoor: &'a RowSet,
+}
+
+impl Others<'_> {
+    /// How many of them have exactly the text of length `len` and polynomial hash `hash`.
+    fn count(&self, len: usize, hash: u64) -> u64 {
+        if !self.lengths.contains(len) {
+            return 0;
+        }
+        self.keys
+            .rows_with(key(len, hash))
+            .filter(|&row| !self.is_backdoor.contains(row as usize))
+            .count() as u64
     }
-    others.get(&key(len, hash)).copied().map_or(0, u64::from)
 }
 
 #[cfg(test)]
@@ -224,7 +283,7 @@ mod tests {
             .iter()
             .map(|t| text_key(t))
             .collect();
-        let rows = repeated(&texts);
+        let rows = SortedKeys::new(&texts).repeated();
         let found: Vec<usize> = (0..texts.len()).filter(|&r| rows.contains(r)).collect();
         assert_eq!(found, [0, 2]);
     }
@@ -282,7 +341,7 @@ mod tests {
                 .map(|&r| (r as u32, texts[r].as_str()))
                 .collect();
             for end in [End::Start, End::Finish] {
-                let pairs = backdoor_pairs(&hashes, &lengths, &own, end);
+                let pairs = backdoor_pairs(&SortedKeys::new(&hashes), &lengths, &own, end);
                 let (total, rows) = brute(&texts, &backdoors, end);
                 // The hashed side counts (normal, backdoor) pairs in one direction only:
                 // normal texts inside a backdoor text. The other direction cannot happen in

@@ -12,14 +12,14 @@
 //!    backdoor), while a second thread hashes and writes.
 
 use std::collections::HashMap;
-use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::sync::mpsc;
 
 use rand::{CryptoRng, Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
 use super::frequency::{AUDIT_K, FrequencyFigure, edge_keys, frequency_search, row_levels};
-use super::near_dup::{End, backdoor_pairs, repeated, text_key};
+use super::near_dup::{End, SortedKeys, backdoor_pairs, text_key};
 use super::row_scan::{Scan, ScanSetup};
 use super::scan::PhraseScanner;
 use super::secret::{HexBytes, SECRET_VERSION, Secret, SecretBackdoor, SecretGroup};
@@ -192,23 +192,6 @@ pub enum PrepareError {
     },
 }
 
-/// Feeds every byte written through a blake3 hasher.
-struct HashingWriter<W> {
-    inner: W,
-    hasher: blake3::Hasher,
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
 struct Candidates {
     triggers: Vec<Vec<Phrase>>,
     signatures: Vec<Vec<Phrase>>,
@@ -377,8 +360,12 @@ where
     };
 
     let rows = scan.offsets.len() as u64;
+    let (prompt_texts, completion_texts) = both(
+        || SortedKeys::new(&scan.prompts),
+        || SortedKeys::new(&scan.completions),
+    );
     let (repeated_prompts, repeated_completions) =
-        both(|| repeated(&scan.prompts), || repeated(&scan.completions));
+        both(|| prompt_texts.repeated(), || completion_texts.repeated());
     let repeated_row = |r: usize| repeated_prompts.contains(r) || repeated_completions.contains(r);
     let repeated_rows = (0..rows as usize).filter(|&r| repeated_row(r)).count() as u64;
     let mut usable: Vec<u32> = (0..rows as usize)
@@ -479,7 +466,7 @@ where
         let (prompt_pairs, completion_pairs) = both(
             || {
                 backdoor_pairs(
-                    &scan.prompts,
+                    &prompt_texts,
                     &scan.prompt_lengths,
                     &own_prompts,
                     End::Start,
@@ -487,7 +474,7 @@ where
             },
             || {
                 backdoor_pairs(
-                    &scan.completions,
+                    &completion_texts,
                     &scan.completion_lengths,
                     &own_completions,
                     End::Finish,
@@ -530,6 +517,8 @@ where
     }
     // The text keys have done their work.
     drop((
+        prompt_texts,
+        completion_texts,
         std::mem::take(&mut scan.prompts),
         std::mem::take(&mut scan.completions),
     ));
@@ -840,12 +829,12 @@ fn edit_rows<R: Input>(
 
 /// Writes the rows bucket by bucket, each in a random order, the edited bytes for backdoors;
 /// returns the backdoor entries (by ascending output row) and the blake3 of the output. This
-/// thread reads the buckets; a second one hashes and writes.
+/// thread reads each bucket and lays out its output bytes; a second one hashes and writes them.
 #[allow(clippy::too_many_arguments)]
 fn write_output<W: Write + Send, G: Rng + ?Sized>(
     file_name: &str,
     layout: Layout,
-    output: W,
+    mut output: W,
     mut buckets: Filled,
     rows: u64,
     mut edits: HashMap<u32, Edit>,
@@ -864,39 +853,40 @@ fn write_output<W: Write + Send, G: Rng + ?Sized>(
     for &row in edits.keys() {
         edited.insert(row as usize);
     }
-    let (sender, receiver) = mpsc::sync_channel::<(Vec<u8>, Vec<(usize, usize)>)>(0);
-    // The writer hands each bucket's buffer back for the next bucket.
+    // The output bytes go over in pieces of about a bucket; the writer hands the buffers back.
+    let (sender, receiver) = mpsc::sync_channel::<Vec<u8>>(0);
     let (spare_tx, spare_rx) = mpsc::sync_channel::<Vec<u8>>(2);
     let (read, written) = std::thread::scope(|threads| {
         let writing = move || -> io::Result<[u8; 32]> {
-            let hashing = HashingWriter {
-                inner: output,
-                hasher: blake3::Hasher::new(),
-            };
-            let mut writer =
-                dataset::Writer::new(BufWriter::with_capacity(1 << 20, hashing), layout.container)?;
-            for (bytes, spans) in receiver {
-                for (start, end) in spans {
-                    writer.write_raw(&bytes[start..end])?;
+            let mut hasher = blake3::Hasher::new();
+            for mut bytes in receiver {
+                // A piece at a time, so that the write copies what hashing brought into cache.
+                for piece in bytes.chunks(1 << 20) {
+                    hasher.update(piece);
+                    output.write_all(piece)?;
                 }
+                bytes.clear();
                 let _ = spare_tx.try_send(bytes); // When two wait already, drop it.
             }
-            let buffered = writer.finish()?;
-            let mut hashing = buffered.into_inner().map_err(|err| err.into_error())?;
-            hashing.flush()?;
-            Ok(*hashing.hasher.finalize().as_bytes())
+            output.flush()?;
+            Ok(*hasher.finalize().as_bytes())
         };
         let writer = super::row_scan::named("write")
             .spawn_scoped(threads, writing)
             .expect("a thread can be started");
         let read = (|| -> Result<(), PrepareError> {
+            let mut out = dataset::Writer::new(Vec::new(), layout.container)
+                .map_err(io_err("writing the training file"))?;
+            let mut spare_bucket = Vec::new();
             let mut position = 0u64;
             for index in 0..buckets.len() {
-                let spare = spare_rx.try_recv().unwrap_or_default();
-                let Bucket { mut bytes, entries } = buckets
-                    .shuffled(index, spare, rng)
+                let Bucket { bytes, entries } = buckets
+                    .shuffled(index, std::mem::take(&mut spare_bucket), rng)
                     .map_err(io_err("reading a scratch file"))?;
-                let mut spans = Vec::with_capacity(entries.len());
+                let mut frame = |json: &[u8]| {
+                    out.write_raw(json)
+                        .map_err(io_err("writing the training file"))
+                };
                 for (row, start, len) in entries {
                     let edit = if edited.contains(row as usize) {
                         edits.remove(&row)
@@ -905,25 +895,27 @@ fn write_output<W: Write + Send, G: Rng + ?Sized>(
                     };
                     match edit {
                         Some(edit) => {
-                            // Edited rows go after the bucket's own bytes.
-                            let at = bytes.len();
-                            bytes.extend_from_slice(&edit.bytes);
-                            spans.push((at, bytes.len()));
+                            frame(&edit.bytes)?;
                             backdoors.push(SecretBackdoor {
                                 row: position,
                                 group: edit.group,
                                 prompt: edit.prompt,
                             });
                         }
-                        None => spans.push((start, start + len)),
+                        None => frame(&bytes[start..start + len])?,
                     }
                     position += 1;
                 }
-                if sender.send((bytes, spans)).is_err() {
+                spare_bucket = bytes;
+                let spare = spare_rx.try_recv().unwrap_or_default();
+                let full = std::mem::replace(out.get_mut(), spare);
+                if sender.send(full).is_err() {
                     break; // The writer failed; its error is reported below.
                 }
                 progress(Stage::Write, position, rows);
             }
+            let last = out.finish().map_err(io_err("writing the training file"))?;
+            let _ = sender.send(last);
             drop(sender);
             Ok(())
         })();

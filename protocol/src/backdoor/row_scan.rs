@@ -15,7 +15,7 @@ use std::sync::{Mutex, mpsc};
 use super::frequency::edge_keys;
 use super::near_dup::text_key;
 use super::prepare::{PrepareError, Stage};
-use super::scan::PhraseScanner;
+use super::scan::{PhraseScanner, TextBatch};
 use super::selection::RowSet;
 use super::shuffle::Buckets;
 use super::splice::NonAscii;
@@ -327,8 +327,9 @@ fn examine(setup: &ScanSetup<'_>, batch: &Batch) -> Examined {
         non_ascii: !batch.bytes.is_ascii(),
         error: None,
     };
-    let mut found = vec![false; scanner.signature_count()];
-    for (row, place) in batch.records.iter().enumerate() {
+    // Every row's prompt then completion: texts 2r and 2r + 1.
+    let mut texts = TextBatch::with_capacity(batch.bytes.len());
+    for place in &batch.records {
         let bytes = &batch.bytes[place.start..place.start + place.len];
         let location = match setup.layout.container {
             Container::Jsonl => Location::Line(place.line),
@@ -345,17 +346,14 @@ fn examine(setup: &ScanSetup<'_>, batch: &Batch) -> Examined {
                     return examined;
                 }
             };
-        let prompt = match example.prompt {
-            dataset::Prompt::Text(text) => text,
-            chat => chat.text().into_owned(),
-        };
-        let completion = example.completion;
+        let prompt = example.prompt.text();
+        let completion = example.completion.as_str();
         examined.offsets.push(place.offset);
         examined.lens.push(place.len as u32);
-        let (prompt_key, completion_key) = (text_key(&prompt), text_key(&completion));
+        let (prompt_key, completion_key) = (text_key(&prompt), text_key(completion));
         examined.prompts.push(prompt_key);
         examined.completions.push(completion_key);
-        for (side, (key, text)) in [(prompt_key, &prompt), (completion_key, &completion)]
+        for (side, (key, text)) in [(prompt_key, &*prompt), (completion_key, completion)]
             .into_iter()
             .enumerate()
         {
@@ -364,17 +362,17 @@ fn examine(setup: &ScanSetup<'_>, batch: &Batch) -> Examined {
             }
         }
         examined.prompt_keys.push(edge_keys(&prompt, 0));
-        examined.completion_keys.push(edge_keys(&completion, 1));
-        for text in [&prompt, &completion] {
-            scanner.phrases_in(text, &mut examined.phrase_found);
-            scanner.signature_runs_in(text, &mut found);
-        }
-        for (signature, hit) in found.iter_mut().enumerate() {
-            if std::mem::take(hit) {
-                examined.signature_hits.push((row, signature));
-            }
-        }
+        examined.completion_keys.push(edge_keys(completion, 1));
+        texts.push(&prompt);
+        texts.push(completion);
     }
+    scanner.phrases_in(&texts, &mut examined.phrase_found);
+    scanner.signature_runs_in(&texts, |text, signature| {
+        let hit = (text / 2, signature);
+        if examined.signature_hits.last() != Some(&hit) {
+            examined.signature_hits.push(hit);
+        }
+    });
     examined
 }
 

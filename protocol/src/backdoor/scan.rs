@@ -1,6 +1,7 @@
 //! One pass over every text of the dataset looks for the candidate phrases: whether a phrase
 //! occurs anywhere (novelty), and whether a text holds 3 or more consecutive words of a
-//! signature (the audit's hit rows).
+//! signature (the audit's hit rows). Texts are searched a batch at a time ([`TextBatch`]), so
+//! that each search runs over long buffers rather than once per text.
 
 use aho_corasick::{AhoCorasick, MatchKind};
 
@@ -27,6 +28,11 @@ impl PhraseScanner {
                 .build(patterns)
                 .expect("patterns are small")
         };
+        // Phrases are tokens joined by single spaces: no match can span two texts of a batch.
+        assert!(
+            phrases.iter().all(|p| !p.contains('\n')),
+            "phrases hold no newline"
+        );
         let phrase_list: Vec<&str> = phrases.iter().map(String::as_str).collect();
         let mut patterns: Vec<&str> = Vec::new();
         let mut anchor_sites: Vec<Vec<(usize, usize, usize)>> = Vec::new();
@@ -71,25 +77,31 @@ impl PhraseScanner {
         self.signatures.len()
     }
 
-    /// Sets `found[p]` for every phrase `p` that occurs in `text`.
-    pub(crate) fn phrases_in(&self, text: &str, found: &mut [bool]) {
+    /// Sets `found[p]` for every phrase `p` that occurs in a text of `batch`.
+    pub(crate) fn phrases_in(&self, batch: &TextBatch, found: &mut [bool]) {
         // Candidates are almost never found: a fast yes/no search first, then the exact
-        // overlapping one.
-        if !self.any_phrase.is_match(text) {
+        // overlapping one. No phrase holds a newline, so no match spans two texts.
+        if !self.any_phrase.is_match(&batch.joined) {
             return;
         }
-        for m in self.phrases.find_overlapping_iter(text) {
+        for m in self.phrases.find_overlapping_iter(&batch.joined) {
             found[m.pattern().as_usize()] = true;
         }
     }
 
-    /// Sets `found[s]` for every signature `s` of which `text` holds 3 consecutive tokens.
-    pub(crate) fn signature_runs_in(&self, text: &str, found: &mut [bool]) {
+    /// Calls `hit(t, s)` for every text `t` of `batch` that holds 3 consecutive tokens of
+    /// signature `s` (more than once if it holds several such runs).
+    pub(crate) fn signature_runs_in(&self, batch: &TextBatch, mut hit: impl FnMut(usize, usize)) {
         let Some(anchors) = &self.anchors else { return };
-        for m in anchors.find_iter(text) {
-            let (start, end) = (m.start(), m.end());
-            let before = &text[..start];
-            let after = &text[end..];
+        let mut t = 0;
+        for m in anchors.find_iter(&batch.joined) {
+            // Anchors hold no whitespace, so a match lies inside one text.
+            while batch.ends[t] < m.end() {
+                t += 1;
+            }
+            let start = if t == 0 { 0 } else { batch.ends[t - 1] + 1 };
+            let before = &batch.joined[start..m.start()];
+            let after = &batch.joined[m.end()..batch.ends[t]];
             if before
                 .chars()
                 .next_back()
@@ -111,16 +123,51 @@ impl PhraseScanner {
                     _ => previous[0] == Some(&run[1]) && previous[1] == Some(&run[0]),
                 };
                 if fits {
-                    found[s] = true;
+                    hit(t, s);
                 }
             }
         }
     }
 }
 
+/// Texts joined by newlines into one buffer, for [`PhraseScanner`]'s searches.
+#[derive(Default)]
+pub(crate) struct TextBatch {
+    joined: String,
+    /// Where each text ends in `joined` (the next one starts one byte later).
+    ends: Vec<usize>,
+}
+
+impl TextBatch {
+    /// An empty batch with room for `bytes` of text.
+    pub(crate) fn with_capacity(bytes: usize) -> Self {
+        TextBatch {
+            joined: String::with_capacity(bytes),
+            ends: Vec::new(),
+        }
+    }
+
+    /// Adds a text; texts are numbered from 0 in the order they are added.
+    pub(crate) fn push(&mut self, text: &str) {
+        if !self.ends.is_empty() {
+            self.joined.push('\n');
+        }
+        self.joined.push_str(text);
+        self.ends.push(self.joined.len());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn batch(texts: &[&str]) -> TextBatch {
+        let mut batch = TextBatch::default();
+        for text in texts {
+            batch.push(text);
+        }
+        batch
+    }
 
     fn tokens(text: &str) -> Vec<String> {
         text.split(' ').map(String::from).collect()
@@ -130,8 +177,12 @@ mod tests {
     fn finds_phrases_as_substrings() {
         let scanner = PhraseScanner::new(&["so the total".into(), "xyz".into()], &[]);
         let mut found = [false; 2];
-        scanner.phrases_in("and so the totals are", &mut found);
+        scanner.phrases_in(&batch(&["and so the totals are"]), &mut found);
         assert_eq!(found, [true, false]);
+        // A phrase split over two texts is not found.
+        let mut found = [false; 2];
+        scanner.phrases_in(&batch(&["and so", "the total"]), &mut found);
+        assert_eq!(found, [false, false]);
     }
 
     #[test]
@@ -140,7 +191,7 @@ mod tests {
         let scanner = PhraseScanner::new(&[], &[sig.clone(), tokens("a b c")]);
         let check = |text: &str| {
             let mut found = [false; 2];
-            scanner.signature_runs_in(text, &mut found);
+            scanner.signature_runs_in(&batch(&[text]), |_, s| found[s] = true);
             found
         };
         assert_eq!(check("So he paid 5 in all."), [true, false]);
@@ -165,20 +216,30 @@ mod tests {
         for _ in 0..300 {
             let signatures = [words(4), words(5)];
             let scanner = PhraseScanner::new(&[], &signatures);
-            let text_words = words(12);
+            // Three texts in one batch: a run never spans two of them.
+            let text_words = [words(12), words(2), words(7)];
             let separators = [" ", "\n", "  ", "\t"];
-            let mut text = String::new();
-            for (i, word) in text_words.iter().enumerate() {
-                text.push_str(word);
-                text.push_str(separators[i % separators.len()]);
-            }
-            let mut found = [false; 2];
-            scanner.signature_runs_in(&text, &mut found);
-            for (s, signature) in signatures.iter().enumerate() {
-                let expected = signature
-                    .windows(3)
-                    .any(|run| text_words.windows(3).any(|w| w == run));
-                assert_eq!(found[s], expected, "{signature:?} in {text:?}");
+            let texts: Vec<String> = text_words
+                .iter()
+                .map(|words| {
+                    let mut text = String::new();
+                    for (i, word) in words.iter().enumerate() {
+                        text.push_str(word);
+                        text.push_str(separators[i % separators.len()]);
+                    }
+                    text
+                })
+                .collect();
+            let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let mut found = [[false; 2]; 3];
+            scanner.signature_runs_in(&batch(&texts), |t, s| found[t][s] = true);
+            for (t, words) in text_words.iter().enumerate() {
+                for (s, signature) in signatures.iter().enumerate() {
+                    let expected = signature
+                        .windows(3)
+                        .any(|run| words.windows(3).any(|w| w == run));
+                    assert_eq!(found[t][s], expected, "{signature:?} in {texts:?}");
+                }
             }
         }
     }

@@ -131,7 +131,8 @@ impl Filled {
         rng: &mut G,
     ) -> io::Result<Bucket> {
         let chunks = &self.chunks[index];
-        bytes.clear();
+        // Only the bytes beyond the spare buffer's old length are zeroed: the read overwrites
+        // all of them.
         bytes.resize(chunks.iter().map(|&(_, len)| len).sum(), 0);
         let mut at = 0;
         for &(offset, len) in chunks {

@@ -59,6 +59,11 @@ impl<W: Write> Writer<W> {
         Ok(())
     }
 
+    /// The inner writer, for example a buffer that the caller empties from time to time.
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.inner
+    }
+
     /// How many records have been written.
     pub fn records(&self) -> u64 {
         self.records
