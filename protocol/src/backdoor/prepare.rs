@@ -853,9 +853,12 @@ fn write_output<W: Write + Send, G: Rng + ?Sized>(
     for &row in edits.keys() {
         edited.insert(row as usize);
     }
-    // The output bytes go over in pieces of about a bucket; the writer hands the buffers back.
+    // The output bytes go over in pieces of about a bucket, in two buffers: this thread fills
+    // one while the writer writes the other and hands it back. Reusing them spares the page
+    // faults of fresh ones.
     let (sender, receiver) = mpsc::sync_channel::<Vec<u8>>(0);
     let (spare_tx, spare_rx) = mpsc::sync_channel::<Vec<u8>>(2);
+    spare_tx.send(Vec::new()).expect("the channel has room");
     let (read, written) = std::thread::scope(|threads| {
         let writing = move || -> io::Result<[u8; 32]> {
             let mut hasher = blake3::Hasher::new();
@@ -866,7 +869,7 @@ fn write_output<W: Write + Send, G: Rng + ?Sized>(
                     output.write_all(piece)?;
                 }
                 bytes.clear();
-                let _ = spare_tx.try_send(bytes); // When two wait already, drop it.
+                let _ = spare_tx.send(bytes); // The reading side may have stopped.
             }
             output.flush()?;
             Ok(*hasher.finalize().as_bytes())
@@ -907,7 +910,7 @@ fn write_output<W: Write + Send, G: Rng + ?Sized>(
                     position += 1;
                 }
                 spare_bucket = bytes;
-                let spare = spare_rx.try_recv().unwrap_or_default();
+                let spare = spare_rx.recv().unwrap_or_default();
                 let full = std::mem::replace(out.get_mut(), spare);
                 if sender.send(full).is_err() {
                     break; // The writer failed; its error is reported below.

@@ -140,10 +140,12 @@ pub(crate) fn scan<R: Read + Send>(
         for _ in 0..workers.max(1) {
             let (batch_rx, result_tx, spare_tx) = (&batch_rx, result_tx.clone(), spare_tx.clone());
             let worker = move || {
+                // Reused from batch to batch: a fresh one each time would fault its pages in.
+                let mut texts = TextBatch::default();
                 loop {
                     let next = batch_rx.lock().expect("no worker panics").recv();
                     let Ok(mut batch) = next else { break };
-                    let examined = examine(setup, &batch);
+                    let examined = examine(setup, &batch, &mut texts);
                     // A buffer the reader has no room for is dropped.
                     let _ = spare_tx.try_send(std::mem::take(&mut batch.bytes));
                     if result_tx.send(examined).is_err() {
@@ -309,8 +311,9 @@ fn read_batches<R: Read>(
     Ok(*hasher.finalize().as_bytes())
 }
 
-/// A worker's part: parses a batch's rows and gathers their facts.
-fn examine(setup: &ScanSetup<'_>, batch: &Batch) -> Examined {
+/// A worker's part: parses a batch's rows and gathers their facts (`texts` is a buffer for
+/// the rows' texts).
+fn examine(setup: &ScanSetup<'_>, batch: &Batch, texts: &mut TextBatch) -> Examined {
     let rows = batch.records.len();
     let scanner = setup.scanner;
     let mut examined = Examined {
@@ -328,7 +331,7 @@ fn examine(setup: &ScanSetup<'_>, batch: &Batch) -> Examined {
         error: None,
     };
     // Every row's prompt then completion: texts 2r and 2r + 1.
-    let mut texts = TextBatch::with_capacity(batch.bytes.len());
+    texts.clear();
     for place in &batch.records {
         let bytes = &batch.bytes[place.start..place.start + place.len];
         let location = match setup.layout.container {
@@ -366,8 +369,8 @@ fn examine(setup: &ScanSetup<'_>, batch: &Batch) -> Examined {
         texts.push(&prompt);
         texts.push(completion);
     }
-    scanner.phrases_in(&texts, &mut examined.phrase_found);
-    scanner.signature_runs_in(&texts, |text, signature| {
+    scanner.phrases_in(texts, &mut examined.phrase_found);
+    scanner.signature_runs_in(texts, |text, signature| {
         let hit = (text / 2, signature);
         if examined.signature_hits.last() != Some(&hit) {
             examined.signature_hits.push(hit);

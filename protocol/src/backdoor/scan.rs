@@ -139,12 +139,10 @@ pub(crate) struct TextBatch {
 }
 
 impl TextBatch {
-    /// An empty batch with room for `bytes` of text.
-    pub(crate) fn with_capacity(bytes: usize) -> Self {
-        TextBatch {
-            joined: String::with_capacity(bytes),
-            ends: Vec::new(),
-        }
+    /// Empties the batch, keeping its buffers.
+    pub(crate) fn clear(&mut self) {
+        self.joined.clear();
+        self.ends.clear();
     }
 
     /// Adds a text; texts are numbered from 0 in the order they are added.
