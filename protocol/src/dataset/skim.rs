@@ -1,14 +1,13 @@
 //! A record's prompt text and completion, read straight from its bytes by a small strict JSON
 //! reader: no `serde`, no `Value`, no allocation per record once the buffers have grown.
-//! Strings are copied into reusable buffers in runs between escapes (found with `memchr`), and
+//! Strings are copied into reusable buffers in runs between escapes (found eight bytes at a
+//! time), and
 //! a chat's turns are decoded straight into the prompt buffer, already joined by `\n`.
 //!
 //! It is a fast path only: it accepts a record when it is sure the full path
 //! ([`parse_example`](super::parse_example)) gives the same texts, and declines anything
 //! unusual (escaped keys, duplicate keys it reads, numbers near `f64`'s range, deep nesting),
 //! for the caller to run the full path, which gives the result or the error.
-
-use memchr::memchr2;
 
 use super::Format;
 
@@ -178,12 +177,24 @@ impl<'a> Json<'a> {
     /// The raw bytes of a key without escapes, the opening quote consumed.
     fn plain_key(&mut self) -> Option<&'a [u8]> {
         let rest = &self.bytes[self.pos..];
-        let end = memchr2(b'"', b'\\', rest)?;
-        if rest[end] != b'"' || has_control(&rest[..end]) {
+        let end = special(rest);
+        if rest.get(end) != Some(&b'"') {
             return None;
         }
         self.pos += end + 1;
         Some(&rest[..end])
+    }
+
+    /// The raw bytes of the string at the current position if it has no escapes; otherwise
+    /// None, with nothing consumed.
+    fn plain_string(&mut self) -> Option<&'a [u8]> {
+        let start = self.pos;
+        self.eat(b'"')?;
+        let plain = self.plain_key();
+        if plain.is_none() {
+            self.pos = start;
+        }
+        plain
     }
 
     /// Reads a string at the current position, appending its unescaped text to `out`.
@@ -191,8 +202,8 @@ impl<'a> Json<'a> {
         self.eat(b'"')?;
         loop {
             let rest = &self.bytes[self.pos..];
-            let end = memchr2(b'"', b'\\', rest)?;
-            if has_control(&rest[..end]) {
+            let end = special(rest);
+            if *rest.get(end)? < 0x20 {
                 return None;
             }
             if let Some(out) = out.as_deref_mut() {
@@ -348,8 +359,10 @@ impl<'a> Json<'a> {
         self.pos - start
     }
 
-    /// A chat record: its turns are decoded into `texts.prompt`, joined by `\n`, and the last
-    /// assistant turn is then moved to `texts.completion`.
+    /// A chat record: its turns are decoded into `texts.prompt`, joined by `\n`, except that an
+    /// assistant turn whose role comes before its content is decoded into `texts.completion`
+    /// (and moved to the prompt if another turn follows); if the last assistant turn is in the
+    /// prompt at the end, it is moved to `texts.completion`.
     fn chat(&mut self, keys: &ChatKeys, texts: &mut Texts) -> Option<()> {
         let mut turns = None;
         self.object(1, |json, key| {
@@ -363,36 +376,57 @@ impl<'a> Json<'a> {
             Some(())
         })?;
         let Turns {
-            last_assistant: (index, start, end),
+            last_assistant,
             first_without_text,
         } = turns?;
+        let LastAssistant {
+            index,
+            start,
+            end,
+            in_completion,
+        } = last_assistant?;
         if first_without_text.is_some_and(|missing| missing <= index) {
             return None;
         }
-        texts.completion.push_str(&texts.prompt[start..end]);
+        if !in_completion {
+            texts.completion.push_str(&texts.prompt[start..end]);
+        }
         texts.prompt.truncate(start.saturating_sub(1)); // and the `\n` before the turn
         Some(())
     }
 
-    /// A chat's list of turns (at depth 2), each decoded into `texts.prompt` after a `\n`.
+    /// A chat's list of turns (at depth 2), each decoded after a `\n` (see [`Json::chat`]).
     fn turns(&mut self, keys: &ChatKeys, texts: &mut Texts) -> Option<Turns> {
         let mut index = 0;
-        let mut last_assistant = None;
+        let mut last_assistant: Option<LastAssistant> = None;
         let mut first_without_text = None;
         self.array(2, |json| {
+            if let Some(last) = last_assistant.as_mut().filter(|last| last.in_completion) {
+                // Another turn follows: the assistant turn before it belongs to the prompt.
+                texts.prompt.push_str(&texts.completion);
+                texts.completion.clear();
+                last.end = texts.prompt.len();
+                last.in_completion = false;
+            }
             if index > 0 {
                 texts.prompt.push('\n');
             }
             let start = texts.prompt.len();
-            let (mut role, mut content) = (false, false);
+            let (mut assistant, mut content, mut in_completion) = (None, false, false);
             json.object(3, |json, key| {
                 if key == keys.role {
-                    if role {
+                    if assistant.is_some() {
                         return None;
                     }
-                    role = true;
-                    texts.role.clear();
-                    json.string(Some(&mut texts.role))
+                    assistant = Some(match json.plain_string() {
+                        Some(role) => keys.assistant.iter().any(|name| name.as_bytes() == role),
+                        None => {
+                            texts.role.clear();
+                            json.string(Some(&mut texts.role))?;
+                            keys.assistant.contains(&texts.role.as_str())
+                        }
+                    });
+                    Some(())
                 } else if key == keys.content {
                     if content {
                         return None;
@@ -404,25 +438,32 @@ impl<'a> Json<'a> {
                         first_without_text.get_or_insert(index);
                         return Some(());
                     }
-                    json.content(&mut texts.prompt)
+                    in_completion = assistant == Some(true);
+                    json.content(if in_completion {
+                        &mut texts.completion
+                    } else {
+                        &mut texts.prompt
+                    })
                 } else {
                     json.skip(3)
                 }
             })?;
-            if !role {
-                return None;
-            }
             if !content {
                 first_without_text.get_or_insert(index);
             }
-            if keys.assistant.contains(&texts.role.as_str()) {
-                last_assistant = Some((index, start, texts.prompt.len()));
+            if assistant? {
+                last_assistant = Some(LastAssistant {
+                    index,
+                    start,
+                    end: texts.prompt.len(),
+                    in_completion,
+                });
             }
             index += 1;
             Some(())
         })?;
         Some(Turns {
-            last_assistant: last_assistant?,
+            last_assistant,
             first_without_text,
         })
     }
@@ -506,16 +547,48 @@ impl<'a> Json<'a> {
 
 /// What reading a chat's turns found.
 struct Turns {
-    /// The last assistant turn: its index and its span in the prompt buffer.
-    last_assistant: (usize, usize, usize),
+    last_assistant: Option<LastAssistant>,
     /// The first turn without content, or whose content is not text, if any: only turns
     /// after the last assistant turn may be so.
     first_without_text: Option<usize>,
 }
 
-/// Whether `run` has a raw control character, which JSON strings may not hold.
-fn has_control(run: &[u8]) -> bool {
-    run.iter().fold(u8::MAX, |min, &byte| min.min(byte)) < 0x20
+/// Where the last assistant turn read so far is.
+struct LastAssistant {
+    index: usize,
+    /// Its span in the prompt buffer (empty while `in_completion`).
+    start: usize,
+    end: usize,
+    /// Whether its text is in the completion buffer (then it is the last turn read).
+    in_completion: bool,
+}
+
+/// The position of the first byte of `text` that ends a run of plain string characters: `"`,
+/// `\\` or a control character (which JSON strings may not hold raw), or `text.len()`.
+///
+/// Eight bytes at a time (SWAR): in each of the three masks, the lowest flagged byte is a true
+/// match (false flags come only from a borrow out of a lower, matching byte).
+fn special(text: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // High bit set in each byte below `n` (and in some bytes above such a byte).
+    let below = |word: u64, n: u64| word.wrapping_sub(ONES * n) & !word;
+    let mut words = text.chunks_exact(8);
+    let mut start = 0;
+    for chunk in &mut words {
+        let word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        let found = (below(word, 0x20)
+            | below(word ^ (ONES * u64::from(b'"')), 1)
+            | below(word ^ (ONES * u64::from(b'\\')), 1))
+            & HIGHS;
+        if found != 0 {
+            return start + found.trailing_zeros() as usize / 8;
+        }
+        start += 8;
+    }
+    let tail = words.remainder();
+    let plain = |&&byte: &&u8| byte != b'"' && byte != b'\\' && byte >= 0x20;
+    start + tail.iter().take_while(plain).count()
 }
 
 #[cfg(test)]
