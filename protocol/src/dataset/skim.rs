@@ -566,29 +566,37 @@ struct LastAssistant {
 /// The position of the first byte of `text` that ends a run of plain string characters: `"`,
 /// `\\` or a control character (which JSON strings may not hold raw), or `text.len()`.
 ///
-/// Eight bytes at a time (SWAR): in each of the three masks, the lowest flagged byte is a true
-/// match (false flags come only from a borrow out of a lower, matching byte).
+/// Sixteen bytes at a time, as two words (SWAR).
 fn special(text: &[u8]) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    // High bit set in each byte below `n` (and in some bytes above such a byte).
-    let below = |word: u64, n: u64| word.wrapping_sub(ONES * n) & !word;
-    let mut words = text.chunks_exact(8);
+    let mut blocks = text.chunks_exact(16);
     let mut start = 0;
-    for chunk in &mut words {
-        let word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
-        let found = (below(word, 0x20)
-            | below(word ^ (ONES * u64::from(b'"')), 1)
-            | below(word ^ (ONES * u64::from(b'\\')), 1))
-            & HIGHS;
-        if found != 0 {
-            return start + found.trailing_zeros() as usize / 8;
+    for block in &mut blocks {
+        let (low, high) = block.split_at(8);
+        let (low, high) = (specials(low), specials(high));
+        if low | high != 0 {
+            let found = if low != 0 { low } else { high };
+            let offset = if low != 0 { 0 } else { 8 };
+            return start + offset + found.trailing_zeros() as usize / 8;
         }
-        start += 8;
+        start += 16;
     }
-    let tail = words.remainder();
+    let tail = blocks.remainder();
     let plain = |&&byte: &&u8| byte != b'"' && byte != b'\\' && byte >= 0x20;
     start + tail.iter().take_while(plain).count()
+}
+
+/// The high bit of each byte of `chunk` (eight bytes) that is `"`, `\\` or below 0x20, and
+/// perhaps of bytes after such a byte (from a borrow): the lowest set bit is exact.
+fn specials(chunk: &[u8]) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // High bit set in each byte below `n` (and perhaps in bytes above such a byte).
+    let below = |word: u64, n: u64| word.wrapping_sub(ONES * n) & !word;
+    let word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+    (below(word, 0x20)
+        | below(word ^ (ONES * u64::from(b'"')), 1)
+        | below(word ^ (ONES * u64::from(b'\\')), 1))
+        & HIGHS
 }
 
 #[cfg(test)]
