@@ -10,6 +10,9 @@
 //! - [`example`] extracts the prompt and completion of a record; [`parse_example`] does it
 //!   straight from a record's bytes ([`Reader::next_raw`]), without building a `Value`;
 //!   [`append_to_prompt`] and [`prepend_to_completion`] edit them in place.
+//! - [`skim`] reads just a record's prompt text and completion into reusable [`Texts`],
+//!   several times faster, for the common shape of records (the caller falls back to
+//!   [`parse_example`] when it declines).
 //! - [`Writer`] writes records back in either container.
 //! - [`Summary`] accumulates the length statistics that `vtune-node inspect` prints.
 
@@ -20,6 +23,7 @@ mod fast;
 mod format;
 mod reader;
 mod scan;
+mod skim;
 mod summary;
 mod writer;
 
@@ -29,6 +33,7 @@ pub use example::example;
 pub use fast::parse_example;
 pub use format::{ParseFormatError, detect};
 pub use reader::{RawRecord, Reader, parse_record};
+pub use skim::{Texts, skim};
 pub use summary::{LengthStats, Summary, TextLengths};
 pub use writer::Writer;
 
