@@ -332,6 +332,8 @@ fn examine(setup: &ScanSetup<'_>, batch: &Batch, texts: &mut TextBatch) -> Exami
     };
     // Every row's prompt then completion: texts 2r and 2r + 1.
     texts.clear();
+    let mut own = dataset::Texts::new();
+    let own = &mut own;
     for place in &batch.records {
         let bytes = &batch.bytes[place.start..place.start + place.len];
         let location = match setup.layout.container {
@@ -341,22 +343,29 @@ fn examine(setup: &ScanSetup<'_>, batch: &Batch, texts: &mut TextBatch) -> Exami
                 line: place.line,
             },
         };
-        let example =
-            match dataset::parse_example(setup.file_name, location, bytes, setup.layout.format) {
-                Ok(example) => example,
-                Err(error) => {
-                    examined.error = Some(error.into());
-                    return examined;
-                }
-            };
-        let prompt = example.prompt.text();
-        let completion = example.completion.as_str();
+        // The fast path, else the full one (for its result or its error).
+        let example;
+        let (prompt, completion) = if dataset::skim(bytes, setup.layout.format, own) {
+            (own.prompt.as_str(), own.completion.as_str())
+        } else {
+            example =
+                match dataset::parse_example(setup.file_name, location, bytes, setup.layout.format)
+                {
+                    Ok(example) => example,
+                    Err(error) => {
+                        examined.error = Some(error.into());
+                        return examined;
+                    }
+                };
+            own.prompt = example.prompt.text().into_owned();
+            (own.prompt.as_str(), example.completion.as_str())
+        };
         examined.offsets.push(place.offset);
         examined.lens.push(place.len as u32);
-        let (prompt_key, completion_key) = (text_key(&prompt), text_key(completion));
+        let (prompt_key, completion_key) = (text_key(prompt), text_key(completion));
         examined.prompts.push(prompt_key);
         examined.completions.push(completion_key);
-        for (side, (key, text)) in [(prompt_key, &*prompt), (completion_key, completion)]
+        for (side, (key, text)) in [(prompt_key, prompt), (completion_key, completion)]
             .into_iter()
             .enumerate()
         {
@@ -364,9 +373,9 @@ fn examine(setup: &ScanSetup<'_>, batch: &Batch, texts: &mut TextBatch) -> Exami
                 examined.text_lengths[side].push(text.len() as u32);
             }
         }
-        examined.prompt_keys.push(edge_keys(&prompt, 0));
+        examined.prompt_keys.push(edge_keys(prompt, 0));
         examined.completion_keys.push(edge_keys(completion, 1));
-        texts.push(&prompt);
+        texts.push(prompt);
         texts.push(completion);
     }
     scanner.phrases_in(texts, &mut examined.phrase_found);
