@@ -24,8 +24,7 @@ pub(crate) fn edge_keys(text: &str, side: u8) -> [u64; 3] {
         }
     };
     let bytes = text.as_bytes();
-    let found = window_tokens(bytes, side == 0).or_else(|| edge_tokens(bytes, side == 0));
-    match found {
+    match edge_tokens(bytes, side == 0) {
         Some(tokens) => tokens.spans().for_each(|&(start, end)| {
             take(&text.as_bytes()[start as usize..end as usize]);
         }),
@@ -58,101 +57,6 @@ impl EdgeTokens {
     fn spans(&self) -> std::slice::Iter<'_, (u32, u32)> {
         self.spans[..self.len].iter()
     }
-}
-
-/// The bytes [`window_tokens`] looks at.
-const WINDOW: usize = 128;
-
-/// [`edge_tokens`] without a branch per byte, for the common case: when the first (last)
-/// [`WINDOW`] bytes are ASCII and hold the tokens needed, or the whole text. None otherwise.
-fn window_tokens(bytes: &[u8], from_end: bool) -> Option<EdgeTokens> {
-    let n = bytes.len();
-    let w = n.min(WINDOW);
-    if w == 0 || u32::try_from(n).is_err() {
-        return None;
-    }
-    let mut window = [0u8; WINDOW];
-    window[..w].copy_from_slice(if from_end {
-        &bytes[n - w..]
-    } else {
-        &bytes[..w]
-    });
-    // Bit i: window byte i is a space / not ASCII.
-    let (mut space, mut high) = (0u128, 0u128);
-    for (i, word) in window.chunks_exact(8).enumerate() {
-        let (s, h) = word_classes(u64::from_le_bytes(word.try_into().expect("8 bytes")));
-        space |= u128::from(s) << (8 * i);
-        high |= u128::from(h) << (8 * i);
-    }
-    if high & low_bits(w) != 0 {
-        return None;
-    }
-    if from_end {
-        // Bit i: the i-th byte from the end.
-        space = space.reverse_bits() >> (WINDOW - w);
-    }
-    let token = !space & low_bits(w);
-    // Bit i of `starts`: a token starts at i; of `ends`: a token's last byte is at i. A token
-    // that reaches the end of a window short of the text's end is not known to end there.
-    let mut starts = token & !(token << 1);
-    let mut ends = token & !(token >> 1);
-    let whole_text = w == n;
-    if !whole_text {
-        ends &= !(1u128 << (w - 1));
-    }
-    let mut tokens = EdgeTokens {
-        spans: [(0, 0); AUDIT_K[AUDIT_K.len() - 1]],
-        len: 0,
-    };
-    while starts != 0 && tokens.len < tokens.spans.len() {
-        let start = starts.trailing_zeros() as usize;
-        starts &= starts - 1;
-        if ends == 0 {
-            return None; // The window ends inside this token.
-        }
-        let end = ends.trailing_zeros() as usize + 1;
-        ends &= ends - 1;
-        tokens.spans[tokens.len] = if from_end {
-            ((n - end) as u32, (n - start) as u32)
-        } else {
-            (start as u32, end as u32)
-        };
-        tokens.len += 1;
-    }
-    // Fewer tokens than needed in a window short of the text's end: more may follow.
-    if tokens.len < tokens.spans.len() && !whole_text {
-        return None;
-    }
-    Some(tokens)
-}
-
-/// The lowest `w` bits (`w` at most 128).
-fn low_bits(w: usize) -> u128 {
-    if w >= 128 {
-        u128::MAX
-    } else {
-        (1u128 << w) - 1
-    }
-}
-
-/// For each byte of `word` (little-endian), whether it is an ASCII space (as
-/// `char::is_whitespace` has it: \t to \r and space), and whether it is not ASCII: two 8-bit
-/// masks, bit i for byte i, found without a branch.
-fn word_classes(word: u64) -> (u8, u8) {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let ascii = !word & HIGH;
-    let low = word & !HIGH;
-    // High bit set in each byte equal to a space: its xor with 0x20 (at most 0x7f) is zero,
-    // so adding 0x7f leaves its high bit clear.
-    let is_space = !((low ^ 0x20 * ONES) + 0x7f * ONES) & HIGH;
-    // 9 <= byte <= 13, by subtractions that cannot borrow across bytes.
-    let at_least_9 = ((low | HIGH) - 0x09 * ONES) & HIGH;
-    let at_most_13 = ((0x0d * ONES | HIGH) - low) & HIGH;
-    let spaces = (is_space | at_least_9 & at_most_13) & ascii;
-    // Gather each byte's high bit into bit i of one byte.
-    let gather = |flags: u64| ((flags >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u8;
-    (gather(spaces), gather(word & HIGH))
 }
 
 /// The last (`from_end`) or first tokens of `bytes`, found by looking only at the bytes up to
@@ -370,20 +274,6 @@ mod tests {
         assert_eq!(edge_keys("a  b\nc d", 1)[0], edge_keys("a b c e", 1)[0]);
     }
 
-    #[test]
-    fn word_classes_match_the_byte_classes() {
-        for b in 0..=255u8 {
-            for at in 0..8 {
-                let mut word = [b'a'; 8];
-                word[at] = b;
-                let (space, high) = word_classes(u64::from_le_bytes(word));
-                let expected_space = b.is_ascii() && char::from(b).is_whitespace();
-                assert_eq!(space, u8::from(expected_space) << at, "byte {b:#x} at {at}");
-                assert_eq!(high, u8::from(!b.is_ascii()) << at, "byte {b:#x} at {at}");
-            }
-        }
-    }
-
     /// The keys as `str::split_whitespace` gives the tokens, without the ASCII shortcut.
     fn unicode_keys(text: &str, side: u8) -> [u64; 3] {
         let tokens: Vec<&str> = if side == 0 {
@@ -432,9 +322,9 @@ mod tests {
         ];
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
         for round in 0..20_000 {
-            // Short texts, and long ones around the byte window of the fast path.
+            // Short texts, and long ones.
             let len = rng.random_range(0..if round % 2 == 0 { 40 } else { 160 });
-            // Half the texts are ASCII, so that the byte window decides them.
+            // Half the texts are ASCII, so that the byte scan decides them.
             let pool: Vec<&str> = pieces
                 .iter()
                 .copied()
