@@ -40,8 +40,9 @@ impl GeneratorParams {
     pub const DEFAULT_ORDER: usize = 3;
     /// The default (minimum) trigger length in tokens.
     pub const DEFAULT_TRIGGER_TOKENS: usize = 10;
-    /// The default text budget per model (8 MiB: all of GSM8K, bounded memory for larger files).
-    pub const DEFAULT_SAMPLE_BYTES: u64 = 8 << 20;
+    /// The default text budget per model (4 MiB: all of GSM8K's prompts and of its answers,
+    /// bounded time and memory for larger files).
+    pub const DEFAULT_SAMPLE_BYTES: u64 = 4 << 20;
 
     /// Parameters for `candidates` = K and the smallest L with `K^-L <= max_p_upper`.
     pub fn new(candidates: u32, max_p_upper: f64) -> Result<Self, ModelError> {

@@ -190,16 +190,35 @@ pub(crate) fn execute(args: &Args) -> anyhow::Result<PreparedJob> {
     let bar = progress_bar(args.json);
     let scratch_dir = staging.path().to_path_buf();
     let mut scratch = move || tempfile::tempfile_in(&scratch_dir);
-    let prepared = backdoor::prepare(
-        &input_name,
-        &mut input,
-        layout,
-        train,
-        &options,
-        &mut rng,
-        &mut scratch,
-        &mut |stage, done, total| show_progress(&bar, stage, done, total),
-    )?;
+    // The training file goes to the disk while the rest is computed, and is on the disk before
+    // the job is reported (its digest is in the commitment).
+    let prepared = std::thread::scope(|threads| {
+        let (flush, flushes) = std::sync::mpsc::sync_channel::<()>(1);
+        let train = &train;
+        threads.spawn(move || {
+            for () in flushes {
+                // An error here comes back from the final sync below.
+                let _ = train.sync_data();
+            }
+        });
+        backdoor::prepare(
+            &input_name,
+            &mut input,
+            layout,
+            EagerSync {
+                file: train,
+                unsynced: 0,
+                flush,
+            },
+            &options,
+            &mut rng,
+            &mut scratch,
+            &mut |stage, done, total| show_progress(&bar, stage, done, total),
+        )
+    })?;
+    train
+        .sync_all()
+        .with_context(|| format!("cannot write {train_name}"))?;
     bar.finish_and_clear();
     tracing::debug!(
         after_s = bar.elapsed().as_secs_f64(),
@@ -230,6 +249,35 @@ pub(crate) fn execute(args: &Args) -> anyhow::Result<PreparedJob> {
         commitment,
         files,
     })
+}
+
+/// Writes to a file and, every [`EagerSync::EVERY`] bytes, asks a thread to start syncing it, so
+/// that the disk writes the file while the caller goes on.
+struct EagerSync<'a> {
+    file: &'a File,
+    unsynced: u64,
+    flush: std::sync::mpsc::SyncSender<()>,
+}
+
+impl EagerSync<'_> {
+    const EVERY: u64 = 64 << 20;
+}
+
+impl Write for EagerSync<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = (&mut &*self.file).write(buf)?;
+        self.unsynced += n as u64;
+        if self.unsynced >= Self::EVERY {
+            self.unsynced = 0;
+            // When a sync is already waiting, it covers these bytes too.
+            let _ = self.flush.try_send(());
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Threads that examine rows during the scan: one per core (the reading thread is light).

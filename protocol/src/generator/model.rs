@@ -147,17 +147,33 @@ impl ModelBuilder {
         let mut projected = Vec::with_capacity(self.grams.len());
         for o in 1..=self.order {
             let context_len = o - 1;
-            projected.clear();
-            projected.extend(
-                self.grams
-                    .iter()
-                    .map(|&gram| pack(&project(&unpack(gram), self.order, o))),
-            );
-            projected.sort_unstable();
-            let mut entries: Vec<(Key, u32)> = projected
-                .chunk_by(|a, b| a == b)
-                .map(|run| (unpack(run[0]), run.len() as u32))
-                .collect();
+            let mut entries: Vec<(Key, u32)> = if o == 1 {
+                // Unigrams are counted by id, in id order as the sort would give them.
+                let mut counts = vec![0u32; vocab.len()];
+                for &gram in &self.grams {
+                    counts[unpack(gram)[self.order - 1] as usize] += 1;
+                }
+                (0..vocab.len() as u32)
+                    .filter(|&id| counts[id as usize] > 0)
+                    .map(|id| {
+                        let mut key = [EMPTY; MAX_ORDER];
+                        key[0] = id;
+                        (key, counts[id as usize])
+                    })
+                    .collect()
+            } else {
+                projected.clear();
+                projected.extend(
+                    self.grams
+                        .iter()
+                        .map(|&gram| pack(&project(&unpack(gram), self.order, o))),
+                );
+                projected.sort_unstable();
+                projected
+                    .chunk_by(|a, b| a == b)
+                    .map(|run| (unpack(run[0]), run.len() as u32))
+                    .collect()
+            };
             // `projected` was sorted, so the entries come grouped by context; order each group
             // that can give K candidates by count, then by the token's text.
             let mut table = HashMap::default();
