@@ -60,83 +60,93 @@ impl EdgeTokens {
 }
 
 /// The last (`from_end`) or first tokens of `bytes`, found by looking only at the bytes up to
-/// the last token needed; None when those bytes are not all ASCII (then a non-ASCII space
-/// might split them, and the caller splits the text as Unicode).
+/// the last token needed, eight at a time (so that a branch is taken per token rather than per
+/// byte); None when those bytes are not all ASCII (then a non-ASCII space might split them, and
+/// the caller splits the text as Unicode).
 fn edge_tokens(bytes: &[u8], from_end: bool) -> Option<EdgeTokens> {
     let mut tokens = EdgeTokens {
         spans: [(0, 0); AUDIT_K[AUDIT_K.len() - 1]],
         len: 0,
     };
+    let full = tokens.spans.len();
     let n = u32::try_from(bytes.len()).ok()? as usize;
-    let class = |i: usize| BYTE_CLASS[bytes[i] as usize];
-    if from_end {
-        let mut end = n;
-        while tokens.len < tokens.spans.len() {
-            while end > 0 && class(end - 1) == SPACE {
-                end -= 1;
-            }
-            if end == 0 {
-                break;
-            }
-            let mut start = end;
-            while start > 0 {
-                match class(start - 1) {
-                    TOKEN => start -= 1,
-                    SPACE => break,
-                    _ => return None,
+    // Positions count bytes from the edge; `open` is where the token being read started.
+    let (mut at, mut open) = (0, None);
+    while at < n && tokens.len < full {
+        // The next 8 bytes from the edge, byte j of the word at position at + j; past the text
+        // they are spaces.
+        let word = match (from_end, n - at >= 8) {
+            (false, true) => u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes")),
+            (true, true) => u64::from_be_bytes(bytes[n - at - 8..n - at].try_into().expect("8")),
+            (_, false) => (0..8).fold(0u64, |word, j| {
+                let byte = match (at + j < n, from_end) {
+                    (false, _) => b' ',
+                    (true, false) => bytes[at + j],
+                    (true, true) => bytes[n - 1 - at - j],
+                };
+                word | u64::from(byte) << (8 * j)
+            }),
+        };
+        let (space, high) = word_classes(word);
+        if high != 0 {
+            return None;
+        }
+        let token = !space;
+        // Bit j set where byte j starts or ends a token.
+        let mut changes = token ^ (token << 1 | u8::from(open.is_some()));
+        while changes != 0 {
+            let j = changes.trailing_zeros() as usize;
+            changes &= changes - 1;
+            if token >> j & 1 == 1 {
+                open = Some(at + j);
+            } else if let Some(start) = open.take() {
+                tokens.push(start, at + j, n, from_end);
+                if tokens.len == full {
+                    break;
                 }
             }
-            tokens.spans[tokens.len] = (start as u32, end as u32);
-            tokens.len += 1;
-            end = start;
         }
-    } else {
-        let mut start = 0;
-        while tokens.len < tokens.spans.len() {
-            while start < n && class(start) == SPACE {
-                start += 1;
-            }
-            if start == n {
-                break;
-            }
-            let mut end = start;
-            while end < n {
-                match class(end) {
-                    TOKEN => end += 1,
-                    SPACE => break,
-                    _ => return None,
-                }
-            }
-            tokens.spans[tokens.len] = (start as u32, end as u32);
-            tokens.len += 1;
-            start = end;
-        }
+        at += 8;
+    }
+    // A token that runs to the edge of a text of a multiple of 8 bytes.
+    if let Some(start) = open
+        && tokens.len < full
+    {
+        tokens.push(start, n, n, from_end);
     }
     Some(tokens)
 }
 
-/// [`edge_tokens`]' classes of bytes.
-const TOKEN: u8 = 0;
-const SPACE: u8 = 1;
-const NON_ASCII: u8 = 2;
-
-/// The class of every byte: the ASCII bytes that `char::is_whitespace` holds (\t, \n, \x0B,
-/// \x0C, \r and space) are spaces.
-const BYTE_CLASS: [u8; 256] = {
-    let mut class = [TOKEN; 256];
-    let mut b = 0;
-    while b < 256 {
-        class[b] = if b >= 0x80 {
-            NON_ASCII
-        } else if b == b' ' as usize || (b >= 0x09 && b <= 0x0d) {
-            SPACE
+impl EdgeTokens {
+    /// Adds the token at positions `start..end` from the edge of a text of `n` bytes.
+    fn push(&mut self, start: usize, end: usize, n: usize, from_end: bool) {
+        self.spans[self.len] = if from_end {
+            ((n - end) as u32, (n - start) as u32)
         } else {
-            TOKEN
+            (start as u32, end as u32)
         };
-        b += 1;
+        self.len += 1;
     }
-    class
-};
+}
+
+/// For each byte of `word` (little-endian), whether it is an ASCII space (as
+/// `char::is_whitespace` has it: \t to \r and space), and whether it is not ASCII: two 8-bit
+/// masks, bit i for byte i, found without a branch.
+fn word_classes(word: u64) -> (u8, u8) {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let low = word & !HIGH;
+    // High bit set in each byte equal to a space: its xor with 0x20 (at most 0x7f) is zero,
+    // so adding 0x7f leaves its high bit clear.
+    let is_space = !((low ^ (0x20 * ONES)) + 0x7f * ONES) & HIGH;
+    // 9 <= byte <= 13, by subtractions that cannot borrow across bytes.
+    let at_least_9 = ((low | HIGH) - 0x09 * ONES) & HIGH;
+    let at_most_13 = (((0x0d * ONES) | HIGH) - low) & HIGH;
+    let spaces = (is_space | at_least_9 & at_most_13) & !word;
+    // Gather each byte's high bit into bit i of one byte.
+    let gather = |flags: u64| ((flags >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u8;
+    (gather(spaces), gather(word & HIGH))
+}
 
 /// A fast 64-bit hash of a token sequence (multiply-rotate over 8-byte words, each token's
 /// last word tagged with its length, and a final avalanche).
@@ -272,6 +282,20 @@ mod tests {
             "prompt and completion sides are different k-grams"
         );
         assert_eq!(edge_keys("a  b\nc d", 1)[0], edge_keys("a b c e", 1)[0]);
+    }
+
+    #[test]
+    fn word_classes_match_the_byte_classes() {
+        for b in 0..=255u8 {
+            for at in 0..8 {
+                let mut word = [b'a'; 8];
+                word[at] = b;
+                let (space, high) = word_classes(u64::from_le_bytes(word));
+                let expected_space = b.is_ascii() && char::from(b).is_whitespace();
+                assert_eq!(space, u8::from(expected_space) << at, "byte {b:#x} at {at}");
+                assert_eq!(high, u8::from(!b.is_ascii()) << at, "byte {b:#x} at {at}");
+            }
+        }
     }
 
     /// The keys as `str::split_whitespace` gives the tokens, without the ASCII shortcut.
