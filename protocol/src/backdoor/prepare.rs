@@ -548,22 +548,37 @@ where
             }
         }
     }
-    // The offsets are done with (the backdoor rows are edited): free them for the searches,
-    // which run two k at a time.
-    drop((
-        std::mem::take(&mut scan.offsets),
-        std::mem::take(&mut scan.lens),
-    ));
-    let figures = |i: usize| {
-        let levels = row_levels(i, &prompt_keys, &completion_keys);
-        let k = AUDIT_K[i];
-        (
-            frequency_search(k, &levels, &backdoor_hits),
-            frequency_search(k, &levels, &hits),
-        )
+    let input_digest = scan.input_digest;
+    // The other per-row facts are done with (the backdoor rows are edited): free them before the
+    // write holds its buckets.
+    drop(scan);
+    // The frequency search runs while the output is written, one k at a time to keep the peak
+    // memory down.
+    let search = move || {
+        let figures = (0..AUDIT_K.len()).map(|i| {
+            let levels = row_levels(i, &prompt_keys, &completion_keys);
+            let k = AUDIT_K[i];
+            (
+                frequency_search(k, &levels, &backdoor_hits),
+                frequency_search(k, &levels, &hits),
+            )
+        });
+        figures.collect::<Vec<_>>()
     };
-    let ((a, b), c) = (both(|| figures(0), || figures(1)), figures(2));
-    let (frequency, frequency_signature_words) = [a, b, c].into_iter().unzip();
+    let (figures, written) = std::thread::scope(|threads| {
+        let search = super::row_scan::named("audit")
+            .spawn_scoped(threads, search)
+            .expect("a thread can be started");
+        let written = write_output(
+            file_name, layout, output, buckets, rows, edits, rng, progress,
+        );
+        (
+            search.join().expect("the audit thread does not panic"),
+            written,
+        )
+    });
+    let (backdoors, train_digest) = written?;
+    let (frequency, frequency_signature_words) = figures.into_iter().unzip();
     let stealth = StealthReport {
         prompt_prefix_pairs: 0,
         completion_suffix_pairs: 0,
@@ -574,13 +589,6 @@ where
         frequency,
         frequency_signature_words,
     };
-    let input_digest = scan.input_digest;
-    // The per-row facts are no longer needed: free them before the write holds its buckets.
-    drop((scan, prompt_keys, completion_keys, hits, backdoor_hits));
-
-    let (backdoors, train_digest) = write_output(
-        file_name, layout, output, buckets, rows, edits, rng, progress,
-    )?;
 
     let groups = phrases
         .iter()
