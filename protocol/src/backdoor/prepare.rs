@@ -239,6 +239,15 @@ impl Candidates {
             .map(|p| p.tokens.clone())
             .collect()
     }
+
+    /// Each signature token's count in the sample, as [`Candidates::signature_tokens`].
+    fn signature_counts(&self) -> Vec<Vec<u32>> {
+        self.signatures
+            .iter()
+            .flatten()
+            .map(|p| p.counts.clone())
+            .collect()
+    }
 }
 
 /// A seekable input that can also read at an offset (a file reads with `pread`, without a
@@ -335,7 +344,11 @@ where
     let (mut scan, candidates, chosen) = loop {
         round += 1;
         let candidates = rounds.remove(0);
-        let scanner = PhraseScanner::new(&candidates.texts(), &candidates.signature_tokens());
+        let scanner = PhraseScanner::new(
+            &candidates.texts(),
+            &candidates.signature_tokens(),
+            &candidates.signature_counts(),
+        );
         input.seek(SeekFrom::Start(0)).map_err(io_err("reading"))?;
         let setup = ScanSetup {
             file_name,

@@ -3,6 +3,8 @@
 //! signature (the audit's hit rows). Texts are searched a batch at a time ([`TextBatch`]), so
 //! that each search runs over long buffers rather than once per text.
 
+use std::cmp::Reverse;
+
 use aho_corasick::{AhoCorasick, MatchKind};
 
 /// Finds candidate phrases and signature word runs in texts.
@@ -12,7 +14,7 @@ pub(crate) struct PhraseScanner {
     /// The same phrases, leftmost-first, only to tell quickly whether any occurs: unlike the
     /// standard automaton it has a SIMD prefilter.
     any_phrase: AhoCorasick,
-    /// Anchor tokens: for each 3-token run of a signature, its longest (so rarest) token.
+    /// Anchor tokens: for each 3-token run of a signature, its rarest token.
     anchors: Option<AhoCorasick>,
     /// For each `anchors` pattern: the (signature, run start, anchor offset in the run) sites.
     anchor_sites: Vec<Vec<(usize, usize, usize)>>,
@@ -21,7 +23,9 @@ pub(crate) struct PhraseScanner {
 
 impl PhraseScanner {
     /// Scans for `phrases` (novelty) and for 3-word runs of `signatures` (token lists).
-    pub(crate) fn new(phrases: &[String], signatures: &[Vec<String>]) -> Self {
+    /// `counts[s][i]`, where given, is how common token `i` of signature `s` is: a run is
+    /// searched around its rarest token, else around its longest.
+    pub(crate) fn new(phrases: &[String], signatures: &[Vec<String>], counts: &[Vec<u32>]) -> Self {
         let build = |kind: MatchKind, patterns: &[&str]| {
             AhoCorasick::builder()
                 .match_kind(kind)
@@ -37,11 +41,13 @@ impl PhraseScanner {
         let mut patterns: Vec<&str> = Vec::new();
         let mut anchor_sites: Vec<Vec<(usize, usize, usize)>> = Vec::new();
         for (s, tokens) in signatures.iter().enumerate() {
+            let count = |i: usize| counts.get(s).and_then(|c| c.get(i)).copied().unwrap_or(0);
             for (i, run) in tokens.windows(3).enumerate() {
-                // The first longest token of the run.
+                // The rarest token of the run, the first longest among equals: it occurs least
+                // often, so the fewest places are checked around it.
                 let j = (0..3)
                     .rev()
-                    .max_by_key(|&j| run[j].len())
+                    .max_by_key(|&j| (Reverse(count(i + j)), run[j].len()))
                     .expect("three tokens");
                 let token = run[j].as_str();
                 let id = match patterns.iter().position(|p| *p == token) {
@@ -173,7 +179,7 @@ mod tests {
 
     #[test]
     fn finds_phrases_as_substrings() {
-        let scanner = PhraseScanner::new(&["so the total".into(), "xyz".into()], &[]);
+        let scanner = PhraseScanner::new(&["so the total".into(), "xyz".into()], &[], &[]);
         let mut found = [false; 2];
         scanner.phrases_in(&batch(&["and so the totals are"]), &mut found);
         assert_eq!(found, [true, false]);
@@ -186,7 +192,7 @@ mod tests {
     #[test]
     fn finds_three_word_runs_as_whole_tokens_across_any_whitespace() {
         let sig = tokens("he paid 5 dollars for the pens");
-        let scanner = PhraseScanner::new(&[], &[sig.clone(), tokens("a b c")]);
+        let scanner = PhraseScanner::new(&[], &[sig.clone(), tokens("a b c")], &[]);
         let check = |text: &str| {
             let mut found = [false; 2];
             scanner.signature_runs_in(&batch(&[text]), |_, s| found[s] = true);
@@ -206,16 +212,21 @@ mod tests {
         use rand::{RngExt, SeedableRng};
         let vocab = ["the", "them", "theme", "a", "b", "he", "x", "é"];
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
-        let mut words = |n: usize| -> Vec<String> {
+        let words = |n: usize, rng: &mut rand_chacha::ChaCha20Rng| -> Vec<String> {
             (0..n)
                 .map(|_| vocab[rng.random_range(0..vocab.len())].to_string())
                 .collect()
         };
-        for _ in 0..300 {
-            let signatures = [words(4), words(5)];
-            let scanner = PhraseScanner::new(&[], &signatures);
+        for _ in 0..600 {
+            let signatures = [words(4, &mut rng), words(5, &mut rng)];
+            // Random counts, so that any token may be the anchor.
+            let counts: Vec<Vec<u32>> = signatures
+                .iter()
+                .map(|s| s.iter().map(|_| rng.random_range(0..3)).collect())
+                .collect();
+            let scanner = PhraseScanner::new(&[], &signatures, &counts);
             // Three texts in one batch: a run never spans two of them.
-            let text_words = [words(12), words(2), words(7)];
+            let text_words = [words(12, &mut rng), words(2, &mut rng), words(7, &mut rng)];
             let separators = [" ", "\n", "  ", "\t"];
             let texts: Vec<String> = text_words
                 .iter()

@@ -144,12 +144,12 @@ impl ModelBuilder {
             text_rank[id as usize] = rank as u32;
         }
         let mut tables = Vec::with_capacity(self.order);
+        let mut counts = vec![0u32; vocab.len()];
         let mut projected = Vec::with_capacity(self.grams.len());
         for o in 1..=self.order {
             let context_len = o - 1;
             let mut entries: Vec<(Key, u32)> = if o == 1 {
                 // Unigrams are counted by id, in id order as the sort would give them.
-                let mut counts = vec![0u32; vocab.len()];
                 for &gram in &self.grams {
                     counts[unpack(gram)[self.order - 1] as usize] += 1;
                 }
@@ -196,6 +196,7 @@ impl ModelBuilder {
             order: tables.len(),
             candidates,
             vocab,
+            counts,
             tables,
         })
     }
@@ -208,6 +209,8 @@ pub struct NgramModel {
     order: usize,
     candidates: usize,
     vocab: Vec<String>,
+    /// How often each token occurs in the text the model was built from.
+    counts: Vec<u32>,
     /// `tables[o - 1]`: context of `o - 1` ids -> the K candidate ids. `tables[0]` has the one
     /// empty context (unigrams).
     tables: Vec<Table>,
@@ -227,6 +230,11 @@ impl NgramModel {
     /// The text of token `id`.
     pub fn token(&self, id: u32) -> &str {
         &self.vocab[id as usize]
+    }
+
+    /// How often token `id` occurs in the text the model was built from.
+    pub fn count(&self, id: u32) -> u32 {
+        self.counts[id as usize]
     }
 
     /// The K candidates after `history` (token ids so far): those of the longest context with

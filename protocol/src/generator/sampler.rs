@@ -18,6 +18,9 @@ pub struct Step<'a> {
 pub struct Phrase {
     /// The tokens, in order.
     pub tokens: Vec<String>,
+    /// How often each token occurs in the model's text (rarer tokens make better search
+    /// anchors).
+    pub counts: Vec<u32>,
 }
 
 impl Phrase {
@@ -38,6 +41,7 @@ impl NgramModel {
         }
         Phrase {
             tokens: ids.iter().map(|&id| self.token(id).to_owned()).collect(),
+            counts: ids.iter().map(|&id| self.count(id)).collect(),
         }
     }
 }
