@@ -16,27 +16,29 @@ pub(crate) fn edge_keys(text: &str, side: u8) -> [u64; 3] {
     let mut keys = [0u64; 3];
     let mut hash = KeyHash::new(side);
     let mut taken = 0;
-    let mut take = |token: &[u8]| {
-        hash.add(token);
+    let bytes = text.as_bytes();
+    let mut take = |start: usize, end: usize| {
+        hash.add(bytes, start, end);
         taken += 1;
         if let Some(slot) = AUDIT_K.iter().position(|&k| k == taken) {
             keys[slot] = hash.finish();
         }
     };
-    let bytes = text.as_bytes();
+    // Where a token of `text` starts.
+    let at = |token: &str| token.as_ptr() as usize - text.as_ptr() as usize;
     match edge_tokens(bytes, side == 0) {
-        Some(tokens) => tokens.spans().for_each(|&(start, end)| {
-            take(&text.as_bytes()[start as usize..end as usize]);
-        }),
+        Some(tokens) => tokens
+            .spans()
+            .for_each(|&(start, end)| take(start as usize, end as usize)),
         None if side == 0 => text
             .split_whitespace()
             .rev()
             .take(max_k)
-            .for_each(|token| take(token.as_bytes())),
+            .for_each(|token| take(at(token), at(token) + token.len())),
         None => text
             .split_whitespace()
             .take(max_k)
-            .for_each(|token| take(token.as_bytes())),
+            .for_each(|token| take(at(token), at(token) + token.len())),
     }
     // A text with fewer than k tokens uses all of them.
     for (slot, &k) in keys.iter_mut().zip(AUDIT_K.iter()) {
@@ -163,18 +165,26 @@ impl KeyHash {
         self.0 = (self.0.rotate_left(23) ^ word).wrapping_mul(Self::MULTIPLIER);
     }
 
-    fn add(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            self.mix(u64::from_le_bytes(chunk.try_into().expect("8 bytes")));
+    /// Adds the token `text[start..end]`.
+    fn add(&mut self, text: &[u8], start: usize, end: usize) {
+        let word = |at: usize| u64::from_le_bytes(text[at..at + 8].try_into().expect("8 bytes"));
+        let mut at = start;
+        while at + 8 <= end {
+            self.mix(word(at));
+            at += 8;
         }
-        // The last 0 to 7 bytes, with the length's low byte on top (byte by byte: a copy of a
-        // variable length would be a call to memcpy per token).
-        let mut last = (bytes.len() as u64) << 56;
-        for (i, &byte) in chunks.remainder().iter().enumerate() {
-            last |= u64::from(byte) << (8 * i);
-        }
-        self.mix(last);
+        // The last 0 to 7 bytes, with the length's low byte on top: taken from the 8 bytes that
+        // end the token when the text has them (no loop, no call to memcpy), else one by one.
+        let rest = end - at;
+        let last = match rest {
+            0 => 0,
+            _ if end >= 8 => word(end - 8) >> (8 * (8 - rest)),
+            _ => text[at..end]
+                .iter()
+                .rev()
+                .fold(0, |last, &byte| last << 8 | u64::from(byte)),
+        };
+        self.mix(last | ((end - start) as u64) << 56);
     }
 
     fn finish(&self) -> u64 {
@@ -308,7 +318,7 @@ mod tests {
         let mut hash = KeyHash::new(side);
         let mut keys = [0u64; 3];
         for (taken, token) in tokens.iter().enumerate() {
-            hash.add(token.as_bytes());
+            hash.add(token.as_bytes(), 0, token.len());
             if let Some(slot) = AUDIT_K.iter().position(|&k| k == taken + 1) {
                 keys[slot] = hash.finish();
             }
