@@ -9,7 +9,9 @@
 //!
 //! The buckets share one scratch file: each fills a buffer of [`CHUNK_BYTES`] in memory and
 //! appends it to the file when full, remembering where. The file is written once, front to
-//! back, in large writes, and a bucket is read back as its chunks in order.
+//! back, in large writes, and a bucket is read back as its chunks in order. Each bucket's rows
+//! and record lengths stay in memory (8 bytes a row), so a bucket read back is split into its
+//! records without walking its bytes.
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -36,6 +38,9 @@ pub(crate) struct Buckets {
     /// Per bucket: the bytes not yet written, and where its written chunks are.
     pending: Vec<Vec<u8>>,
     chunks: Vec<Vec<(u64, usize)>>,
+    /// Per bucket: (row, byte length) of its records, in the order of their bytes. Kept in
+    /// memory (8 bytes a row) so that reading a bucket back need not walk its bytes.
+    index: Vec<Vec<(u32, u32)>>,
     rng: ChaCha20Rng,
     rows: u32,
 }
@@ -54,6 +59,7 @@ impl Buckets {
             end: 0,
             pending: vec![Vec::new(); count],
             chunks: vec![Vec::new(); count],
+            index: vec![Vec::new(); count],
             rng,
             rows: 0,
         })
@@ -65,11 +71,10 @@ impl Buckets {
         let len = u32::try_from(record.len()).map_err(io::Error::other)?;
         let pending = &mut self.pending[bucket];
         if pending.capacity() == 0 {
-            pending.reserve_exact(CHUNK_BYTES + record.len() + 8);
+            pending.reserve_exact(CHUNK_BYTES + record.len());
         }
-        pending.extend_from_slice(&self.rows.to_le_bytes());
-        pending.extend_from_slice(&len.to_le_bytes());
         pending.extend_from_slice(record);
+        self.index[bucket].push((self.rows, len));
         self.rows += 1;
         if pending.len() >= CHUNK_BYTES {
             self.write_chunk(bucket)?;
@@ -98,6 +103,7 @@ impl Buckets {
         Ok(Filled {
             file: self.file,
             chunks: self.chunks,
+            index: self.index,
         })
     }
 }
@@ -106,6 +112,7 @@ impl Buckets {
 pub(crate) struct Filled {
     file: File,
     chunks: Vec<Vec<(u64, usize)>>,
+    index: Vec<Vec<(u32, u32)>>,
 }
 
 /// One bucket's rows in their output order.
@@ -139,19 +146,18 @@ impl Filled {
             self.file.read_exact_at(&mut bytes[at..at + len], offset)?;
             at += len;
         }
-        let corrupt = || io::Error::new(io::ErrorKind::InvalidData, "the scratch file is corrupt");
-        let mut entries = Vec::new();
+        let rows = std::mem::take(&mut self.index[index]);
+        let mut entries = Vec::with_capacity(rows.len());
         let mut at = 0;
-        while at < bytes.len() {
-            let header = bytes.get(at..at + 8).ok_or_else(corrupt)?;
-            let row = u32::from_le_bytes(header[..4].try_into().expect("4 bytes"));
-            let len = u32::from_le_bytes(header[4..].try_into().expect("4 bytes")) as usize;
-            let start = at + 8;
-            if start + len > bytes.len() {
-                return Err(corrupt());
-            }
-            entries.push((row, start, len));
-            at = start + len;
+        for (row, len) in rows {
+            entries.push((row, at, len as usize));
+            at += len as usize;
+        }
+        if at != bytes.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the scratch file is corrupt",
+            ));
         }
         entries.shuffle(rng);
         Ok(Bucket { bytes, entries })
