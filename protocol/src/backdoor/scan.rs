@@ -2,6 +2,14 @@
 //! occurs anywhere (novelty), and whether a text holds 3 or more consecutive words of a
 //! signature (the audit's hit rows). Texts are searched a batch at a time ([`TextBatch`]), so
 //! that each search runs over long buffers rather than once per text.
+//!
+//! A batch keeps its texts with every run of ASCII whitespace made one space. Tokens stay the
+//! same, so a 3-word run in an ASCII text is then the literal `w1 w2 w3` between spaces, found
+//! by one automaton over the whole batch, however common its words. Texts with other bytes
+//! (which may hold a Unicode space) are searched token by token around each run's rarest word
+//! instead. Phrases are searched in the batch form too: a phrase (tokens joined by single
+//! spaces) that occurs in a text occurs in its batch form, so the novelty check can only be
+//! stricter.
 
 use std::cmp::Reverse;
 
@@ -14,6 +22,10 @@ pub(crate) struct PhraseScanner {
     /// The same phrases, leftmost-first, only to tell quickly whether any occurs: unlike the
     /// standard automaton it has a SIMD prefilter.
     any_phrase: AhoCorasick,
+    /// Every 3-token run of a signature, its tokens joined by single spaces.
+    runs: Option<AhoCorasick>,
+    /// For each `runs` pattern: the signatures that hold it.
+    run_sites: Vec<Vec<usize>>,
     /// Anchor tokens: for each 3-token run of a signature, its rarest token.
     anchors: Option<AhoCorasick>,
     /// For each `anchors` pattern: the (signature, run start, anchor offset in the run) sites.
@@ -64,9 +76,27 @@ impl PhraseScanner {
         // Leftmost-longest finds every whole-token occurrence: tokens hold no whitespace, so
         // no reported match can cover the start of a later token.
         let anchors = (!patterns.is_empty()).then(|| build(MatchKind::LeftmostLongest, &patterns));
+        let mut run_patterns: Vec<String> = Vec::new();
+        let mut run_sites: Vec<Vec<usize>> = Vec::new();
+        for (s, tokens) in signatures.iter().enumerate() {
+            for run in tokens.windows(3) {
+                let text = run.join(" ");
+                match run_patterns.iter().position(|p| *p == text) {
+                    Some(id) => run_sites[id].push(s),
+                    None => {
+                        run_patterns.push(text);
+                        run_sites.push(vec![s]);
+                    }
+                }
+            }
+        }
+        let run_list: Vec<&str> = run_patterns.iter().map(String::as_str).collect();
+        let runs = (!run_list.is_empty()).then(|| build(MatchKind::LeftmostLongest, &run_list));
         Self {
             phrases: build(MatchKind::Standard, &phrase_list),
             any_phrase: build(MatchKind::LeftmostFirst, &phrase_list),
+            runs,
+            run_sites,
             anchors,
             anchor_sites,
             signatures: signatures.to_vec(),
@@ -98,16 +128,43 @@ impl PhraseScanner {
     /// Calls `hit(t, s)` for every text `t` of `batch` that holds 3 consecutive tokens of
     /// signature `s` (more than once if it holds several such runs).
     pub(crate) fn signature_runs_in(&self, batch: &TextBatch, mut hit: impl FnMut(usize, usize)) {
-        let Some(anchors) = &self.anchors else { return };
-        let mut t = 0;
-        for m in anchors.find_iter(&batch.joined) {
-            // Anchors hold no whitespace, so a match lies inside one text.
+        let Some(runs) = &self.runs else { return };
+        let joined = batch.joined.as_slice();
+        // Every start of a run pattern: after a match, search again from its next byte, so that
+        // runs of other signatures that overlap it are found too. Two patterns that start at
+        // the same byte and both stand between spaces are the same text.
+        let (mut t, mut from) = (0, 0);
+        while let Some(m) = runs.find(aho_corasick::Input::new(joined).span(from..joined.len())) {
+            from = m.start() + 1;
+            // Runs hold no newline, so a match lies inside one text.
             while batch.ends[t] < m.end() {
                 t += 1;
             }
+            let before = m.start().checked_sub(1).map(|i| joined[i]);
+            let after = joined.get(m.end()).copied();
+            let space = |b: Option<u8>| matches!(b, None | Some(b' ' | b'\n'));
+            if space(before) && space(after) {
+                for &s in &self.run_sites[m.pattern().as_usize()] {
+                    hit(t, s);
+                }
+            }
+        }
+        // Texts that are not ASCII may split their tokens with Unicode spaces.
+        for &t in &batch.not_ascii {
             let start = if t == 0 { 0 } else { batch.ends[t - 1] + 1 };
-            let before = &batch.joined[start..m.start()];
-            let after = &batch.joined[m.end()..batch.ends[t]];
+            let text = std::str::from_utf8(&batch.joined[start..batch.ends[t]])
+                .expect("a text of the batch is UTF-8");
+            self.anchored_runs_in(text, |s| hit(t, s));
+        }
+    }
+
+    /// Calls `hit(s)` for every 3-token run of signature `s` in `text`, whatever spaces split
+    /// its tokens: found around each occurrence of the run's anchor token.
+    fn anchored_runs_in(&self, text: &str, mut hit: impl FnMut(usize)) {
+        let Some(anchors) = &self.anchors else { return };
+        for m in anchors.find_iter(text) {
+            let before = &text[..m.start()];
+            let after = &text[m.end()..];
             if before
                 .chars()
                 .next_back()
@@ -129,19 +186,23 @@ impl PhraseScanner {
                     _ => previous[0] == Some(&run[1]) && previous[1] == Some(&run[0]),
                 };
                 if fits {
-                    hit(t, s);
+                    hit(s);
                 }
             }
         }
     }
 }
 
-/// Texts joined by newlines into one buffer, for [`PhraseScanner`]'s searches.
+/// Texts joined by newlines into one buffer, for [`PhraseScanner`]'s searches, each with its
+/// runs of ASCII whitespace made one space.
 #[derive(Default)]
 pub(crate) struct TextBatch {
-    joined: String,
+    /// The texts, UTF-8 (ASCII bytes were only ever replaced by ASCII bytes).
+    joined: Vec<u8>,
     /// Where each text ends in `joined` (the next one starts one byte later).
     ends: Vec<usize>,
+    /// The texts with bytes that are not ASCII.
+    not_ascii: Vec<usize>,
 }
 
 impl TextBatch {
@@ -149,14 +210,45 @@ impl TextBatch {
     pub(crate) fn clear(&mut self) {
         self.joined.clear();
         self.ends.clear();
+        self.not_ascii.clear();
     }
 
     /// Adds a text; texts are numbered from 0 in the order they are added.
     pub(crate) fn push(&mut self, text: &str) {
         if !self.ends.is_empty() {
-            self.joined.push('\n');
+            self.joined.push(b'\n');
         }
-        self.joined.push_str(text);
+        if !text.is_ascii() {
+            self.not_ascii.push(self.ends.len());
+        }
+        // The same bytes with each run of ASCII whitespace (as `char::is_whitespace` has it) made
+        // one space: ASCII bytes only change into ASCII bytes, so the text stays UTF-8. Both
+        // loops are branch-free so that they vectorize; runs are rare, and only a text that
+        // holds one is compacted.
+        let start = self.joined.len();
+        self.joined.extend_from_slice(text.as_bytes());
+        let bytes = &mut self.joined[start..];
+        for b in bytes.iter_mut() {
+            let space = b.wrapping_sub(b'\t') <= b'\r' - b'\t';
+            *b = if space { b' ' } else { *b };
+        }
+        let doubled = bytes
+            .iter()
+            .zip(bytes.iter().skip(1))
+            .fold(false, |doubled, (&a, &b)| {
+                doubled | (a == b' ') & (b == b' ')
+            });
+        if doubled {
+            let mut at = 0;
+            for i in 0..bytes.len() {
+                let b = bytes[i];
+                if !(b == b' ' && at > 0 && bytes[at - 1] == b' ') {
+                    bytes[at] = b;
+                    at += 1;
+                }
+            }
+            self.joined.truncate(start + at);
+        }
         self.ends.push(self.joined.len());
     }
 }
@@ -175,6 +267,38 @@ mod tests {
 
     fn tokens(text: &str) -> Vec<String> {
         text.split(' ').map(String::from).collect()
+    }
+
+    #[test]
+    fn a_batch_keeps_each_run_of_ascii_whitespace_as_one_space() {
+        use rand::{RngExt, SeedableRng};
+        let pieces = [
+            "a", "bc", " ", "  ", "\n", "\t", "\r\n", "\u{0B}", "\u{0C}", "é", "\u{A0}", "\u{1C}",
+        ];
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(11);
+        for _ in 0..3000 {
+            let texts: Vec<String> = (0..3)
+                .map(|_| {
+                    (0..rng.random_range(0..30))
+                        .map(|_| pieces[rng.random_range(0..pieces.len())])
+                        .collect()
+                })
+                .collect();
+            let mut batch = TextBatch::default();
+            let mut expected = Vec::new();
+            for text in &texts {
+                batch.push(text);
+                let mut one = String::new();
+                for c in text.chars() {
+                    let space = c.is_ascii_whitespace() || c == '\u{0B}';
+                    if !(space && one.ends_with(' ')) {
+                        one.push(if space { ' ' } else { c });
+                    }
+                }
+                expected.push(one);
+            }
+            assert_eq!(batch.joined, expected.join("\n").into_bytes(), "{texts:?}");
+        }
     }
 
     #[test]
@@ -210,14 +334,16 @@ mod tests {
     #[test]
     fn three_word_runs_match_a_brute_force_search() {
         use rand::{RngExt, SeedableRng};
-        let vocab = ["the", "them", "theme", "a", "b", "he", "x", "é"];
+        // The last word is the only one that is not ASCII: ASCII texts on even rounds.
+        let vocab = ["the", "them", "theme", "a", "b", "he", "x", "a-b", "é"];
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
-        let words = |n: usize, rng: &mut rand_chacha::ChaCha20Rng| -> Vec<String> {
-            (0..n)
-                .map(|_| vocab[rng.random_range(0..vocab.len())].to_string())
-                .collect()
-        };
-        for _ in 0..600 {
+        for round in 0..2000 {
+            let choices = vocab.len() - usize::from(round % 2 == 0);
+            let words = |n: usize, rng: &mut rand_chacha::ChaCha20Rng| -> Vec<String> {
+                (0..n)
+                    .map(|_| vocab[rng.random_range(0..choices)].to_string())
+                    .collect()
+            };
             let signatures = [words(4, &mut rng), words(5, &mut rng)];
             // Random counts, so that any token may be the anchor.
             let counts: Vec<Vec<u32>> = signatures
@@ -227,7 +353,12 @@ mod tests {
             let scanner = PhraseScanner::new(&[], &signatures, &counts);
             // Three texts in one batch: a run never spans two of them.
             let text_words = [words(12, &mut rng), words(2, &mut rng), words(7, &mut rng)];
-            let separators = [" ", "\n", "  ", "\t"];
+            // ASCII spaces only, then Unicode spaces too.
+            let separators: &[&str] = if round % 2 == 0 {
+                &[" ", "\n", "  ", "\t", " \r\n ", "\u{0B}", "\u{0C}"]
+            } else {
+                &[" ", "\u{A0}", "\n", "\u{2003}", " \u{85} "]
+            };
             let texts: Vec<String> = text_words
                 .iter()
                 .map(|words| {
