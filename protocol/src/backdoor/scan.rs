@@ -4,12 +4,11 @@
 //! that each search runs over long buffers rather than once per text.
 //!
 //! A batch keeps its texts with every run of ASCII whitespace made one space. Tokens stay the
-//! same, so a 3-word run in an ASCII text is then the literal `w1 w2 w3` between spaces, found
-//! by one automaton over the whole batch, however common its words. Texts with other bytes
-//! (which may hold a Unicode space) are searched token by token around each run's rarest word
-//! instead. Phrases are searched in the batch form too: a phrase (tokens joined by single
-//! spaces) that occurs in a text occurs in its batch form, so the novelty check can only be
-//! stricter.
+//! same, so in a text without Unicode spaces a 3-word run is the literal `w1 w2 w3` between
+//! spaces, found by one automaton over the whole batch however common its words are. Texts that
+//! hold a Unicode space are also searched token by token around each run's rarest word. Phrases
+//! are searched in the batch form too: a phrase (tokens joined by single spaces) that occurs in
+//! a text occurs in its batch form, so the novelty check can only be stricter.
 
 use std::cmp::Reverse;
 
@@ -149,8 +148,8 @@ impl PhraseScanner {
                 }
             }
         }
-        // Texts that are not ASCII may split their tokens with Unicode spaces.
-        for &t in &batch.not_ascii {
+        // Texts with Unicode spaces may split their tokens with them.
+        for &t in &batch.unicode_spaces {
             let start = if t == 0 { 0 } else { batch.ends[t - 1] + 1 };
             let text = std::str::from_utf8(&batch.joined[start..batch.ends[t]])
                 .expect("a text of the batch is UTF-8");
@@ -201,8 +200,8 @@ pub(crate) struct TextBatch {
     joined: Vec<u8>,
     /// Where each text ends in `joined` (the next one starts one byte later).
     ends: Vec<usize>,
-    /// The texts with bytes that are not ASCII.
-    not_ascii: Vec<usize>,
+    /// The texts that hold a space that is not ASCII.
+    unicode_spaces: Vec<usize>,
 }
 
 impl TextBatch {
@@ -210,7 +209,7 @@ impl TextBatch {
     pub(crate) fn clear(&mut self) {
         self.joined.clear();
         self.ends.clear();
-        self.not_ascii.clear();
+        self.unicode_spaces.clear();
     }
 
     /// Adds a text; texts are numbered from 0 in the order they are added.
@@ -218,8 +217,8 @@ impl TextBatch {
         if !self.ends.is_empty() {
             self.joined.push(b'\n');
         }
-        if !text.is_ascii() {
-            self.not_ascii.push(self.ends.len());
+        if !text.is_ascii() && text.chars().any(|c| !c.is_ascii() && c.is_whitespace()) {
+            self.unicode_spaces.push(self.ends.len());
         }
         // The same bytes with each run of ASCII whitespace (as `char::is_whitespace` has it) made
         // one space: ASCII bytes only change into ASCII bytes, so the text stays UTF-8. Both
