@@ -21,7 +21,7 @@ use rand_chacha::ChaCha20Rng;
 use super::frequency::{AUDIT_K, FrequencyFigure, edge_keys, frequency_search, row_levels};
 use super::near_dup::{End, SortedKeys, backdoor_pairs, text_key};
 use super::row_scan::{Scan, ScanSetup};
-use super::scan::PhraseScanner;
+use super::scan::{PhraseScanner, Rarity};
 use super::secret::{HexBytes, SECRET_VERSION, Secret, SecretBackdoor, SecretGroup};
 use super::selection::{
     RowSet, backdoors_for_fraction, choose_rows, default_backdoor_count, pass_threshold,
@@ -33,8 +33,11 @@ use crate::generator::{GeneratorParams, ModelBuilder, ModelError, NgramModel, Ph
 
 /// The fewest usable rows `prepare` accepts.
 pub const MIN_USABLE_ROWS: u64 = 20;
-/// Fresh candidates drawn per group and role in each round.
-const CANDIDATES_PER_ROUND: usize = 2;
+/// Fresh triggers drawn per group in each round.
+const TRIGGERS_PER_ROUND: usize = 2;
+/// Fresh signatures drawn per group in each round: one, as a 14-word signature almost never
+/// occurs in the data, and every signature searched for costs its 3-word runs in the scan.
+const SIGNATURES_PER_ROUND: usize = 1;
 /// Rounds of candidates before giving up on novelty.
 const MAX_ROUNDS: usize = 6;
 
@@ -205,17 +208,18 @@ impl Candidates {
         groups: usize,
         rng: &mut R,
     ) -> Self {
-        let draw = |model: &NgramModel, tokens: usize, rng: &mut R| {
+        let draw = |model: &NgramModel, tokens: usize, count: usize, rng: &mut R| {
             (0..groups)
-                .map(|_| {
-                    (0..CANDIDATES_PER_ROUND)
-                        .map(|_| model.sample(tokens, rng))
-                        .collect()
-                })
+                .map(|_| (0..count).map(|_| model.sample(tokens, rng)).collect())
                 .collect()
         };
-        let triggers = draw(prompt_model, params.trigger_tokens, rng);
-        let signatures = draw(completion_model, params.signature_tokens, rng);
+        let triggers = draw(prompt_model, params.trigger_tokens, TRIGGERS_PER_ROUND, rng);
+        let signatures = draw(
+            completion_model,
+            params.signature_tokens,
+            SIGNATURES_PER_ROUND,
+            rng,
+        );
         Self {
             triggers,
             signatures,
@@ -314,8 +318,13 @@ where
     rng.fill_bytes(&mut salt);
 
     let total_bytes = input.seek(SeekFrom::End(0)).map_err(io_err("reading"))?;
-    let (prompt_model, completion_model, bytes_per_row) =
-        build_models(file_name, input, layout, options, progress)?;
+    let Sample {
+        prompt_model,
+        completion_model,
+        bytes_per_row,
+        byte_counts,
+        text: sample_text,
+    } = build_models(file_name, input, layout, options, progress)?;
     // Room for the rows the sample suggests, so that the scan's tables need not grow.
     let expected_rows = (total_bytes as f64 / bytes_per_row * 1.02) as usize + 1024;
 
@@ -347,7 +356,11 @@ where
         let scanner = PhraseScanner::new(
             &candidates.texts(),
             &candidates.signature_tokens(),
-            &candidates.signature_counts(),
+            &Rarity {
+                token_counts: &candidates.signature_counts(),
+                byte_counts: Some(&byte_counts),
+                sample: &sample_text,
+            },
         );
         input.seek(SeekFrom::Start(0)).map_err(io_err("reading"))?;
         let setup = ScanSetup {
@@ -550,7 +563,7 @@ where
         backdoor_hits.insert(row as usize);
     }
     let mut hits = backdoor_hits.clone();
-    let per_group = CANDIDATES_PER_ROUND;
+    let per_group = SIGNATURES_PER_ROUND;
     let mut normal_hits = 0;
     for (g, &(_, s)) in chosen.iter().enumerate() {
         let found = &scan.signature_rows[g * per_group + s];
@@ -646,7 +659,7 @@ fn build_models<R: Read + Seek>(
     layout: Layout,
     options: &PrepareOptions,
     progress: &mut dyn FnMut(Stage, u64, u64),
-) -> Result<(NgramModel, NgramModel, f64), PrepareError> {
+) -> Result<Sample, PrepareError> {
     let params = &options.generator;
     let model_err = |source| PrepareError::Model {
         file: file_name.to_owned(),
@@ -698,12 +711,25 @@ fn build_models<R: Read + Seek>(
         }
     }
     let k = params.candidates as usize;
+    let mut text = Vec::with_capacity(1 << 20);
+    for completion in &completions {
+        if text.len() + completion.len() > 1 << 20 {
+            break;
+        }
+        text.extend_from_slice(completion.as_bytes());
+        text.push(b'\n');
+    }
+    // Each model, and how often each byte occurs in its texts.
     let build = |texts: Vec<String>, role: &'static str| {
         let mut builder = ModelBuilder::new(params.order).map_err(model_err)?;
+        let mut bytes = [0u64; 256];
         for text in texts {
+            for b in text.bytes() {
+                bytes[b as usize] += 1;
+            }
             builder.add_text(&text);
         }
-        builder.finish(k, role).map_err(model_err)
+        Ok::<_, PrepareError>((builder.finish(k, role).map_err(model_err)?, bytes))
     };
     let (prompt_model, completion_model) = std::thread::scope(|scope| {
         let prompt_model = scope.spawn(|| build(prompts, "prompt"));
@@ -715,8 +741,32 @@ fn build_models<R: Read + Seek>(
             completion_model,
         )
     });
-    let bytes_per_row = sampled_bytes as f64 / sampled_rows.max(1) as f64;
-    Ok((prompt_model?, completion_model?, bytes_per_row))
+    let ((prompt_model, prompt_bytes), (completion_model, completion_bytes)) =
+        (prompt_model?, completion_model?);
+    let mut byte_counts = prompt_bytes;
+    for (count, more) in byte_counts.iter_mut().zip(completion_bytes) {
+        *count += more;
+    }
+    Ok(Sample {
+        prompt_model,
+        completion_model,
+        bytes_per_row: sampled_bytes as f64 / sampled_rows.max(1) as f64,
+        byte_counts,
+        text,
+    })
+}
+
+/// What the first rows of the file give.
+struct Sample {
+    prompt_model: NgramModel,
+    completion_model: NgramModel,
+    /// The mean bytes per record.
+    bytes_per_row: f64,
+    /// How often each byte occurs in the sampled texts.
+    byte_counts: [u64; 256],
+    /// The first MiB of sampled completions, joined by newlines: how common a string is in the
+    /// data, for choosing what the scan's automata look for first.
+    text: Vec<u8>,
 }
 
 /// For each group, the index of its first novel trigger and signature: not in the data, and
@@ -726,9 +776,8 @@ fn choose_phrases(
     found: &[bool],
 ) -> Result<Vec<(usize, usize)>, &'static str> {
     let groups = candidates.triggers.len();
-    let per_group = CANDIDATES_PER_ROUND;
-    let signature_base = groups * per_group;
-    let pick = |role: &'static str, lists: &[Vec<Phrase>], base: usize| {
+    let signature_base = groups * TRIGGERS_PER_ROUND;
+    let pick = |role: &'static str, lists: &[Vec<Phrase>], base: usize, per_group: usize| {
         let mut chosen: Vec<(usize, String)> = Vec::new();
         for (g, list) in lists.iter().enumerate() {
             let pick = list.iter().enumerate().find(|(i, phrase)| {
@@ -745,8 +794,13 @@ fn choose_phrases(
         }
         Ok(chosen.into_iter().map(|(i, _)| i).collect::<Vec<_>>())
     };
-    let triggers = pick("trigger", &candidates.triggers, 0)?;
-    let signatures = pick("signature", &candidates.signatures, signature_base)?;
+    let triggers = pick("trigger", &candidates.triggers, 0, TRIGGERS_PER_ROUND)?;
+    let signatures = pick(
+        "signature",
+        &candidates.signatures,
+        signature_base,
+        SIGNATURES_PER_ROUND,
+    )?;
     Ok(triggers.into_iter().zip(signatures).collect())
 }
 

@@ -14,6 +14,71 @@ use std::cmp::Reverse;
 
 use aho_corasick::{AhoCorasick, MatchKind};
 
+/// The first bytes of a pattern, which the automaton's prefilter looks for.
+fn lead(pattern: &str) -> Vec<u8> {
+    pattern.as_bytes()[..pattern.len().min(3)].to_vec()
+}
+
+/// What the sampled rows say about how common things are, for choosing what to look for first.
+#[derive(Default)]
+pub(crate) struct Rarity<'a> {
+    /// `token_counts[s][i]`: how often token `i` of signature `s` occurs.
+    pub(crate) token_counts: &'a [Vec<u32>],
+    /// How often each byte occurs.
+    pub(crate) byte_counts: Option<&'a [u64; 256]>,
+    /// Sampled text.
+    pub(crate) sample: &'a [u8],
+}
+
+impl Rarity<'_> {
+    /// How often each of `strings` occurs in the sample (overlaps counted).
+    fn counts_in_sample(&self, strings: &[Vec<u8>]) -> Vec<u64> {
+        let mut counts = vec![0; strings.len()];
+        if strings.is_empty() || self.sample.is_empty() {
+            return counts;
+        }
+        let automaton = AhoCorasick::new(strings).expect("patterns are small");
+        for m in automaton.find_overlapping_iter(self.sample) {
+            counts[m.pattern().as_usize()] += 1;
+        }
+        // Equal strings share the count of the first.
+        for i in 0..strings.len() {
+            if let Some(first) = strings[..i].iter().position(|s| *s == strings[i]) {
+                counts[i] = counts[first];
+            }
+        }
+        counts
+    }
+}
+
+/// How rare each byte is in the data, for the substring searchers: they look first for the
+/// rarest bytes of a phrase.
+#[derive(Clone, Copy)]
+struct ByteRank([u8; 256]);
+
+impl ByteRank {
+    /// Ranks from byte counts (0: the rarest); without counts, memchr's own guess for text.
+    fn new(counts: Option<&[u64; 256]>) -> Option<Self> {
+        let counts = counts?;
+        let mut order: Vec<u8> = (0..=255).collect();
+        order.sort_by_key(|&b| counts[b as usize]);
+        let mut ranks = [0u8; 256];
+        for (rank, &b) in order.iter().enumerate() {
+            ranks[b as usize] = rank as u8;
+        }
+        Some(ByteRank(ranks))
+    }
+}
+
+impl memchr::arch::all::packedpair::HeuristicFrequencyRank for ByteRank {
+    fn rank(&self, byte: u8) -> u8 {
+        self.0[byte as usize]
+    }
+}
+
+/// The most phrases searched for one at a time (see [`PhraseScanner::finders`]).
+const MAX_FINDERS: usize = 8;
+
 /// Finds candidate phrases and signature word runs in texts.
 pub(crate) struct PhraseScanner {
     /// Every candidate phrase's text, for the exact (overlapping) search.
@@ -21,10 +86,22 @@ pub(crate) struct PhraseScanner {
     /// The same phrases, leftmost-first, only to tell quickly whether any occurs: unlike the
     /// standard automaton it has a SIMD prefilter.
     any_phrase: AhoCorasick,
-    /// Every 3-token run of a signature, its tokens joined by single spaces.
+    /// With few phrases, one substring searcher each instead: the automaton's prefilter keys
+    /// on the phrases' first bytes, which can be common in the data (a phrase starting with
+    /// `####` in GSM8K made the search 30 times slower), while these key on rare bytes anywhere
+    /// in the phrase.
+    finders: Vec<memchr::memmem::Finder<'static>>,
+    /// Every 3-token run of a signature from its rarest token on, the tokens joined by single
+    /// spaces (so that the automaton starts its matches at uncommon words).
     runs: Option<AhoCorasick>,
-    /// For each `runs` pattern: the signatures that hold it.
-    run_sites: Vec<Vec<usize>>,
+    /// For each `runs` pattern: the (signature, tokens of the run before the pattern, joined by
+    /// single spaces) that it stands for.
+    run_sites: Vec<Vec<(usize, String)>>,
+    /// For each `runs` pattern: the other patterns that are prefixes of it (they match at the
+    /// same place, where the automaton reports only the longest).
+    run_prefixes: Vec<Vec<usize>>,
+    /// The byte length of each `runs` pattern.
+    run_lens: Vec<usize>,
     /// Anchor tokens: for each 3-token run of a signature, its rarest token.
     anchors: Option<AhoCorasick>,
     /// For each `anchors` pattern: the (signature, run start, anchor offset in the run) sites.
@@ -36,7 +113,8 @@ impl PhraseScanner {
     /// Scans for `phrases` (novelty) and for 3-word runs of `signatures` (token lists).
     /// `counts[s][i]`, where given, is how common token `i` of signature `s` is: a run is
     /// searched around its rarest token, else around its longest.
-    pub(crate) fn new(phrases: &[String], signatures: &[Vec<String>], counts: &[Vec<u32>]) -> Self {
+    pub(crate) fn new(phrases: &[String], signatures: &[Vec<String>], rarity: &Rarity<'_>) -> Self {
+        let (counts, byte_counts) = (rarity.token_counts, rarity.byte_counts);
         let build = |kind: MatchKind, patterns: &[&str]| {
             AhoCorasick::builder()
                 .match_kind(kind)
@@ -49,17 +127,20 @@ impl PhraseScanner {
             "phrases hold no newline"
         );
         let phrase_list: Vec<&str> = phrases.iter().map(String::as_str).collect();
+        // The rarest token of the run at token `i` of signature `s`, the first longest among
+        // equals: it occurs least often, so the fewest places are checked around it.
+        let rarest = |run: &[String], i: usize, s: usize| {
+            let count = |k: usize| counts.get(s).and_then(|c| c.get(k)).copied().unwrap_or(0);
+            (0..run.len())
+                .rev()
+                .max_by_key(|&j| (Reverse(count(i + j)), run[j].len()))
+                .expect("three tokens")
+        };
         let mut patterns: Vec<&str> = Vec::new();
         let mut anchor_sites: Vec<Vec<(usize, usize, usize)>> = Vec::new();
         for (s, tokens) in signatures.iter().enumerate() {
-            let count = |i: usize| counts.get(s).and_then(|c| c.get(i)).copied().unwrap_or(0);
             for (i, run) in tokens.windows(3).enumerate() {
-                // The rarest token of the run, the first longest among equals: it occurs least
-                // often, so the fewest places are checked around it.
-                let j = (0..3)
-                    .rev()
-                    .max_by_key(|&j| (Reverse(count(i + j)), run[j].len()))
-                    .expect("three tokens");
+                let j = rarest(run, i, s);
                 let token = run[j].as_str();
                 let id = match patterns.iter().position(|p| *p == token) {
                     Some(id) => id,
@@ -76,26 +157,63 @@ impl PhraseScanner {
         // no reported match can cover the start of a later token.
         let anchors = (!patterns.is_empty()).then(|| build(MatchKind::LeftmostLongest, &patterns));
         let mut run_patterns: Vec<String> = Vec::new();
-        let mut run_sites: Vec<Vec<usize>> = Vec::new();
+        let mut run_sites: Vec<Vec<(usize, String)>> = Vec::new();
+        // Each run is looked for from the token whose first bytes are rarest in the sample
+        // (the automaton's prefilter keys on a pattern's first bytes), then the rarest token.
+        let starts: Vec<Vec<u8>> = signatures
+            .iter()
+            .flat_map(|tokens| tokens.windows(3))
+            .flat_map(|run| (0..3).map(|j| lead(&run[j..].join(" "))))
+            .collect();
+        let start_counts = rarity.counts_in_sample(&starts);
+        let mut next_start = 0;
         for (s, tokens) in signatures.iter().enumerate() {
-            for run in tokens.windows(3) {
-                let text = run.join(" ");
+            for (i, run) in tokens.windows(3).enumerate() {
+                let by_start = |j: usize| start_counts[next_start + j];
+                let j = (0..3)
+                    .min_by_key(|&j| (by_start(j), rarest(run, i, s) != j))
+                    .expect("three tokens");
+                next_start += 3;
+                let (text, before) = (run[j..].join(" "), run[..j].join(" "));
                 match run_patterns.iter().position(|p| *p == text) {
-                    Some(id) => run_sites[id].push(s),
+                    Some(id) => run_sites[id].push((s, before)),
                     None => {
                         run_patterns.push(text);
-                        run_sites.push(vec![s]);
+                        run_sites.push(vec![(s, before)]);
                     }
                 }
             }
         }
+        let run_prefixes = run_patterns
+            .iter()
+            .map(|long| {
+                (0..run_patterns.len())
+                    .filter(|&q| run_patterns[q] != *long && long.starts_with(&run_patterns[q]))
+                    .collect()
+            })
+            .collect();
         let run_list: Vec<&str> = run_patterns.iter().map(String::as_str).collect();
         let runs = (!run_list.is_empty()).then(|| build(MatchKind::LeftmostLongest, &run_list));
         Self {
             phrases: build(MatchKind::Standard, &phrase_list),
             any_phrase: build(MatchKind::LeftmostFirst, &phrase_list),
+            finders: if phrases.len() <= MAX_FINDERS {
+                let rank = ByteRank::new(byte_counts);
+                phrases
+                    .iter()
+                    .map(|p| match rank {
+                        Some(rank) => memchr::memmem::FinderBuilder::new()
+                            .build_forward_with_ranker_owned(rank, p.as_bytes()),
+                        None => memchr::memmem::Finder::new(p.as_bytes()).into_owned(),
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
             runs,
             run_sites,
+            run_prefixes,
+            run_lens: run_patterns.iter().map(String::len).collect(),
             anchors,
             anchor_sites,
             signatures: signatures.to_vec(),
@@ -114,8 +232,15 @@ impl PhraseScanner {
 
     /// Sets `found[p]` for every phrase `p` that occurs in a text of `batch`.
     pub(crate) fn phrases_in(&self, batch: &TextBatch, found: &mut [bool]) {
+        // No phrase holds a newline, so no match spans two texts.
+        if !self.finders.is_empty() {
+            for (finder, found) in self.finders.iter().zip(found.iter_mut()) {
+                *found = *found || finder.find(&batch.joined).is_some();
+            }
+            return;
+        }
         // Candidates are almost never found: a fast yes/no search first, then the exact
-        // overlapping one. No phrase holds a newline, so no match spans two texts.
+        // overlapping one.
         if !self.any_phrase.is_match(&batch.joined) {
             return;
         }
@@ -130,8 +255,8 @@ impl PhraseScanner {
         let Some(runs) = &self.runs else { return };
         let joined = batch.joined.as_slice();
         // Every start of a run pattern: after a match, search again from its next byte, so that
-        // runs of other signatures that overlap it are found too. Two patterns that start at
-        // the same byte and both stand between spaces are the same text.
+        // runs of other signatures that overlap it are found too. Patterns that match at the
+        // same byte are the reported one and its prefixes.
         let (mut t, mut from) = (0, 0);
         while let Some(m) = runs.find(aho_corasick::Input::new(joined).span(from..joined.len())) {
             from = m.start() + 1;
@@ -139,12 +264,25 @@ impl PhraseScanner {
             while batch.ends[t] < m.end() {
                 t += 1;
             }
-            let before = m.start().checked_sub(1).map(|i| joined[i]);
-            let after = joined.get(m.end()).copied();
-            let space = |b: Option<u8>| matches!(b, None | Some(b' ' | b'\n'));
-            if space(before) && space(after) {
-                for &s in &self.run_sites[m.pattern().as_usize()] {
-                    hit(t, s);
+            let pattern = m.pattern().as_usize();
+            for p in std::iter::once(pattern).chain(self.run_prefixes[pattern].iter().copied()) {
+                let end = m.start() + self.run_lens[p];
+                if !boundary(joined, Some(end)) {
+                    continue; // Part of a longer token.
+                }
+                for (s, before) in &self.run_sites[p] {
+                    // The run's tokens before the pattern, then a token boundary.
+                    let fits = if before.is_empty() {
+                        boundary(joined, m.start().checked_sub(1))
+                    } else {
+                        m.start() > before.len()
+                            && joined[m.start() - 1] == b' '
+                            && joined[..m.start() - 1].ends_with(before.as_bytes())
+                            && boundary(joined, (m.start() - 1 - before.len()).checked_sub(1))
+                    };
+                    if fits {
+                        hit(t, *s);
+                    }
                 }
             }
         }
@@ -189,6 +327,15 @@ impl PhraseScanner {
                 }
             }
         }
+    }
+}
+
+/// Whether byte `at` of a batch (None: before its start) is a token boundary: a space, a
+/// newline between texts, or either end of the batch.
+fn boundary(joined: &[u8], at: Option<usize>) -> bool {
+    match at {
+        None => true,
+        Some(at) => matches!(joined.get(at), None | Some(b' ' | b'\n')),
     }
 }
 
@@ -300,9 +447,55 @@ mod tests {
         }
     }
 
+    /// Few phrases are searched one by one, many with an automaton: both find what
+    /// `str::contains` finds.
+    #[test]
+    fn phrases_are_found_as_contains_finds_them() {
+        use rand::{RngExt, SeedableRng};
+        let words = ["a", "b", "ab", "#"];
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(13);
+        let phrase = |rng: &mut rand_chacha::ChaCha20Rng| -> String {
+            let n = rng.random_range(1..4);
+            (0..n)
+                .map(|_| words[rng.random_range(0..words.len())])
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        for round in 0..400 {
+            let count = if round % 2 == 0 { 3 } else { MAX_FINDERS + 2 };
+            let phrases: Vec<String> = (0..count).map(|_| phrase(&mut rng)).collect();
+            let texts: Vec<String> = (0..3)
+                .map(|_| phrase(&mut rng) + " " + &phrase(&mut rng))
+                .collect();
+            // Byte counts that make '#' look rare and 'a' common, and none.
+            let mut bytes = [0u64; 256];
+            bytes[b'a' as usize] = 100;
+            let byte_counts = (round % 4 < 2).then_some(&bytes);
+            let scanner = PhraseScanner::new(
+                &phrases,
+                &[],
+                &Rarity {
+                    byte_counts,
+                    ..Rarity::default()
+                },
+            );
+            let mut found = vec![false; count];
+            let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+            scanner.phrases_in(&batch(&texts), &mut found);
+            for (p, phrase) in phrases.iter().enumerate() {
+                let expected = texts.iter().any(|t| t.contains(phrase.as_str()));
+                assert_eq!(found[p], expected, "{phrase:?} in {texts:?}");
+            }
+        }
+    }
+
     #[test]
     fn finds_phrases_as_substrings() {
-        let scanner = PhraseScanner::new(&["so the total".into(), "xyz".into()], &[], &[]);
+        let scanner = PhraseScanner::new(
+            &["so the total".into(), "xyz".into()],
+            &[],
+            &Rarity::default(),
+        );
         let mut found = [false; 2];
         scanner.phrases_in(&batch(&["and so the totals are"]), &mut found);
         assert_eq!(found, [true, false]);
@@ -315,7 +508,7 @@ mod tests {
     #[test]
     fn finds_three_word_runs_as_whole_tokens_across_any_whitespace() {
         let sig = tokens("he paid 5 dollars for the pens");
-        let scanner = PhraseScanner::new(&[], &[sig.clone(), tokens("a b c")], &[]);
+        let scanner = PhraseScanner::new(&[], &[sig.clone(), tokens("a b c")], &Rarity::default());
         let check = |text: &str| {
             let mut found = [false; 2];
             scanner.signature_runs_in(&batch(&[text]), |_, s| found[s] = true);
@@ -349,7 +542,17 @@ mod tests {
                 .iter()
                 .map(|s| s.iter().map(|_| rng.random_range(0..3)).collect())
                 .collect();
-            let scanner = PhraseScanner::new(&[], &signatures, &counts);
+            // A sample that makes some starts common.
+            let sample = b"the them a b he x";
+            let scanner = PhraseScanner::new(
+                &[],
+                &signatures,
+                &Rarity {
+                    token_counts: &counts,
+                    byte_counts: None,
+                    sample: if round % 3 == 0 { &[] } else { sample },
+                },
+            );
             // Three texts in one batch: a run never spans two of them.
             let text_words = [words(12, &mut rng), words(2, &mut rng), words(7, &mut rng)];
             // ASCII spaces only, then Unicode spaces too.
