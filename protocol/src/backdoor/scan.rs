@@ -87,9 +87,8 @@ pub(crate) struct PhraseScanner {
     /// standard automaton it has a SIMD prefilter.
     any_phrase: AhoCorasick,
     /// With few phrases, one substring searcher each instead: the automaton's prefilter keys
-    /// on the phrases' first bytes, which can be common in the data (a phrase starting with
-    /// `####` in GSM8K made the search 30 times slower), while these key on rare bytes anywhere
-    /// in the phrase.
+    /// on the phrases' first bytes, which can be common in the data (on one seed it made the
+    /// search 30 times slower), while these key on the phrase's rarest bytes in this data.
     finders: Vec<memchr::memmem::Finder<'static>>,
     /// Every 3-token run of a signature from its rarest token on, the tokens joined by single
     /// spaces (so that the automaton starts its matches at uncommon words).
