@@ -367,9 +367,9 @@ impl TextBatch {
             self.unicode_spaces.push(self.ends.len());
         }
         // The same bytes with each run of ASCII whitespace (as `char::is_whitespace` has it) made
-        // one space: ASCII bytes only change into ASCII bytes, so the text stays UTF-8. Both
-        // loops are branch-free so that they vectorize; runs are rare, and only a text that
-        // holds one is compacted.
+        // one space: ASCII bytes only change into ASCII bytes, so the text stays UTF-8. The map
+        // is branch-free so that it vectorizes; runs are rare, and only a text that holds one is
+        // compacted.
         let start = self.joined.len();
         self.joined.extend_from_slice(text.as_bytes());
         let bytes = &mut self.joined[start..];
@@ -377,13 +377,9 @@ impl TextBatch {
             let space = b.wrapping_sub(b'\t') <= b'\r' - b'\t';
             *b = if space { b' ' } else { *b };
         }
-        let doubled = bytes
-            .iter()
-            .zip(bytes.iter().skip(1))
-            .fold(false, |doubled, (&a, &b)| {
-                doubled | (a == b' ') & (b == b' ')
-            });
-        if doubled {
+        static DOUBLE_SPACE: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+            std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"  "));
+        if DOUBLE_SPACE.find(bytes).is_some() {
             let mut at = 0;
             for i in 0..bytes.len() {
                 let b = bytes[i];
