@@ -8,8 +8,9 @@
 //! 3. **Choose.** The first novel candidates; N usable rows (texts neither blank nor repeated);
 //!    their groups. Edit the chosen rows and check that no backdoor text forms a near-duplicate
 //!    pair; redraw until none does.
-//! 4. **Write.** In a fresh random order: read each row at its offset (the edited bytes for a
-//!    backdoor), while a second thread hashes and writes.
+//! 4. **Write.** In a fresh random order: read back each bucket of rows the scan dealt
+//!    (`shuffle`), shuffle it and lay out its rows' bytes (the edited bytes for a backdoor),
+//!    while a second thread hashes and writes and a third runs the frequency search.
 
 use std::collections::HashMap;
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};

@@ -76,20 +76,25 @@ impl memchr::arch::all::packedpair::HeuristicFrequencyRank for ByteRank {
     }
 }
 
-/// The most phrases searched for one at a time (see [`PhraseScanner::finders`]).
+/// The most phrases searched for one at a time (see [`PhraseSearch`]).
 const MAX_FINDERS: usize = 8;
+
+/// The search for candidate phrases (novelty).
+enum PhraseSearch {
+    /// With few phrases, one substring searcher each: an automaton's prefilter keys on the
+    /// phrases' first bytes, which can be common in the data (on one seed it made the search 30
+    /// times slower), while these key on each phrase's rarest bytes in this data.
+    Each(Vec<memchr::memmem::Finder<'static>>),
+    /// With many, two automata: leftmost-first only to tell quickly whether any phrase occurs
+    /// (unlike the standard automaton it has a SIMD prefilter), then the exact overlapping one.
+    Automata { any: AhoCorasick, all: AhoCorasick },
+}
 
 /// Finds candidate phrases and signature word runs in texts.
 pub(crate) struct PhraseScanner {
-    /// Every candidate phrase's text, for the exact (overlapping) search.
-    phrases: AhoCorasick,
-    /// The same phrases, leftmost-first, only to tell quickly whether any occurs: unlike the
-    /// standard automaton it has a SIMD prefilter.
-    any_phrase: AhoCorasick,
-    /// With few phrases, one substring searcher each instead: the automaton's prefilter keys
-    /// on the phrases' first bytes, which can be common in the data (on one seed it made the
-    /// search 30 times slower), while these key on the phrase's rarest bytes in this data.
-    finders: Vec<memchr::memmem::Finder<'static>>,
+    /// How the candidate phrases are looked for.
+    phrases: PhraseSearch,
+    phrase_count: usize,
     /// Every 3-token run of a signature from its rarest token on, the tokens joined by single
     /// spaces (so that the automaton starts its matches at uncommon words).
     runs: Option<AhoCorasick>,
@@ -109,9 +114,8 @@ pub(crate) struct PhraseScanner {
 }
 
 impl PhraseScanner {
-    /// Scans for `phrases` (novelty) and for 3-word runs of `signatures` (token lists).
-    /// `counts[s][i]`, where given, is how common token `i` of signature `s` is: a run is
-    /// searched around its rarest token, else around its longest.
+    /// Scans for `phrases` (novelty) and for 3-word runs of `signatures` (token lists);
+    /// `rarity` says what is rare in the data, to choose what each search looks for first.
     pub(crate) fn new(phrases: &[String], signatures: &[Vec<String>], rarity: &Rarity<'_>) -> Self {
         let (counts, byte_counts) = (rarity.token_counts, rarity.byte_counts);
         let build = |kind: MatchKind, patterns: &[&str]| {
@@ -168,9 +172,9 @@ impl PhraseScanner {
         let mut next_start = 0;
         for (s, tokens) in signatures.iter().enumerate() {
             for (i, run) in tokens.windows(3).enumerate() {
-                let by_start = |j: usize| start_counts[next_start + j];
+                let (by_start, rarest_j) = (&start_counts[next_start..], rarest(run, i, s));
                 let j = (0..3)
-                    .min_by_key(|&j| (by_start(j), rarest(run, i, s) != j))
+                    .min_by_key(|&j| (by_start[j], rarest_j != j))
                     .expect("three tokens");
                 next_start += 3;
                 let (text, before) = (run[j..].join(" "), run[..j].join(" "));
@@ -194,21 +198,25 @@ impl PhraseScanner {
         let run_list: Vec<&str> = run_patterns.iter().map(String::as_str).collect();
         let runs = (!run_list.is_empty()).then(|| build(MatchKind::LeftmostLongest, &run_list));
         Self {
-            phrases: build(MatchKind::Standard, &phrase_list),
-            any_phrase: build(MatchKind::LeftmostFirst, &phrase_list),
-            finders: if phrases.len() <= MAX_FINDERS {
+            phrases: if phrases.len() <= MAX_FINDERS {
                 let rank = ByteRank::new(byte_counts);
-                phrases
-                    .iter()
-                    .map(|p| match rank {
-                        Some(rank) => memchr::memmem::FinderBuilder::new()
-                            .build_forward_with_ranker_owned(rank, p.as_bytes()),
-                        None => memchr::memmem::Finder::new(p.as_bytes()).into_owned(),
-                    })
-                    .collect()
+                PhraseSearch::Each(
+                    phrases
+                        .iter()
+                        .map(|p| match rank {
+                            Some(rank) => memchr::memmem::FinderBuilder::new()
+                                .build_forward_with_ranker_owned(rank, p.as_bytes()),
+                            None => memchr::memmem::Finder::new(p.as_bytes()).into_owned(),
+                        })
+                        .collect(),
+                )
             } else {
-                Vec::new()
+                PhraseSearch::Automata {
+                    any: build(MatchKind::LeftmostFirst, &phrase_list),
+                    all: build(MatchKind::Standard, &phrase_list),
+                }
             },
+            phrase_count: phrases.len(),
             runs,
             run_sites,
             run_prefixes,
@@ -221,7 +229,7 @@ impl PhraseScanner {
 
     /// The number of phrases searched for.
     pub(crate) fn phrase_count(&self) -> usize {
-        self.phrases.patterns_len()
+        self.phrase_count
     }
 
     /// The number of signatures searched for.
@@ -232,19 +240,20 @@ impl PhraseScanner {
     /// Sets `found[p]` for every phrase `p` that occurs in a text of `batch`.
     pub(crate) fn phrases_in(&self, batch: &TextBatch, found: &mut [bool]) {
         // No phrase holds a newline, so no match spans two texts.
-        if !self.finders.is_empty() {
-            for (finder, found) in self.finders.iter().zip(found.iter_mut()) {
-                *found = *found || finder.find(&batch.joined).is_some();
+        match &self.phrases {
+            PhraseSearch::Each(finders) => {
+                for (finder, found) in finders.iter().zip(found.iter_mut()) {
+                    *found = *found || finder.find(&batch.joined).is_some();
+                }
             }
-            return;
-        }
-        // Candidates are almost never found: a fast yes/no search first, then the exact
-        // overlapping one.
-        if !self.any_phrase.is_match(&batch.joined) {
-            return;
-        }
-        for m in self.phrases.find_overlapping_iter(&batch.joined) {
-            found[m.pattern().as_usize()] = true;
+            // Candidates are almost never found: the yes/no search first.
+            PhraseSearch::Automata { any, all } => {
+                if any.is_match(&batch.joined) {
+                    for m in all.find_overlapping_iter(&batch.joined) {
+                        found[m.pattern().as_usize()] = true;
+                    }
+                }
+            }
         }
     }
 
