@@ -10,6 +10,7 @@
 //!
 //! See `specs/backdoor-generation.md`.
 
+mod edge_hash;
 mod frequency;
 mod near_dup;
 mod prepare;

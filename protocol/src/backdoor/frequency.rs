@@ -3,199 +3,79 @@
 //! take before it reaches a row that carries the signature?
 
 use super::RowSet;
+use super::edge_hash::{FromEdge, SpanHash};
 
 /// The k values of the audit.
 pub const AUDIT_K: [usize; 3] = [3, 5, 10];
 
-/// The k-gram keys of one text side: a hash of its last (prompt) or first (completion) k
-/// whitespace tokens, for each k in [`AUDIT_K`]. Texts with fewer tokens use all of them. A
-/// prompt's tokens are hashed from its end backwards; keys are only ever compared with each
-/// other. Tokens split as [`str::split_whitespace`] splits them.
+/// The k-gram keys of one text side: a hash of its last (prompt, `side` 0) or first
+/// (completion, `side` 1) k whitespace tokens, for each k in [`AUDIT_K`]. Texts with fewer
+/// tokens use all of them. Tokens split as [`str::split_whitespace`] splits them; keys are only
+/// ever compared with each other.
 pub(crate) fn edge_keys(text: &str, side: u8) -> [u64; 3] {
     let max_k = AUDIT_K[AUDIT_K.len() - 1];
-    let mut keys = [0u64; 3];
-    let mut hash = KeyHash::new(side);
-    let mut taken = 0;
-    let bytes = text.as_bytes();
-    let mut take = |start: usize, end: usize| {
-        hash.add(bytes, start, end);
-        taken += 1;
-        if let Some(slot) = AUDIT_K.iter().position(|&k| k == taken) {
-            keys[slot] = hash.finish();
-        }
+    let mut edge: Vec<&str> = if side == 0 {
+        text.split_whitespace().rev().take(max_k).collect()
+    } else {
+        text.split_whitespace().take(max_k).collect()
     };
-    // Where a token of `text` starts.
-    let at = |token: &str| token.as_ptr() as usize - text.as_ptr() as usize;
-    match edge_tokens(bytes, side == 0) {
-        Some(tokens) => tokens
-            .spans()
-            .for_each(|&(start, end)| take(start as usize, end as usize)),
-        None if side == 0 => text
-            .split_whitespace()
-            .rev()
-            .take(max_k)
-            .for_each(|token| take(at(token), at(token) + token.len())),
-        None => text
-            .split_whitespace()
-            .take(max_k)
-            .for_each(|token| take(at(token), at(token) + token.len())),
+    if side == 0 {
+        edge.reverse();
     }
-    // A text with fewer than k tokens uses all of them.
-    for (slot, &k) in keys.iter_mut().zip(AUDIT_K.iter()) {
-        if taken < k {
-            *slot = hash.finish();
+    joined_edge_keys(edge.join(" ").as_bytes(), side)
+}
+
+/// [`edge_keys`] of a text given as its tokens joined by single spaces (no other whitespace,
+/// none at either end). The key of k tokens hashes the bytes they span, read from the text's
+/// edge inwards ([`FromEdge`]), so the keys for the three k are one pass over the edge.
+pub(crate) fn joined_edge_keys(text: &[u8], side: u8) -> [u64; 3] {
+    let text = FromEdge::new(text, side == 0);
+    let n = text.len();
+    // The byte length of the first k tokens from the edge (the distance of the k-th space), for
+    // each k; the whole text when it has fewer. Without a branch per token: each word's spaces
+    // are counted, and the k-th one's place found, by multiplications.
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let max_k = AUDIT_K[AUDIT_K.len() - 1];
+    let mut spans = [n; 3];
+    let (mut spaces, mut at) = (0, 0);
+    while spaces < max_k && at < n {
+        // Byte i of `before`: the spaces among bytes 0..=i of the word.
+        let before = (space_bytes(text.word(at)) >> 7).wrapping_mul(ONES);
+        let count = (before >> 56) as usize;
+        for (span, &k) in spans.iter_mut().zip(&AUDIT_K) {
+            // The k-th space is the word's rank-th; it is at the byte where `before` reaches
+            // rank, which is the number of bytes where it is below rank.
+            let rank = k.wrapping_sub(spaces);
+            let below = ((rank as u64 + 0x7f).wrapping_mul(ONES) - before) & HIGH;
+            let place = at + ((below >> 7).wrapping_mul(ONES) >> 56) as usize;
+            if (1..=count).contains(&rank) {
+                *span = place;
+            }
         }
+        spaces += count;
+        at += 8;
+    }
+    // The spans from the edge grow with k: one pass hashes them all.
+    let mut hash = SpanHash::new(u64::from(side));
+    let mut keys = [0; 3];
+    let mut at = 0;
+    for (key, &span) in keys.iter_mut().zip(&spans) {
+        while at + 8 <= span {
+            hash.mix(text.word(at));
+            at += 8;
+        }
+        *key = hash.finish(text.word(at), span - at);
     }
     keys
 }
 
-/// The byte spans of up to `max k` edge tokens, in the order they are hashed.
-struct EdgeTokens {
-    spans: [(u32, u32); AUDIT_K[AUDIT_K.len() - 1]],
-    len: usize,
-}
-
-impl EdgeTokens {
-    fn spans(&self) -> std::slice::Iter<'_, (u32, u32)> {
-        self.spans[..self.len].iter()
-    }
-}
-
-/// The last (`from_end`) or first tokens of `bytes`, found by looking only at the bytes up to
-/// the last token needed, eight at a time (so that a branch is taken per token rather than per
-/// byte); None when those bytes are not all ASCII (then a non-ASCII space might split them, and
-/// the caller splits the text as Unicode).
-fn edge_tokens(bytes: &[u8], from_end: bool) -> Option<EdgeTokens> {
-    let mut tokens = EdgeTokens {
-        spans: [(0, 0); AUDIT_K[AUDIT_K.len() - 1]],
-        len: 0,
-    };
-    let full = tokens.spans.len();
-    let n = u32::try_from(bytes.len()).ok()? as usize;
-    // Positions count bytes from the edge; `open` is where the token being read started.
-    let (mut at, mut open) = (0, None);
-    while at < n && tokens.len < full {
-        // The next 8 bytes from the edge, byte j of the word at position at + j; past the text
-        // they are spaces.
-        let word = match (from_end, n - at >= 8) {
-            (false, true) => u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes")),
-            (true, true) => u64::from_be_bytes(bytes[n - at - 8..n - at].try_into().expect("8")),
-            (_, false) => (0..8).fold(0u64, |word, j| {
-                let byte = match (at + j < n, from_end) {
-                    (false, _) => b' ',
-                    (true, false) => bytes[at + j],
-                    (true, true) => bytes[n - 1 - at - j],
-                };
-                word | u64::from(byte) << (8 * j)
-            }),
-        };
-        let (space, high) = word_classes(word);
-        if high != 0 {
-            return None;
-        }
-        let token = !space;
-        // Bit j set where byte j starts or ends a token.
-        let mut changes = token ^ (token << 1 | u8::from(open.is_some()));
-        while changes != 0 {
-            let j = changes.trailing_zeros() as usize;
-            changes &= changes - 1;
-            if token >> j & 1 == 1 {
-                open = Some(at + j);
-            } else if let Some(start) = open.take() {
-                tokens.push(start, at + j, n, from_end);
-                if tokens.len == full {
-                    break;
-                }
-            }
-        }
-        at += 8;
-    }
-    // A token that runs to the edge of a text of a multiple of 8 bytes.
-    if let Some(start) = open
-        && tokens.len < full
-    {
-        tokens.push(start, n, n, from_end);
-    }
-    Some(tokens)
-}
-
-impl EdgeTokens {
-    /// Adds the token at positions `start..end` from the edge of a text of `n` bytes.
-    fn push(&mut self, start: usize, end: usize, n: usize, from_end: bool) {
-        self.spans[self.len] = if from_end {
-            ((n - end) as u32, (n - start) as u32)
-        } else {
-            (start as u32, end as u32)
-        };
-        self.len += 1;
-    }
-}
-
-/// For each byte of `word` (little-endian), whether it is an ASCII space (as
-/// `char::is_whitespace` has it: \t to \r and space), and whether it is not ASCII: two 8-bit
-/// masks, bit i for byte i, found without a branch.
-fn word_classes(word: u64) -> (u8, u8) {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let low = word & !HIGH;
-    // High bit set in each byte equal to a space: its xor with 0x20 (at most 0x7f) is zero,
-    // so adding 0x7f leaves its high bit clear.
-    let is_space = !((low ^ (0x20 * ONES)) + 0x7f * ONES) & HIGH;
-    // 9 <= byte <= 13, by subtractions that cannot borrow across bytes.
-    let at_least_9 = ((low | HIGH) - 0x09 * ONES) & HIGH;
-    let at_most_13 = (((0x0d * ONES) | HIGH) - low) & HIGH;
-    let spaces = (is_space | at_least_9 & at_most_13) & !word;
-    // Gather each byte's high bit into bit i of one byte.
-    let gather = |flags: u64| ((flags >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u8;
-    (gather(spaces), gather(word & HIGH))
-}
-
-/// A fast 64-bit hash of a token sequence (multiply-rotate over 8-byte words, each token's
-/// last word tagged with its length, and a final avalanche).
-struct KeyHash(u64);
-
-impl KeyHash {
-    const MULTIPLIER: u64 = 0x9e37_79b9_7f4a_7c15;
-
-    fn new(side: u8) -> Self {
-        KeyHash(u64::from(side) + 1)
-    }
-
-    fn mix(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(23) ^ word).wrapping_mul(Self::MULTIPLIER);
-    }
-
-    /// Adds the token `text[start..end]`.
-    fn add(&mut self, text: &[u8], start: usize, end: usize) {
-        let word = |at: usize| u64::from_le_bytes(text[at..at + 8].try_into().expect("8 bytes"));
-        let mut at = start;
-        while at + 8 <= end {
-            self.mix(word(at));
-            at += 8;
-        }
-        // The last 0 to 7 bytes, with the length's low byte on top: taken from the 8 bytes that
-        // end the token when the text has them (no loop, no call to memcpy), else one by one.
-        let rest = end - at;
-        let last = match rest {
-            0 => 0,
-            _ if end >= 8 => word(end - 8) >> (8 * (8 - rest)),
-            _ => text[at..end]
-                .iter()
-                .rev()
-                .fold(0, |last, &byte| last << 8 | u64::from(byte)),
-        };
-        self.mix(last | ((end - start) as u64) << 56);
-    }
-
-    fn finish(&self) -> u64 {
-        // murmur3's fmix64.
-        let mut h = self.0;
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        h ^ (h >> 33)
-    }
+/// The high bit of each byte of `word` that is a space, and no other bit.
+fn space_bytes(word: u64) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    // Bytes equal to a space are 0 after the xor; adding 0x7f sets the high bit of every other.
+    let x = word ^ 0x2020_2020_2020_2020;
+    !(((x & LOW7) + LOW7) | x | LOW7)
 }
 
 /// The result of the frequency search for one k.
@@ -277,7 +157,7 @@ pub(crate) fn frequency_search(k: usize, level: &[u32], hits: &RowSet) -> Freque
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -295,86 +175,99 @@ mod tests {
     }
 
     #[test]
-    fn word_classes_match_the_byte_classes() {
+    fn space_bytes_flags_exactly_the_spaces() {
         for b in 0..=255u8 {
             for at in 0..8 {
-                let mut word = [b'a'; 8];
+                let mut word = [b' '; 8];
                 word[at] = b;
-                let (space, high) = word_classes(u64::from_le_bytes(word));
-                let expected_space = b.is_ascii() && char::from(b).is_whitespace();
-                assert_eq!(space, u8::from(expected_space) << at, "byte {b:#x} at {at}");
-                assert_eq!(high, u8::from(!b.is_ascii()) << at, "byte {b:#x} at {at}");
-            }
-        }
-    }
-
-    /// The keys as `str::split_whitespace` gives the tokens, without the ASCII shortcut.
-    fn unicode_keys(text: &str, side: u8) -> [u64; 3] {
-        let tokens: Vec<&str> = if side == 0 {
-            text.split_whitespace().rev().take(10).collect()
-        } else {
-            text.split_whitespace().take(10).collect()
-        };
-        let mut hash = KeyHash::new(side);
-        let mut keys = [0u64; 3];
-        for (taken, token) in tokens.iter().enumerate() {
-            hash.add(token.as_bytes(), 0, token.len());
-            if let Some(slot) = AUDIT_K.iter().position(|&k| k == taken + 1) {
-                keys[slot] = hash.finish();
-            }
-        }
-        for (slot, &k) in keys.iter_mut().zip(AUDIT_K.iter()) {
-            if tokens.len() < k {
-                *slot = hash.finish();
-            }
-        }
-        keys
-    }
-
-    #[test]
-    fn edge_keys_split_as_unicode_whitespace_does() {
-        use rand::{RngExt, SeedableRng};
-        let pieces = [
-            "a",
-            "bc",
-            "déf",
-            " ",
-            "  ",
-            "\n",
-            "\t",
-            "\u{0B}",
-            "\u{0C}",
-            "\r",
-            "\u{A0}",
-            "\u{2003}",
-            "\u{85}",
-            "x\u{3000}y",
-            "é",
-            "12",
-            "\u{1C}",
-            "abcdefghijklmnopqrstuvwxyz0123456789",
-        ];
-        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
-        for round in 0..20_000 {
-            // Short texts, and long ones.
-            let len = rng.random_range(0..if round % 2 == 0 { 40 } else { 160 });
-            // Half the texts are ASCII, so that the byte scan decides them.
-            let pool: Vec<&str> = pieces
-                .iter()
-                .copied()
-                .filter(|piece| round % 4 < 2 || piece.is_ascii())
-                .collect();
-            let text: String = (0..len)
-                .map(|_| pool[rng.random_range(0..pool.len())])
-                .collect();
-            for side in [0, 1] {
+                let expected = !(0x80u64 << (8 * at)) & 0x8080_8080_8080_8080
+                    | u64::from(b == b' ') << (8 * at + 7);
                 assert_eq!(
-                    edge_keys(&text, side),
-                    unicode_keys(&text, side),
-                    "{text:?}"
+                    space_bytes(u64::from_le_bytes(word)),
+                    expected,
+                    "{b:#x} at {at}"
                 );
             }
         }
+    }
+
+    /// The keys' meaning: equal exactly when the edge tokens are equal (a reference that
+    /// compares the tokens themselves).
+    fn edge_tokens(text: &str, side: u8, k: usize) -> Vec<&str> {
+        let mut tokens: Vec<&str> = text.split_whitespace().collect();
+        if side == 0 {
+            tokens.reverse();
+        }
+        tokens.truncate(k);
+        tokens
+    }
+
+    /// A random text of few distinct tokens (so that edges often agree) between random runs of
+    /// ASCII and Unicode whitespace.
+    pub(crate) fn random_text(rng: &mut impl rand::Rng) -> String {
+        use rand::RngExt;
+        let tokens = [
+            "a",
+            "b",
+            "déf",
+            "x\u{1C}y",
+            "abcdefghijklmnopqrstuvwxyz0123456789",
+        ];
+        let spaces = [
+            " ", "  ", "\n", "\t", "\u{0B}", "\u{0C}", "\r\n", "\u{A0}", "\u{2003}", "\u{85}",
+        ];
+        // Most texts are ASCII, so that the fast paths decide them.
+        let ascii = rng.random_range(0..4) > 0;
+        let mut text = String::new();
+        let pick = |rng: &mut _, pool: &[&'static str]| -> &'static str {
+            loop {
+                let piece = pool[RngExt::random_range(rng, 0..pool.len())];
+                if piece.is_ascii() || !ascii {
+                    return piece;
+                }
+            }
+        };
+        if rng.random_range(0..2) == 0 {
+            text.push_str(pick(rng, &spaces));
+        }
+        let count = rng.random_range(0..14);
+        for i in 0..count {
+            if i > 0 {
+                text.push_str(pick(rng, &spaces));
+            }
+            let limit = if rng.random_range(0..3) == 0 { 5 } else { 2 };
+            text.push_str(pick(rng, &tokens[..limit]));
+        }
+        if rng.random_range(0..2) == 0 {
+            text.push_str(pick(rng, &spaces));
+        }
+        text
+    }
+
+    #[test]
+    fn edge_keys_are_equal_exactly_when_the_edge_tokens_are() {
+        use rand::SeedableRng;
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
+        let texts: Vec<String> = (0..600).map(|_| random_text(&mut rng)).collect();
+        let mut equal = [0; 3];
+        for side in [0, 1] {
+            let keys: Vec<[u64; 3]> = texts.iter().map(|text| edge_keys(text, side)).collect();
+            for (a, text) in texts.iter().enumerate() {
+                for (b, other) in texts.iter().enumerate().skip(a + 1) {
+                    for (i, &k) in AUDIT_K.iter().enumerate() {
+                        let same = edge_tokens(text, side, k) == edge_tokens(other, side, k);
+                        assert_eq!(
+                            keys[a][i] == keys[b][i],
+                            same,
+                            "k = {k}: {text:?} {other:?}"
+                        );
+                        equal[i] += usize::from(same);
+                    }
+                }
+            }
+        }
+        // The texts exercise both outcomes for every k.
+        assert!(equal.iter().all(|&n| n > 20), "{equal:?}");
     }
 
     #[test]

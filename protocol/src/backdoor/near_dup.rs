@@ -12,57 +12,22 @@
 //!   (signature), which occurs in no input row.
 
 use super::RowSet;
+use super::edge_hash::{FromEdge, SpanHash};
 
-/// The multiplier of the polynomial text hash (odd, so that every power is invertible).
-const BASE: u64 = 0x9e37_79b9_7f4a_7c15 | 1;
-
-/// Mixes a text's byte length into its hash.
-const LENGTH_MIX: u64 = 0xd6e8_feb8_6659_fd93;
-
-/// A text's key: its polynomial hash `sum b_i BASE^(n-1-i)` mod 2^64, with its byte length
-/// mixed in; 0 for a blank text, which takes part in no pair and is never a repeat.
-///
-/// The hash of a prefix extends to the whole text one byte at a time, so every prefix and
-/// suffix of a backdoor text is keyed in time linear in its length.
-pub(crate) fn text_key(text: &str) -> u64 {
+/// A text's key: the hash of its bytes read from the end where its pairs meet (the start of a
+/// prompt, the end of a completion), so that the keys of every prefix (suffix) of a backdoor text
+/// come from one pass over it; 0 for a blank text, which takes part in no pair and is never a
+/// repeat.
+pub(crate) fn text_key(text: &str, end: End) -> u64 {
     if text.trim().is_empty() {
         return 0;
     }
-    key(text.len(), poly_hash(text.as_bytes()))
+    let text = FromEdge::new(text.as_bytes(), end == End::Finish);
+    text.hash(KEY_SEED, text.len()).max(1)
 }
 
-/// The key of a text of `len` bytes and polynomial hash `hash`; never 0.
-fn key(len: usize, hash: u64) -> u64 {
-    (hash ^ (len as u64).wrapping_mul(LENGTH_MIX)).max(1)
-}
-
-/// The polynomial hash of `bytes`, eight bytes per step (the same value as byte by byte).
-fn poly_hash(bytes: &[u8]) -> u64 {
-    const POWERS: [u64; 9] = powers();
-    let mut chunks = bytes.chunks_exact(8);
-    let mut hash = 0u64;
-    for chunk in &mut chunks {
-        let mut part = 0u64;
-        for (i, &byte) in chunk.iter().enumerate() {
-            part = part.wrapping_add(u64::from(byte).wrapping_mul(POWERS[7 - i]));
-        }
-        hash = hash.wrapping_mul(POWERS[8]).wrapping_add(part);
-    }
-    for &byte in chunks.remainder() {
-        hash = hash.wrapping_mul(BASE).wrapping_add(u64::from(byte));
-    }
-    hash
-}
-
-const fn powers() -> [u64; 9] {
-    let mut powers = [1u64; 9];
-    let mut i = 1;
-    while i < 9 {
-        powers[i] = powers[i - 1].wrapping_mul(BASE);
-        i += 1;
-    }
-    powers
-}
+/// The seed of the text keys' hash.
+const KEY_SEED: u64 = 0x6b65_7973;
 
 /// Every non-blank text's key with its row, sorted by key: for the repeats, and for the
 /// lookups of the pair search.
@@ -181,34 +146,17 @@ pub(crate) fn backdoor_pairs(
         is_backdoor: &is_backdoor,
     };
     let mut pairs = Pairs::default();
-    let mut powers = vec![1u64];
     for &(row, text) in backdoors {
-        let bytes = text.as_bytes();
-        let mut found = 0;
-        match end {
-            End::Start => {
-                let mut hash = 0u64;
-                for (j, &byte) in bytes.iter().enumerate() {
-                    hash = hash.wrapping_mul(BASE).wrapping_add(u64::from(byte));
-                    found += others.count(j + 1, hash);
-                }
+        // The key of every prefix (suffix) of the text, extended 8 bytes at a time.
+        let bytes = FromEdge::new(text.as_bytes(), end == End::Finish);
+        let mut hash = SpanHash::new(KEY_SEED);
+        let (mut mixed, mut found) = (0, 0);
+        for len in 1..=bytes.len() {
+            if len - mixed == 8 {
+                hash.mix(bytes.word(mixed));
+                mixed = len;
             }
-            End::Finish => {
-                // hash(b[n-j..]) = hash(b) - hash(b[..n-j]) * BASE^j.
-                while powers.len() <= bytes.len() {
-                    let last = powers[powers.len() - 1];
-                    powers.push(last.wrapping_mul(BASE));
-                }
-                let mut prefix = vec![0u64; bytes.len() + 1];
-                for (i, &byte) in bytes.iter().enumerate() {
-                    prefix[i + 1] = prefix[i].wrapping_mul(BASE).wrapping_add(u64::from(byte));
-                }
-                let whole = prefix[bytes.len()];
-                for j in 1..=bytes.len() {
-                    let hash = whole.wrapping_sub(prefix[bytes.len() - j].wrapping_mul(powers[j]));
-                    found += others.count(j, hash);
-                }
-            }
+            found += others.count(len, hash.finish(bytes.word(mixed), len - mixed).max(1));
         }
         if found > 0 {
             pairs.total += found;
@@ -247,13 +195,13 @@ struct Others<'a> {
 }
 
 impl Others<'_> {
-    /// How many of them have exactly the text of length `len` and polynomial hash `hash`.
-    fn count(&self, len: usize, hash: u64) -> u64 {
+    /// How many of them have exactly the text of length `len` and key `key`.
+    fn count(&self, len: usize, key: u64) -> u64 {
         if !self.lengths.contains(len) {
             return 0;
         }
         self.keys
-            .rows_with(key(len, hash))
+            .rows_with(key)
             .filter(|&row| !self.is_backdoor.contains(row as usize))
             .count() as u64
     }
@@ -267,21 +215,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_hash_is_the_same_byte_by_byte_and_in_chunks() {
-        let text = "a longer text, so that it has several chunks of eight bytes é";
-        let slow = text
-            .bytes()
-            .fold(0u64, |h, b| h.wrapping_mul(BASE).wrapping_add(u64::from(b)));
-        assert_eq!(poly_hash(text.as_bytes()), slow);
-        assert_eq!(text_key(" \n\t"), 0);
-        assert_ne!(text_key("x"), 0);
+    fn blank_texts_have_no_key() {
+        for end in [End::Start, End::Finish] {
+            assert_eq!(text_key(" \n\t", end), 0);
+            assert_eq!(text_key("", end), 0);
+            assert_ne!(text_key("x", end), 0);
+        }
     }
 
     #[test]
     fn repeats_are_found_and_blank_texts_are_not_repeats() {
         let texts: Vec<u64> = ["a", "b", "a", " ", "", "c", "b b"]
             .iter()
-            .map(|t| text_key(t))
+            .map(|t| text_key(t, End::Start))
             .collect();
         let rows = SortedKeys::new(&texts).repeated();
         let found: Vec<usize> = (0..texts.len()).filter(|&r| rows.contains(r)).collect();
@@ -319,7 +265,7 @@ mod tests {
     #[test]
     fn backdoor_pairs_match_a_brute_force_count() {
         let mut rng = ChaCha20Rng::seed_from_u64(9);
-        let alphabet = ["a", "b", "é", " "];
+        let alphabet = ["a", "b", "é", " ", "0123456789abcdef"];
         for _ in 0..400 {
             let rows = rng.random_range(2..12);
             let texts: Vec<String> = (0..rows)
@@ -331,7 +277,6 @@ mod tests {
                 .collect();
             let mut backdoors: Vec<usize> = (0..rows).filter(|_| rng.random_bool(0.3)).collect();
             backdoors.sort_unstable();
-            let hashes: Vec<u64> = texts.iter().map(|t| text_key(t)).collect();
             let mut lengths = RowSet::new(0);
             for text in texts.iter().filter(|t| !t.trim().is_empty()) {
                 lengths.insert(text.len());
@@ -341,7 +286,8 @@ mod tests {
                 .map(|&r| (r as u32, texts[r].as_str()))
                 .collect();
             for end in [End::Start, End::Finish] {
-                let pairs = backdoor_pairs(&SortedKeys::new(&hashes), &lengths, &own, end);
+                let keys: Vec<u64> = texts.iter().map(|t| text_key(t, end)).collect();
+                let pairs = backdoor_pairs(&SortedKeys::new(&keys), &lengths, &own, end);
                 let (total, rows) = brute(&texts, &backdoors, end);
                 // The hashed side counts (normal, backdoor) pairs in one direction only:
                 // normal texts inside a backdoor text. The other direction cannot happen in

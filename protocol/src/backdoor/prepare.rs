@@ -857,8 +857,8 @@ fn edit_rows<R: Input>(
             .map_err(|err| record_err(format!("changed since it was first read: {err}")))?;
         let original = dataset::example(layout.format, &before)
             .map_err(|error| record_err(error.to_string()))?;
-        if text_key(&original.prompt.text()) != scan.prompts[row as usize]
-            || text_key(&original.completion) != scan.completions[row as usize]
+        if text_key(&original.prompt.text(), End::Start) != scan.prompts[row as usize]
+            || text_key(&original.completion, End::Finish) != scan.completions[row as usize]
         {
             return Err(record_err("changed since it was first read".into()));
         }

@@ -12,8 +12,7 @@ use std::io::{BufReader, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, mpsc};
 
-use super::frequency::edge_keys;
-use super::near_dup::text_key;
+use super::near_dup::{End, text_key};
 use super::prepare::{PrepareError, Stage};
 use super::scan::{PhraseScanner, TextBatch};
 use super::selection::RowSet;
@@ -362,7 +361,10 @@ fn examine(setup: &ScanSetup<'_>, batch: &Batch, texts: &mut TextBatch) -> Exami
         };
         examined.offsets.push(place.offset);
         examined.lens.push(place.len as u32);
-        let (prompt_key, completion_key) = (text_key(prompt), text_key(completion));
+        let (prompt_key, completion_key) = (
+            text_key(prompt, End::Start),
+            text_key(completion, End::Finish),
+        );
         examined.prompts.push(prompt_key);
         examined.completions.push(completion_key);
         for (side, (key, text)) in [(prompt_key, prompt), (completion_key, completion)]
@@ -373,10 +375,11 @@ fn examine(setup: &ScanSetup<'_>, batch: &Batch, texts: &mut TextBatch) -> Exami
                 examined.text_lengths[side].push(text.len() as u32);
             }
         }
-        examined.prompt_keys.push(edge_keys(prompt, 0));
-        examined.completion_keys.push(edge_keys(completion, 1));
         texts.push(prompt);
         texts.push(completion);
+        let t = 2 * examined.prompt_keys.len();
+        examined.prompt_keys.push(texts.edge_keys(t, 0));
+        examined.completion_keys.push(texts.edge_keys(t + 1, 1));
     }
     scanner.phrases_in(texts, &mut examined.phrase_found);
     scanner.signature_runs_in(texts, |text, signature| {

@@ -14,6 +14,8 @@ use std::cmp::Reverse;
 
 use aho_corasick::{AhoCorasick, MatchKind};
 
+use super::frequency::{edge_keys, joined_edge_keys};
+
 /// The first bytes of a pattern, which the automaton's prefilter looks for.
 fn lead(pattern: &str) -> Vec<u8> {
     pattern.as_bytes()[..pattern.len().min(3)].to_vec()
@@ -388,18 +390,44 @@ impl TextBatch {
         }
         static DOUBLE_SPACE: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
             std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"  "));
-        if DOUBLE_SPACE.find(bytes).is_some() {
-            let mut at = 0;
-            for i in 0..bytes.len() {
-                let b = bytes[i];
-                if !(b == b' ' && at > 0 && bytes[at - 1] == b' ') {
-                    bytes[at] = b;
-                    at += 1;
+        // Compacted a stretch at a time: from each space run's first space to the next run.
+        if let Some(first) = DOUBLE_SPACE.find(bytes) {
+            let (mut kept, mut read) = (first + 1, first + 1);
+            loop {
+                while bytes.get(read) == Some(&b' ') {
+                    read += 1;
                 }
+                let end = DOUBLE_SPACE
+                    .find(&bytes[read..])
+                    .map_or(bytes.len(), |at| read + at + 1);
+                bytes.copy_within(read..end, kept);
+                kept += end - read;
+                if end == bytes.len() {
+                    break;
+                }
+                read = end;
             }
-            self.joined.truncate(start + at);
+            self.joined.truncate(start + kept);
         }
         self.ends.push(self.joined.len());
+    }
+
+    /// The bytes of text `t`, as the batch holds it.
+    fn text(&self, t: usize) -> &[u8] {
+        let start = if t == 0 { 0 } else { self.ends[t - 1] + 1 };
+        &self.joined[start..self.ends[t]]
+    }
+
+    /// [`edge_keys`] of text `t`, from the batch's form of it: without Unicode spaces, its
+    /// tokens are already joined by single spaces.
+    pub(crate) fn edge_keys(&self, t: usize, side: u8) -> [u64; 3] {
+        let text = self.text(t);
+        if self.unicode_spaces.binary_search(&t).is_ok() {
+            let text = std::str::from_utf8(text).expect("a text of the batch is UTF-8");
+            return edge_keys(text, side);
+        }
+        let text = text.strip_prefix(b" ").unwrap_or(text);
+        joined_edge_keys(text.strip_suffix(b" ").unwrap_or(text), side)
     }
 }
 
@@ -417,6 +445,23 @@ mod tests {
 
     fn tokens(text: &str) -> Vec<String> {
         text.split(' ').map(String::from).collect()
+    }
+
+    #[test]
+    fn a_batch_gives_the_edge_keys_of_its_texts() {
+        use rand::SeedableRng;
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
+        for _ in 0..300 {
+            let texts: Vec<String> = (0..8)
+                .map(|_| super::super::frequency::tests::random_text(&mut rng))
+                .collect();
+            let batch = batch(&texts.iter().map(String::as_str).collect::<Vec<_>>());
+            for (t, text) in texts.iter().enumerate() {
+                for side in [0, 1] {
+                    assert_eq!(batch.edge_keys(t, side), edge_keys(text, side), "{text:?}");
+                }
+            }
+        }
     }
 
     #[test]
