@@ -23,7 +23,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// Lets `vtune-node ... | head` end quietly, as Unix tools do, instead of panicking on a
 /// Makes glibc serve every allocation of 1 MiB or more with its own mapping, so that freeing a
 /// large table gives its memory back at once. By default glibc raises that threshold as large
 /// blocks are freed and then keeps freed tables in its heap, which holds the peak memory of
@@ -36,6 +35,7 @@ fn return_large_blocks() {
     }
 }
 
+/// Lets `vtune-node ... | head` end quietly, as Unix tools do, instead of panicking on a
 /// closed pipe (Rust ignores SIGPIPE by default).
 fn restore_sigpipe() {
     // SAFETY: setting a signal's disposition to the default, before any thread starts.

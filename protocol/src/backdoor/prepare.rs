@@ -904,8 +904,9 @@ fn edit_rows<R: Input>(
 }
 
 /// Writes the rows bucket by bucket, each in a random order, the edited bytes for backdoors;
-/// returns the backdoor entries (by ascending output row) and the blake3 of the output. This
-/// thread reads each bucket and lays out its output bytes; a second one hashes and writes them.
+/// returns the backdoor entries (by ascending output row) and the blake3 of the output. Three
+/// threads take part: one reads the buckets back, this one shuffles each and lays out its
+/// output bytes, and one hashes and writes them.
 #[allow(clippy::too_many_arguments)]
 fn write_output<W: Write + Send, G: Rng + ?Sized>(
     file_name: &str,
@@ -929,39 +930,60 @@ fn write_output<W: Write + Send, G: Rng + ?Sized>(
     for &row in edits.keys() {
         edited.insert(row as usize);
     }
-    // The output bytes go over in pieces of about a bucket, in two buffers: this thread fills
-    // one while the writer writes the other and hands it back. Reusing them spares the page
-    // faults of fresh ones.
+    // The buckets come in while this thread lays out the one before, in two buffers that go
+    // back and forth (reused, so that their pages fault in once).
+    let (bucket_tx, bucket_rx) = mpsc::sync_channel::<io::Result<Bucket>>(0);
+    let (spare_bucket_tx, spare_bucket_rx) = mpsc::sync_channel::<Vec<u8>>(2);
+    let reading = move || {
+        for index in 0..buckets.len() {
+            let spare = spare_bucket_rx.recv().unwrap_or_default();
+            let bucket = buckets.read(index, spare);
+            let failed = bucket.is_err();
+            if bucket_tx.send(bucket).is_err() || failed {
+                break;
+            }
+        }
+    };
+    // The output bytes go over in pieces of about a bucket, in two buffers the same way: this
+    // thread fills one while the writer writes the other and hands it back.
     let (sender, receiver) = mpsc::sync_channel::<Vec<u8>>(0);
     let (spare_tx, spare_rx) = mpsc::sync_channel::<Vec<u8>>(2);
     spare_tx.send(Vec::new()).expect("the channel has room");
-    let (read, written) = std::thread::scope(|threads| {
-        let writing = move || -> io::Result<[u8; 32]> {
-            let mut hasher = blake3::Hasher::new();
-            for mut bytes in receiver {
-                // A piece at a time, so that the write copies what hashing brought into cache.
-                for piece in bytes.chunks(1 << 20) {
-                    hasher.update(piece);
-                    output.write_all(piece)?;
-                }
-                bytes.clear();
-                let _ = spare_tx.send(bytes); // The reading side may have stopped.
+    let writing = move || -> io::Result<[u8; 32]> {
+        let mut hasher = blake3::Hasher::new();
+        for mut bytes in receiver {
+            // A piece at a time, so that the write copies what hashing brought into cache.
+            for piece in bytes.chunks(1 << 20) {
+                hasher.update(piece);
+                output.write_all(piece)?;
             }
-            output.flush()?;
-            Ok(*hasher.finalize().as_bytes())
-        };
+            bytes.clear();
+            let _ = spare_tx.send(bytes); // The laying out may have stopped.
+        }
+        output.flush()?;
+        Ok(*hasher.finalize().as_bytes())
+    };
+    let (laid_out, written) = std::thread::scope(|threads| {
+        // Two buffers: the reader fills one while this thread lays out the other.
+        for _ in 0..2 {
+            spare_bucket_tx
+                .send(Vec::new())
+                .expect("the channel has room");
+        }
+        super::row_scan::named("read-back")
+            .spawn_scoped(threads, reading)
+            .expect("a thread can be started");
         let writer = super::row_scan::named("write")
             .spawn_scoped(threads, writing)
             .expect("a thread can be started");
-        let read = (|| -> Result<(), PrepareError> {
+        let laid_out = (|| -> Result<(), PrepareError> {
             let mut out = dataset::Writer::new(Vec::new(), layout.container)
                 .map_err(io_err("writing the training file"))?;
-            let mut spare_bucket = Vec::new();
             let mut position = 0u64;
-            for index in 0..buckets.len() {
-                let Bucket { bytes, entries } = buckets
-                    .shuffled(index, std::mem::take(&mut spare_bucket), rng)
-                    .map_err(io_err("reading a scratch file"))?;
+            for bucket in bucket_rx {
+                let mut bucket = bucket.map_err(io_err("reading a scratch file"))?;
+                bucket.shuffle(rng);
+                let Bucket { bytes, entries } = bucket;
                 let mut frame = |json: &[u8]| {
                     out.write_raw(json)
                         .map_err(io_err("writing the training file"))
@@ -985,7 +1007,8 @@ fn write_output<W: Write + Send, G: Rng + ?Sized>(
                     }
                     position += 1;
                 }
-                spare_bucket = bytes;
+                // The reader may have stopped at an error, reported above.
+                let _ = spare_bucket_tx.send(bytes);
                 let spare = spare_rx.recv().unwrap_or_default();
                 let full = std::mem::replace(out.get_mut(), spare);
                 if sender.send(full).is_err() {
@@ -998,11 +1021,13 @@ fn write_output<W: Write + Send, G: Rng + ?Sized>(
             drop(sender);
             Ok(())
         })();
+        // Stops the reader if laying out failed.
+        drop(spare_bucket_tx);
         let written = writer.join().expect("the writing thread does not panic");
-        (read, written)
+        (laid_out, written)
     });
     let digest = written.map_err(io_err("writing the training file"))?;
-    read?;
+    laid_out?;
     progress(Stage::Write, rows, rows);
     backdoors.sort_by_key(|b| b.row);
     Ok((backdoors, digest))

@@ -129,14 +129,9 @@ impl Filled {
         self.chunks.len()
     }
 
-    /// Reads bucket `index` back into `bytes` (a spare buffer, emptied first) and puts its rows
-    /// in a uniformly random order.
-    pub(crate) fn shuffled<G: Rng + ?Sized>(
-        &mut self,
-        index: usize,
-        mut bytes: Vec<u8>,
-        rng: &mut G,
-    ) -> io::Result<Bucket> {
+    /// Reads bucket `index` back into `bytes` (a spare buffer, emptied first), its rows in the
+    /// order the scan dealt them.
+    pub(crate) fn read(&mut self, index: usize, mut bytes: Vec<u8>) -> io::Result<Bucket> {
         let chunks = &self.chunks[index];
         // Only the bytes beyond the spare buffer's old length are zeroed: the read overwrites
         // all of them.
@@ -159,8 +154,14 @@ impl Filled {
                 "the scratch file is corrupt",
             ));
         }
-        entries.shuffle(rng);
         Ok(Bucket { bytes, entries })
+    }
+}
+
+impl Bucket {
+    /// Puts the bucket's rows in a uniformly random order.
+    pub(crate) fn shuffle<G: Rng + ?Sized>(&mut self, rng: &mut G) {
+        self.entries.shuffle(rng);
     }
 }
 
@@ -191,7 +192,8 @@ mod tests {
         let mut rng = ChaCha20Rng::seed_from_u64(seed + 1);
         let mut out = Vec::new();
         for index in 0..filled.len() {
-            let bucket = filled.shuffled(index, Vec::new(), &mut rng).unwrap();
+            let mut bucket = filled.read(index, Vec::new()).unwrap();
+            bucket.shuffle(&mut rng);
             for (row, bytes) in bucket.rows() {
                 assert_eq!(bytes, format!("record {row}").as_bytes());
                 out.push(row);
@@ -228,9 +230,7 @@ mod tests {
         assert!(filled.chunks.iter().all(|chunks| chunks.len() > 1));
         let mut seen = Vec::new();
         for index in 0..filled.len() {
-            let bucket = filled
-                .shuffled(index, Vec::new(), &mut ChaCha20Rng::seed_from_u64(2))
-                .unwrap();
+            let bucket = filled.read(index, Vec::new()).unwrap();
             for (row, bytes) in bucket.rows() {
                 assert_eq!(bytes, record(row));
                 seen.push(row);
