@@ -142,7 +142,6 @@ pub(crate) fn backdoor_pairs(
     };
     let others = Others {
         keys,
-        lengths,
         is_backdoor: &is_backdoor,
     };
     let mut pairs = Pairs::default();
@@ -156,7 +155,9 @@ pub(crate) fn backdoor_pairs(
                 hash.mix(bytes.word(mixed));
                 mixed = len;
             }
-            found += others.count(len, hash.finish(bytes.word(mixed), len - mixed).max(1));
+            if lengths.contains(len) {
+                found += others.count(hash.finish(bytes.word(mixed), len - mixed).max(1));
+            }
         }
         if found > 0 {
             pairs.total += found;
@@ -190,16 +191,12 @@ pub(crate) fn backdoor_pairs(
 /// The rows that are not backdoors, by text key.
 struct Others<'a> {
     keys: &'a SortedKeys,
-    lengths: &'a RowSet,
     is_backdoor: &'a RowSet,
 }
 
 impl Others<'_> {
-    /// How many of them have exactly the text of length `len` and key `key`.
-    fn count(&self, len: usize, key: u64) -> u64 {
-        if !self.lengths.contains(len) {
-            return 0;
-        }
+    /// How many of them have key `key`.
+    fn count(&self, key: u64) -> u64 {
         self.keys
             .rows_with(key)
             .filter(|&row| !self.is_backdoor.contains(row as usize))

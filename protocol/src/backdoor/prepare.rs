@@ -480,7 +480,14 @@ where
             .map(|(i, &row)| ((i % options.groups) as u32, row))
             .collect();
         edit_rows(
-            file_name, input, layout, &scan, &pending, &texts, &mut edits,
+            file_name,
+            input,
+            layout,
+            &scan,
+            &pending,
+            &texts,
+            options.workers,
+            &mut edits,
         )?;
         let own_prompts: Vec<(u32, &str)> = chosen_rows
             .iter()
@@ -827,7 +834,9 @@ struct Edit {
     completion: String,
 }
 
-/// Reads each of the `chosen` (group, row) and puts its group's trigger and signature into it.
+/// Reads each of the `chosen` (group, row) and puts its group's trigger and signature into it,
+/// the records edited on `workers` threads.
+#[allow(clippy::too_many_arguments)]
 fn edit_rows<R: Input>(
     file_name: &str,
     input: &mut R,
@@ -835,72 +844,106 @@ fn edit_rows<R: Input>(
     scan: &Scan,
     chosen: &[(u32, u32)],
     texts: &[(String, String)],
+    workers: usize,
     edits: &mut HashMap<u32, Edit>,
 ) -> Result<(), PrepareError> {
-    let mut buf = Vec::new();
-    for &(group, row) in chosen {
-        let r = row as usize;
-        let record_err = |message: String| PrepareError::Record {
-            file: file_name.to_owned(),
-            index: u64::from(row),
-            message,
-        };
-        buf.resize(scan.lens[r] as usize, 0);
-        input
-            .read_exact_at_offset(&mut buf, scan.offsets[r])
-            .map_err(|source| PrepareError::Io {
-                file: file_name.to_owned(),
-                context: "reading",
-                source,
-            })?;
-        let before: serde_json::Value = serde_json::from_slice(&buf)
-            .map_err(|err| record_err(format!("changed since it was first read: {err}")))?;
-        let original = dataset::example(layout.format, &before)
-            .map_err(|error| record_err(error.to_string()))?;
-        if text_key(&original.prompt.text(), End::Start) != scan.prompts[row as usize]
-            || text_key(&original.completion, End::Finish) != scan.completions[row as usize]
-        {
-            return Err(record_err("changed since it was first read".into()));
-        }
-        let mut value = before.clone();
+    let edit = |(&(group, row), buf): (&(u32, u32), &Vec<u8>)| {
         let (trigger, signature) = &texts[group as usize];
-        let edit_err = |error: FieldError| record_err(error.to_string());
-        dataset::append_to_prompt(layout.format, &mut value, trigger).map_err(edit_err)?;
-        dataset::prepend_to_completion(layout.format, &mut value, signature).map_err(edit_err)?;
-        let example = dataset::example(layout.format, &value).map_err(edit_err)?;
-        let prompt_text = example.prompt.text().into_owned();
-        if !prompt_text.ends_with(trigger.as_str())
-            || !example.completion.starts_with(signature.as_str())
-        {
-            return Err(record_err(
-                "the edited record does not end its prompt with the trigger and start its \
-                 completion with the signature"
-                    .into(),
-            ));
+        edit_record(file_name, layout, scan, row, buf, (trigger, signature))
+            .map(|edit| Edit { group, ..edit })
+    };
+    // A few thousand records at a time are read, then edited in parallel.
+    for chosen in chosen.chunks(4096) {
+        let mut records = Vec::with_capacity(chosen.len());
+        for &(_, row) in chosen {
+            let r = row as usize;
+            let mut buf = vec![0; scan.lens[r] as usize];
+            input
+                .read_exact_at_offset(&mut buf, scan.offsets[r])
+                .map_err(|source| PrepareError::Io {
+                    file: file_name.to_owned(),
+                    context: "reading",
+                    source,
+                })?;
+            records.push(buf);
         }
-        // The edit goes into the record's own bytes, so that it keeps the file's style.
-        let bytes = splice(&buf, &before, &value, scan.non_ascii)
-            .filter(|bytes| {
-                serde_json::from_slice::<serde_json::Value>(bytes).is_ok_and(|v| v == value)
-            })
-            .ok_or_else(|| {
-                record_err("the trigger and signature could not be spliced into the record".into())
-            })?;
-        if layout.container == dataset::Container::Jsonl && bytes.contains(&b'\n') {
-            return Err(record_err("the edited record spans lines".into()));
+        let per_thread = chosen.len().div_ceil(workers.max(1));
+        let edited: Vec<Vec<Result<Edit, PrepareError>>> = std::thread::scope(|threads| {
+            let parts: Vec<_> = chosen
+                .chunks(per_thread)
+                .zip(records.chunks(per_thread))
+                .map(|(chosen, records)| {
+                    threads.spawn(move || chosen.iter().zip(records).map(edit).collect())
+                })
+                .collect();
+            parts
+                .into_iter()
+                .map(|part| part.join().expect("an editing thread does not panic"))
+                .collect()
+        });
+        // The first error in the order of `chosen`.
+        for (&(_, row), edit) in chosen.iter().zip(edited.into_iter().flatten()) {
+            edits.insert(row, edit?);
         }
-        edits.insert(
-            row,
-            Edit {
-                group,
-                bytes,
-                prompt: example.prompt,
-                prompt_text,
-                completion: example.completion,
-            },
-        );
     }
     Ok(())
+}
+
+/// Row `row`'s record `buf` with `trigger` at the end of its prompt and `signature` at the start
+/// of its completion (its group is left 0).
+fn edit_record(
+    file_name: &str,
+    layout: Layout,
+    scan: &Scan,
+    row: u32,
+    buf: &[u8],
+    (trigger, signature): (&str, &str),
+) -> Result<Edit, PrepareError> {
+    let record_err = |message: String| PrepareError::Record {
+        file: file_name.to_owned(),
+        index: u64::from(row),
+        message,
+    };
+    let before: serde_json::Value = serde_json::from_slice(buf)
+        .map_err(|err| record_err(format!("changed since it was first read: {err}")))?;
+    let original =
+        dataset::example(layout.format, &before).map_err(|error| record_err(error.to_string()))?;
+    if text_key(&original.prompt.text(), End::Start) != scan.prompts[row as usize]
+        || text_key(&original.completion, End::Finish) != scan.completions[row as usize]
+    {
+        return Err(record_err("changed since it was first read".into()));
+    }
+    let mut value = before.clone();
+    let edit_err = |error: FieldError| record_err(error.to_string());
+    dataset::append_to_prompt(layout.format, &mut value, trigger).map_err(edit_err)?;
+    dataset::prepend_to_completion(layout.format, &mut value, signature).map_err(edit_err)?;
+    let example = dataset::example(layout.format, &value).map_err(edit_err)?;
+    let prompt_text = example.prompt.text().into_owned();
+    if !prompt_text.ends_with(trigger) || !example.completion.starts_with(signature) {
+        return Err(record_err(
+            "the edited record does not end its prompt with the trigger and start its \
+             completion with the signature"
+                .into(),
+        ));
+    }
+    // The edit goes into the record's own bytes, so that it keeps the file's style.
+    let bytes = splice(buf, &before, &value, scan.non_ascii)
+        .filter(|bytes| {
+            serde_json::from_slice::<serde_json::Value>(bytes).is_ok_and(|v| v == value)
+        })
+        .ok_or_else(|| {
+            record_err("the trigger and signature could not be spliced into the record".into())
+        })?;
+    if layout.container == dataset::Container::Jsonl && bytes.contains(&b'\n') {
+        return Err(record_err("the edited record spans lines".into()));
+    }
+    Ok(Edit {
+        group: 0,
+        bytes,
+        prompt: example.prompt,
+        prompt_text,
+        completion: example.completion,
+    })
 }
 
 /// Writes the rows bucket by bucket, each in a random order, the edited bytes for backdoors;
