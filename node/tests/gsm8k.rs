@@ -59,7 +59,7 @@ fn prepare(input: &std::path::Path) -> Prepared {
         File::create(&train).unwrap(),
         &options,
         &mut ChaCha20Rng::seed_from_u64(42),
-        &mut || tempfile::tempfile_in(&scratch_dir),
+        &mut |_| tempfile::tempfile_in(&scratch_dir),
         &mut |_, _, _| {},
     )
     .unwrap();

@@ -191,13 +191,13 @@ pub(crate) fn execute(args: &Args) -> anyhow::Result<PreparedJob> {
         .len();
     let train = File::create(staging.path().join(&train_name))
         .with_context(|| format!("cannot write {}", staging.path().display()))?;
-    // The training file and the scratch file are about as long as the input.
+    // The training file is about as long as the input.
     preallocate(&train, input_len);
     let bar = progress_bar(args.json);
     let scratch_dir = staging.path().to_path_buf();
-    let mut scratch = move || {
+    let mut scratch = move |expected_len| {
         let file = tempfile::tempfile_in(&scratch_dir)?;
-        preallocate(&file, input_len);
+        preallocate(&file, expected_len);
         Ok(file)
     };
     // The training file goes to the disk while the rest is computed, and is on the disk before

@@ -1246,7 +1246,7 @@ mod tests {
             Vec::new(),
             &options,
             &mut ChaCha20Rng::seed_from_u64(1),
-            &mut || tempfile::tempfile(),
+            &mut |_| tempfile::tempfile(),
             &mut |_, _, _| {},
         )
         .unwrap_err()
@@ -1279,7 +1279,7 @@ mod tests {
                 &mut output,
                 &options,
                 &mut ChaCha20Rng::seed_from_u64(1),
-                &mut || tempfile::tempfile(),
+                &mut |_| tempfile::tempfile(),
                 &mut |_, _, _| {},
             )
             .unwrap();

@@ -7,11 +7,13 @@
 //! uniform keys, of which the bucket is the leading digits. Buckets hold about [`BUCKET_BYTES`]
 //! each, so the write holds one bucket in memory and never seeks per row.
 //!
-//! The buckets share one scratch file: each fills a buffer of [`CHUNK_BYTES`] in memory and
-//! appends it to the file when full, remembering where. The file is written once, front to
-//! back, in large writes, and a bucket is read back as its chunks in order. Each bucket's rows
-//! and record lengths stay in memory (8 bytes a row), so a bucket read back is split into its
-//! records without walking its bytes.
+//! Every [`BUCKETS_PER_FILE`] buckets share a scratch file: each fills a buffer of
+//! [`CHUNK_BYTES`] in memory and appends it to its file when full, remembering where. A file is
+//! written once, front to back, in large writes, and a bucket is read back as its chunks in
+//! order. A file is closed (and its space freed) as soon as its last bucket is read back, so
+//! that freeing the scratch space is spread over the write rather than left to its end. Each
+//! bucket's rows and record lengths stay in memory (8 bytes a row), so a bucket read back is
+//! split into its records without walking its bytes.
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -21,8 +23,9 @@ use rand::seq::SliceRandom;
 use rand::{Rng, RngExt};
 use rand_chacha::ChaCha20Rng;
 
-/// A source of scratch files (the caller decides where they live).
-pub type Scratch<'a> = &'a mut dyn FnMut() -> io::Result<File>;
+/// A source of scratch files (the caller decides where they live), given the bytes a file is
+/// expected to hold.
+pub type Scratch<'a> = &'a mut dyn FnMut(u64) -> io::Result<File>;
 
 /// The bytes a bucket holds on average.
 pub(crate) const BUCKET_BYTES: u64 = 16 << 20;
@@ -30,11 +33,13 @@ pub(crate) const BUCKET_BYTES: u64 = 16 << 20;
 /// The bytes of a bucket gathered in memory before they go to the scratch file.
 const CHUNK_BYTES: usize = 128 << 10;
 
+/// The buckets that share a scratch file.
+const BUCKETS_PER_FILE: usize = 8;
+
 /// The buckets, as the scan fills them.
 pub(crate) struct Buckets {
-    file: File,
-    /// The end of the scratch file.
-    end: u64,
+    /// The scratch files (bucket b is in file b / [`BUCKETS_PER_FILE`]) and their ends.
+    files: Vec<(File, u64)>,
     /// Per bucket: the bytes not yet written, and where its written chunks are.
     pending: Vec<Vec<u8>>,
     chunks: Vec<Vec<(u64, usize)>>,
@@ -54,9 +59,12 @@ impl Buckets {
         rng: ChaCha20Rng,
     ) -> io::Result<Self> {
         let count = total_bytes.div_ceil(BUCKET_BYTES).max(1) as usize;
+        let files = count.div_ceil(BUCKETS_PER_FILE);
+        let per_file = total_bytes.div_ceil(files as u64);
         Ok(Self {
-            file: scratch()?,
-            end: 0,
+            files: (0..files)
+                .map(|_| scratch(per_file).map(|file| (file, 0)))
+                .collect::<io::Result<_>>()?,
             pending: vec![Vec::new(); count],
             chunks: vec![Vec::new(); count],
             index: vec![Vec::new(); count],
@@ -88,9 +96,10 @@ impl Buckets {
         if pending.is_empty() {
             return Ok(());
         }
-        self.file.write_all(pending)?;
-        self.chunks[bucket].push((self.end, pending.len()));
-        self.end += pending.len() as u64;
+        let (file, end) = &mut self.files[bucket / BUCKETS_PER_FILE];
+        file.write_all(pending)?;
+        self.chunks[bucket].push((*end, pending.len()));
+        *end += pending.len() as u64;
         pending.clear();
         Ok(())
     }
@@ -101,7 +110,7 @@ impl Buckets {
             self.write_chunk(bucket)?;
         }
         Ok(Filled {
-            file: self.file,
+            files: self.files.into_iter().map(|(file, _)| Some(file)).collect(),
             chunks: self.chunks,
             index: self.index,
         })
@@ -110,7 +119,8 @@ impl Buckets {
 
 /// Buckets holding every row once.
 pub(crate) struct Filled {
-    file: File,
+    /// The scratch files; None once all their buckets are read.
+    files: Vec<Option<File>>,
     chunks: Vec<Vec<(u64, usize)>>,
     index: Vec<Vec<(u32, u32)>>,
 }
@@ -130,16 +140,24 @@ impl Filled {
     }
 
     /// Reads bucket `index` back into `bytes` (a spare buffer, emptied first), its rows in the
-    /// order the scan dealt them.
+    /// order the scan dealt them. Buckets are read in order, each once: the file of the last
+    /// bucket of a file is closed.
     pub(crate) fn read(&mut self, index: usize, mut bytes: Vec<u8>) -> io::Result<Bucket> {
         let chunks = &self.chunks[index];
         // Only the bytes beyond the spare buffer's old length are zeroed: the read overwrites
         // all of them.
         bytes.resize(chunks.iter().map(|&(_, len)| len).sum(), 0);
+        let slot = &mut self.files[index / BUCKETS_PER_FILE];
+        let file = slot.as_ref().ok_or_else(|| {
+            io::Error::other("a bucket was read after its scratch file was closed")
+        })?;
         let mut at = 0;
         for &(offset, len) in chunks {
-            self.file.read_exact_at(&mut bytes[at..at + len], offset)?;
+            file.read_exact_at(&mut bytes[at..at + len], offset)?;
             at += len;
+        }
+        if (index + 1) % BUCKETS_PER_FILE == 0 || index + 1 == self.chunks.len() {
+            *slot = None;
         }
         let rows = std::mem::take(&mut self.index[index]);
         let mut entries = Vec::with_capacity(rows.len());
@@ -182,7 +200,7 @@ mod tests {
     use super::*;
 
     fn order(rows: u32, total_bytes: u64, seed: u64) -> Vec<u32> {
-        let mut scratch = || tempfile::tempfile();
+        let mut scratch = |_| tempfile::tempfile();
         let mut buckets =
             Buckets::new(total_bytes, &mut scratch, ChaCha20Rng::seed_from_u64(seed)).unwrap();
         for row in 0..rows {
@@ -215,7 +233,7 @@ mod tests {
 
     #[test]
     fn buckets_larger_than_a_chunk_come_back_whole() {
-        let mut scratch = || tempfile::tempfile();
+        let mut scratch = |_| tempfile::tempfile();
         let record = |row: u32| format!("{row:>6} {}", "x".repeat(row as usize % 900)).into_bytes();
         let mut buckets = Buckets::new(
             2 * BUCKET_BYTES,
