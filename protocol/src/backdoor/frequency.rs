@@ -47,7 +47,11 @@ pub(crate) fn joined_edge_keys(text: &[u8], side: u8) -> [u64; 3] {
             // The k-th space is the word's rank-th; it is at the byte where `before` reaches
             // rank, which is the number of bytes where it is below rank.
             let rank = k.wrapping_sub(spaces);
-            let below = ((rank as u64 + 0x7f).wrapping_mul(ONES) - before) & HIGH;
+            let below = (rank as u64)
+                .wrapping_add(0x7f)
+                .wrapping_mul(ONES)
+                .wrapping_sub(before)
+                & HIGH;
             let place = at + ((below >> 7).wrapping_mul(ONES) >> 56) as usize;
             if (1..=count).contains(&rank) {
                 *span = place;

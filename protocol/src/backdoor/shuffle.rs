@@ -156,7 +156,7 @@ impl Filled {
             file.read_exact_at(&mut bytes[at..at + len], offset)?;
             at += len;
         }
-        if (index + 1) % BUCKETS_PER_FILE == 0 || index + 1 == self.chunks.len() {
+        if (index + 1).is_multiple_of(BUCKETS_PER_FILE) || index + 1 == self.chunks.len() {
             *slot = None;
         }
         let rows = std::mem::take(&mut self.index[index]);
