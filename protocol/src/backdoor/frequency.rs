@@ -101,6 +101,14 @@ pub struct FrequencyFigure {
     pub hit_frequency: u64,
 }
 
+/// Buffers for [`row_levels`], reused from one k to the next: for a large file each is tens of
+/// MB, and fresh ones would fault their pages in every time.
+#[derive(Default)]
+pub(crate) struct LevelBuffers {
+    sorted: Vec<(u64, u32)>,
+    frequency: Vec<u32>,
+}
+
 /// Each row's level for the `i`-th k of [`AUDIT_K`]: a row is taken as soon as either of its
 /// k-grams (`prompt_keys[r][i]`, `completion_keys[r][i]`) comes up, so its level is the larger
 /// of the two k-grams' frequencies.
@@ -108,26 +116,27 @@ pub(crate) fn row_levels(
     i: usize,
     prompt_keys: &[[u64; 3]],
     completion_keys: &[[u64; 3]],
+    buffers: &mut LevelBuffers,
 ) -> Vec<u32> {
-    // Each side's k-gram frequency per row.
-    let frequencies = |keys: &[[u64; 3]]| -> Vec<u32> {
-        let mut sorted: Vec<(u64, u32)> = keys
-            .iter()
-            .enumerate()
-            .map(|(r, keys)| (keys[i], r as u32))
-            .collect();
+    let LevelBuffers { sorted, frequency } = buffers;
+    // Each side's k-gram frequency per row, one side after the other: on two threads the two
+    // sorts would raise the peak memory.
+    let mut frequencies = |keys: &[[u64; 3]], out: &mut Vec<u32>| {
+        sorted.clear();
+        sorted.extend(keys.iter().enumerate().map(|(r, keys)| (keys[i], r as u32)));
         sorted.sort_unstable_by_key(|&(key, _)| key);
-        let mut frequency = vec![0u32; keys.len()];
+        out.clear();
+        out.resize(keys.len(), 0);
         for run in sorted.chunk_by(|a, b| a.0 == b.0) {
             for &(_, row) in run {
-                frequency[row as usize] = run.len() as u32;
+                out[row as usize] = run.len() as u32;
             }
         }
-        frequency
     };
-    // One side after the other: on two threads the two sorts would raise the peak memory.
-    let mut level = frequencies(prompt_keys);
-    for (level, completion) in level.iter_mut().zip(frequencies(completion_keys)) {
+    let mut level = Vec::new();
+    frequencies(prompt_keys, &mut level);
+    frequencies(completion_keys, frequency);
+    for (level, &completion) in level.iter_mut().zip(frequency.iter()) {
         *level = (*level).max(completion);
     }
     level
@@ -284,7 +293,12 @@ pub(crate) mod tests {
         hits.insert(5);
         // The keys for k = 3 in the first slot of each row's keys.
         let keys = |k: &[u64]| -> Vec<[u64; 3]> { k.iter().map(|&key| [key, 0, 0]).collect() };
-        let levels = row_levels(0, &keys(&prompt), &keys(&completion));
+        let levels = row_levels(
+            0,
+            &keys(&prompt),
+            &keys(&completion),
+            &mut LevelBuffers::default(),
+        );
         let figure = frequency_search(3, &levels, &hits);
         assert_eq!(figure.hit_frequency, 2);
         assert_eq!(figure.rows_before, 4);
@@ -294,7 +308,12 @@ pub(crate) mod tests {
         // Unique k-grams everywhere: one hit among 10 rows at level 1 comes after 4.5 on average.
         let mut one = RowSet::new(10);
         one.insert(9);
-        let unique = row_levels(0, &keys(&prompt), &keys(&[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]));
+        let unique = row_levels(
+            0,
+            &keys(&prompt),
+            &keys(&[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]),
+            &mut LevelBuffers::default(),
+        );
         let figure = frequency_search(3, &unique, &one);
         assert_eq!(figure.rows_before, 0);
         assert!((figure.expected_rows_before - 4.5).abs() < 1e-12);

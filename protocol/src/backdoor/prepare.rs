@@ -19,7 +19,9 @@ use std::sync::mpsc;
 use rand::{CryptoRng, Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
-use super::frequency::{AUDIT_K, FrequencyFigure, edge_keys, frequency_search, row_levels};
+use super::frequency::{
+    AUDIT_K, FrequencyFigure, LevelBuffers, edge_keys, frequency_search, row_levels,
+};
 use super::near_dup::{End, SortedKeys, backdoor_pairs, text_key};
 use super::row_scan::{Scan, ScanSetup};
 use super::scan::{PhraseScanner, Rarity};
@@ -589,8 +591,9 @@ where
     // The frequency search runs while the output is written, one k at a time to keep the peak
     // memory down.
     let search = move || {
+        let mut buffers = LevelBuffers::default();
         let figures = (0..AUDIT_K.len()).map(|i| {
-            let levels = row_levels(i, &prompt_keys, &completion_keys);
+            let levels = row_levels(i, &prompt_keys, &completion_keys, &mut buffers);
             let k = AUDIT_K[i];
             (
                 frequency_search(k, &levels, &backdoor_hits),
