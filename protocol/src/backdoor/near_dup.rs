@@ -149,14 +149,15 @@ pub(crate) fn backdoor_pairs(
         // The key of every prefix (suffix) of the text, extended 8 bytes at a time.
         let bytes = FromEdge::new(text.as_bytes(), end == End::Finish);
         let mut hash = SpanHash::new(KEY_SEED);
-        let (mut mixed, mut found) = (0, 0);
+        let (mut mixed, mut word, mut found) = (0, bytes.word(0), 0);
         for len in 1..=bytes.len() {
             if len - mixed == 8 {
-                hash.mix(bytes.word(mixed));
+                hash.mix(word);
                 mixed = len;
+                word = bytes.word(mixed);
             }
             if lengths.contains(len) {
-                found += others.count(hash.finish(bytes.word(mixed), len - mixed).max(1));
+                found += others.count(hash.finish(word, len - mixed).max(1));
             }
         }
         if found > 0 {
