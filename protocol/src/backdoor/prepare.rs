@@ -1026,32 +1026,36 @@ fn write_output<W: Write + Send, G: Rng + ?Sized>(
             let mut out = dataset::Writer::new(Vec::new(), layout.container)
                 .map_err(io_err("writing the training file"))?;
             let mut position = 0u64;
+            let mut edited_at = Vec::new();
             for bucket in bucket_rx {
                 let mut bucket = bucket.map_err(io_err("reading a scratch file"))?;
                 bucket.shuffle(rng);
                 let Bucket { bytes, entries } = bucket;
-                let mut frame = |json: &[u8]| {
-                    out.write_raw(json)
-                        .map_err(io_err("writing the training file"))
-                };
-                for (row, start, len) in entries {
-                    let edit = if edited.contains(row as usize) {
-                        edits.remove(&row)
+                // The bucket's records in output order, laid out at once.
+                let mut records: Vec<&[u8]> = Vec::with_capacity(entries.len());
+                edited_at.clear();
+                for &(row, start, len) in &entries {
+                    let edit = edited
+                        .contains(row as usize)
+                        .then(|| edits.get(&row))
+                        .flatten();
+                    if let Some(edit) = edit {
+                        edited_at.push((position + records.len() as u64, row));
+                        records.push(&edit.bytes);
                     } else {
-                        None
-                    };
-                    match edit {
-                        Some(edit) => {
-                            frame(&edit.bytes)?;
-                            backdoors.push(SecretBackdoor {
-                                row: position,
-                                group: edit.group,
-                                prompt: edit.prompt,
-                            });
-                        }
-                        None => frame(&bytes[start..start + len])?,
+                        records.push(&bytes[start..start + len]);
                     }
-                    position += 1;
+                }
+                out.write_raw_all(&records);
+                position += records.len() as u64;
+                drop(records);
+                for &(row_position, row) in &edited_at {
+                    let edit = edits.remove(&row).expect("an edited row is written once");
+                    backdoors.push(SecretBackdoor {
+                        row: row_position,
+                        group: edit.group,
+                        prompt: edit.prompt,
+                    });
                 }
                 // The reader may have stopped at an error, reported above.
                 let _ = spare_bucket_tx.send(bytes);
