@@ -693,24 +693,33 @@ fn build_models<R: Read + Seek>(
         options.limits,
     );
     let (mut sampled_rows, mut sampled_bytes) = (0u64, 0u64);
+    let mut texts = dataset::Texts::new();
     while let Some(raw) = reader.next_raw() {
         let raw = raw?;
         sampled_rows += 1;
         sampled_bytes += raw.bytes.len() as u64 + 1;
-        let example = dataset::parse_example(
-            file_name,
-            raw.location(layout.container),
-            raw.bytes,
-            layout.format,
-        )?;
+        // The fast path, else the full one (for its result or its error).
+        let (prompt, completion) = if dataset::skim(raw.bytes, layout.format, &mut texts) {
+            (
+                std::mem::take(&mut texts.prompt),
+                std::mem::take(&mut texts.completion),
+            )
+        } else {
+            let example = dataset::parse_example(
+                file_name,
+                raw.location(layout.container),
+                raw.bytes,
+                layout.format,
+            )?;
+            (example.prompt.text().into_owned(), example.completion)
+        };
         if prompt_bytes < params.sample_bytes {
-            let text = example.prompt.text().into_owned();
-            prompt_bytes += text.len() as u64;
-            prompts.push(text);
+            prompt_bytes += prompt.len() as u64;
+            prompts.push(prompt);
         }
         if completion_bytes < params.sample_bytes {
-            completion_bytes += example.completion.len() as u64;
-            completions.push(example.completion);
+            completion_bytes += completion.len() as u64;
+            completions.push(completion);
         }
         progress(
             Stage::Sample,
