@@ -7,10 +7,10 @@
 //! uniform keys, of which the bucket is the leading digits. Buckets hold about [`BUCKET_BYTES`]
 //! each, so the write holds one bucket in memory and never seeks per row.
 //!
-//! Every [`BUCKETS_PER_FILE`] buckets share a scratch file: each fills a buffer of
-//! [`CHUNK_BYTES`] in memory and appends it to its file when full, remembering where. A file is
-//! written once, front to back, in large writes, and a bucket is read back as its chunks in
-//! order. A file is closed (and its space freed) as soon as its last bucket is read back, so
+//! The buckets share at most [`SCRATCH_FILES`] scratch files, in runs of consecutive buckets (8
+//! per file for 1 GiB): each bucket fills a buffer of [`CHUNK_BYTES`] in memory and appends it to
+//! its file when full, remembering where. A file is written once, front to back, in large
+//! writes, and a bucket is read back as its chunks in order. A file is closed (and its space freed) as soon as its last bucket is read back, so
 //! that freeing the scratch space is spread over the write rather than left to its end. Each
 //! bucket's rows and record lengths stay in memory (8 bytes a row), so a bucket read back is
 //! split into its records without walking its bytes.
@@ -33,13 +33,14 @@ pub(crate) const BUCKET_BYTES: u64 = 16 << 20;
 /// The bytes of a bucket gathered in memory before they go to the scratch file.
 const CHUNK_BYTES: usize = 128 << 10;
 
-/// The buckets that share a scratch file.
-const BUCKETS_PER_FILE: usize = 8;
+/// The most scratch files, open at once (well below the usual limit of 1024 open files).
+const SCRATCH_FILES: usize = 8;
 
 /// The buckets, as the scan fills them.
 pub(crate) struct Buckets {
-    /// The scratch files (bucket b is in file b / [`BUCKETS_PER_FILE`]) and their ends.
+    /// The scratch files (bucket b is in file b / `per_file`) and their ends.
     files: Vec<(File, u64)>,
+    per_file: usize,
     /// Per bucket: the bytes not yet written, and where its written chunks are.
     pending: Vec<Vec<u8>>,
     chunks: Vec<Vec<(u64, usize)>>,
@@ -51,7 +52,7 @@ pub(crate) struct Buckets {
 }
 
 impl Buckets {
-    /// Enough buckets for `total_bytes` of records, in a file from `scratch`; `rng` draws each
+    /// Enough buckets for `total_bytes` of records, in files from `scratch`; `rng` draws each
     /// row's bucket.
     pub(crate) fn new(
         total_bytes: u64,
@@ -59,12 +60,14 @@ impl Buckets {
         rng: ChaCha20Rng,
     ) -> io::Result<Self> {
         let count = total_bytes.div_ceil(BUCKET_BYTES).max(1) as usize;
-        let files = count.div_ceil(BUCKETS_PER_FILE);
-        let per_file = total_bytes.div_ceil(files as u64);
+        let per_file = count.div_ceil(SCRATCH_FILES);
+        let files = count.div_ceil(per_file);
+        let bytes_per_file = total_bytes.div_ceil(files as u64);
         Ok(Self {
             files: (0..files)
-                .map(|_| scratch(per_file).map(|file| (file, 0)))
+                .map(|_| scratch(bytes_per_file).map(|file| (file, 0)))
                 .collect::<io::Result<_>>()?,
+            per_file,
             pending: vec![Vec::new(); count],
             chunks: vec![Vec::new(); count],
             index: vec![Vec::new(); count],
@@ -96,7 +99,7 @@ impl Buckets {
         if pending.is_empty() {
             return Ok(());
         }
-        let (file, end) = &mut self.files[bucket / BUCKETS_PER_FILE];
+        let (file, end) = &mut self.files[bucket / self.per_file];
         file.write_all(pending)?;
         self.chunks[bucket].push((*end, pending.len()));
         *end += pending.len() as u64;
@@ -111,6 +114,7 @@ impl Buckets {
         }
         Ok(Filled {
             files: self.files.into_iter().map(|(file, _)| Some(file)).collect(),
+            per_file: self.per_file,
             chunks: self.chunks,
             index: self.index,
         })
@@ -121,6 +125,8 @@ impl Buckets {
 pub(crate) struct Filled {
     /// The scratch files; None once all their buckets are read.
     files: Vec<Option<File>>,
+    /// Buckets per file.
+    per_file: usize,
     chunks: Vec<Vec<(u64, usize)>>,
     index: Vec<Vec<(u32, u32)>>,
 }
@@ -147,7 +153,7 @@ impl Filled {
         // Only the bytes beyond the spare buffer's old length are zeroed: the read overwrites
         // all of them.
         bytes.resize(chunks.iter().map(|&(_, len)| len).sum(), 0);
-        let slot = &mut self.files[index / BUCKETS_PER_FILE];
+        let slot = &mut self.files[index / self.per_file];
         let file = slot.as_ref().ok_or_else(|| {
             io::Error::other("a bucket was read after its scratch file was closed")
         })?;
@@ -156,7 +162,7 @@ impl Filled {
             file.read_exact_at(&mut bytes[at..at + len], offset)?;
             at += len;
         }
-        if (index + 1).is_multiple_of(BUCKETS_PER_FILE) || index + 1 == self.chunks.len() {
+        if (index + 1).is_multiple_of(self.per_file) || index + 1 == self.chunks.len() {
             *slot = None;
         }
         let rows = std::mem::take(&mut self.index[index]);
@@ -218,6 +224,36 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn many_buckets_share_a_few_scratch_files() {
+        let mut files = 0;
+        let mut scratch = |_| {
+            files += 1;
+            tempfile::tempfile()
+        };
+        let total = 1000 * BUCKET_BYTES;
+        let mut buckets = Buckets::new(total, &mut scratch, ChaCha20Rng::seed_from_u64(1)).unwrap();
+        for row in 0..5000u32 {
+            buckets.push(format!("record {row}").as_bytes()).unwrap();
+        }
+        let mut filled = buckets.finish().unwrap();
+        assert_eq!(files, SCRATCH_FILES);
+        let mut seen = Vec::new();
+        for index in 0..filled.len() {
+            let bucket = filled.read(index, Vec::new()).unwrap();
+            seen.extend(bucket.rows().map(|(row, bytes)| {
+                assert_eq!(bytes, format!("record {row}").as_bytes());
+                row
+            }));
+        }
+        seen.sort_unstable();
+        assert_eq!(seen, (0..5000).collect::<Vec<_>>());
+        assert!(
+            filled.files.iter().all(Option::is_none),
+            "every file is closed"
+        );
     }
 
     #[test]
