@@ -5,15 +5,16 @@
 //! Giving every row an independent uniform bucket and then a uniform order within its bucket is
 //! a uniformly random permutation of the rows: it is the order of sorting by independent
 //! uniform keys, of which the bucket is the leading digits. Buckets hold about [`BUCKET_BYTES`]
-//! each, so the write holds one bucket in memory and never seeks per row.
+//! each, so the write holds a bucket or two in memory and never seeks per row.
 //!
 //! The buckets share at most [`SCRATCH_FILES`] scratch files, in runs of consecutive buckets (8
 //! per file for 1 GiB): each bucket fills a buffer of [`CHUNK_BYTES`] in memory and appends it to
 //! its file when full, remembering where. A file is written once, front to back, in large
-//! writes, and a bucket is read back as its chunks in order. A file is closed (and its space freed) as soon as its last bucket is read back, so
-//! that freeing the scratch space is spread over the write rather than left to its end. Each
-//! bucket's rows and record lengths stay in memory (8 bytes a row), so a bucket read back is
-//! split into its records without walking its bytes.
+//! writes, and a bucket is read back as its chunks in order. A file is closed (and its space
+//! freed) as soon as its last bucket is read back, so that freeing the scratch space is spread
+//! over the write rather than left to its end. Each bucket's rows and record lengths stay in
+//! memory (8 bytes a row), so a bucket read back is split into its records without walking its
+//! bytes.
 
 use std::fs::File;
 use std::io::{self, Write};
