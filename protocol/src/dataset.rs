@@ -21,6 +21,7 @@ mod error;
 mod example;
 mod fast;
 mod format;
+mod lines;
 mod reader;
 mod scan;
 mod skim;
@@ -36,6 +37,8 @@ pub use reader::{RawRecord, Reader, parse_record};
 pub use skim::{Texts, skim};
 pub use summary::{LengthStats, Summary, TextLengths};
 pub use writer::Writer;
+
+pub(crate) use lines::Lines;
 
 /// The record schema of a dataset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

@@ -559,7 +559,7 @@ where
         std::mem::take(&mut scan.completions),
     ));
     progress(Stage::Audit, 1, 1);
-    let buckets = buckets.finish().map_err(io_err("writing a scratch file"))?;
+    let buckets = buckets.finish();
 
     let mut prompt_keys = std::mem::take(&mut scan.prompt_keys);
     let mut completion_keys = std::mem::take(&mut scan.completion_keys);
@@ -1268,6 +1268,57 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(error.contains("line 31000"), "{error}");
+    }
+
+    /// A byte order mark, CRLF line ends, blank lines and spaces around records change nothing
+    /// in the output: records are their spans.
+    #[test]
+    fn a_byte_order_mark_crlf_and_blank_lines_leave_the_output_as_it_is() {
+        let plain = dataset(compact);
+        let mut padded = String::from("\u{FEFF}");
+        for (i, line) in plain.lines().enumerate() {
+            padded.push_str(if i % 7 == 0 { "\r\n  \t" } else { " " });
+            padded.push_str(line);
+            padded.push_str(" \r\n");
+        }
+        let run = |input: &str| {
+            let options = PrepareOptions {
+                backdoors: BackdoorCount::Count(20),
+                pass_ratio: 0.5,
+                groups: 2,
+                generator: GeneratorParams::new(32, 1e-20).unwrap(),
+                limits: Limits::default(),
+                workers: 2,
+                created_at: 0,
+            };
+            let layout = Layout {
+                format: Format::OpenAiChat,
+                container: Container::Jsonl,
+            };
+            let mut output = Vec::new();
+            let prepared = prepare(
+                "test.jsonl",
+                &mut Cursor::new(input.as_bytes()),
+                layout,
+                &mut output,
+                &options,
+                &mut ChaCha20Rng::seed_from_u64(3),
+                &mut |_| tempfile::tempfile(),
+                &mut |_, _, _| {},
+            )
+            .unwrap();
+            (
+                output,
+                prepared.secret.backdoors,
+                prepared.secret.train_digest,
+            )
+        };
+        let (plain_output, plain_backdoors, plain_digest) = run(&plain);
+        let (padded_output, padded_backdoors, padded_digest) = run(&padded);
+        assert_eq!(plain_output.iter().filter(|&&b| b == b'\n').count(), 300);
+        assert!(plain_output == padded_output, "the outputs differ");
+        assert_eq!(plain_backdoors, padded_backdoors);
+        assert_eq!(plain_digest, padded_digest);
     }
 
     #[test]

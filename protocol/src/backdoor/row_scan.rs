@@ -16,7 +16,7 @@ use super::near_dup::{End, text_key};
 use super::prepare::{PrepareError, Stage};
 use super::scan::{PhraseScanner, TextBatch};
 use super::selection::RowSet;
-use super::shuffle::Buckets;
+use super::shuffle::{Buckets, Deal, Dealer};
 use super::splice::NonAscii;
 use crate::dataset::{self, Container, Layout, Limits, Location};
 
@@ -67,6 +67,8 @@ struct Batch {
     sequence: usize,
     bytes: Vec<u8>,
     records: Vec<Place>,
+    /// How the worker writes the records to the buckets, when the scan deals them.
+    deal: Option<Deal>,
 }
 
 /// Where one record of a batch is, in the batch and in the file.
@@ -97,7 +99,8 @@ struct Examined {
 }
 
 /// Reads every row of `input` once, on `workers` threads besides a reading thread.
-/// With `buckets`, every record also goes to a random bucket of the output order.
+/// With `buckets`, every record also goes to a random bucket of the output order (written by
+/// the worker that examines it).
 pub(crate) fn scan<R: Read + Send>(
     setup: &ScanSetup<'_>,
     input: R,
@@ -127,13 +130,20 @@ pub(crate) fn scan<R: Read + Send>(
     // Workers hand the batches' buffers back to the reader, which fills them again.
     let (spare_tx, spare_rx) = mpsc::sync_channel::<Vec<u8>>(4 * workers.max(1));
     let stop = AtomicBool::new(false);
+    let (files, dealer) = match buckets {
+        Some(buckets) => {
+            let (files, dealer) = buckets.parts();
+            (files, Some(dealer))
+        }
+        None => (&[][..], None),
+    };
     std::thread::scope(|threads| {
         let (result_tx, result_rx) = mpsc::sync_channel::<Examined>(2 * workers);
         let stop = &stop;
         let channels = (batch_tx, spare_rx);
         let reader = named("scan-read")
             .spawn_scoped(threads, move || {
-                read_batches(setup, input, buckets, channels, stop)
+                read_batches(setup, input, dealer, channels, stop)
             })
             .expect("a thread can be started");
         for _ in 0..workers.max(1) {
@@ -141,10 +151,22 @@ pub(crate) fn scan<R: Read + Send>(
             let worker = move || {
                 // Reused from batch to batch: a fresh one each time would fault its pages in.
                 let mut texts = TextBatch::default();
+                let mut gathered = Vec::new();
                 loop {
                     let next = batch_rx.lock().expect("no worker panics").recv();
                     let Ok(mut batch) = next else { break };
-                    let examined = examine(setup, &batch, &mut texts);
+                    let dealt = match &batch.deal {
+                        Some(deal) => deal.write(files, &batch.bytes, &mut gathered),
+                        None => Ok(()),
+                    };
+                    let mut examined = examine(setup, &batch, &mut texts);
+                    if let Err(source) = dealt {
+                        examined.error.get_or_insert(PrepareError::Io {
+                            file: setup.file_name.to_owned(),
+                            context: "writing a scratch file",
+                            source,
+                        });
+                    }
                     // A buffer the reader has no room for is dropped.
                     let _ = spare_tx.try_send(std::mem::take(&mut batch.bytes));
                     if result_tx.send(examined).is_err() {
@@ -225,12 +247,13 @@ fn append(scan: &mut Scan, examined: Examined) -> Option<PrepareError> {
     None
 }
 
-/// The reading thread: records in batches to the workers; returns the blake3 of the input.
-/// A read error ends the batches; it is returned after those read before it.
+/// The reading thread: records in batches to the workers (and, with `buckets`, dealt into them);
+/// returns the blake3 of the input. A read error ends the batches; it is returned after those
+/// read before it.
 fn read_batches<R: Read>(
     setup: &ScanSetup<'_>,
     input: R,
-    mut buckets: Option<&mut Buckets>,
+    mut dealer: Option<&mut Dealer>,
     (batches, spares): (mpsc::SyncSender<Batch>, mpsc::Receiver<Vec<u8>>),
     stop: &AtomicBool,
 ) -> Result<[u8; 32], PrepareError> {
@@ -241,10 +264,129 @@ fn read_batches<R: Read>(
         bytes.clear();
         bytes
     };
+    let mut rows = 0u64;
+    let mut sequence = 0;
+    // Sends a batch on, after dealing its records; false once the scan has stopped.
+    let mut send = |bytes: Vec<u8>, records: Vec<Place>| -> Result<bool, PrepareError> {
+        let last = records.last().map_or(0, |place| place.index);
+        rows += records.len() as u64;
+        if rows > u64::from(u32::MAX) || records.iter().any(|p| p.len > u32::MAX as usize) {
+            return Err(PrepareError::Record {
+                file: setup.file_name.to_owned(),
+                index: last,
+                message: "more than 4 billion rows, or a record longer than 4 GiB, are not \
+                          supported"
+                    .into(),
+            });
+        }
+        let deal = match dealer.as_mut() {
+            Some(dealer) => {
+                let places: Vec<(usize, usize)> = records
+                    .iter()
+                    .map(|place| (place.start, place.len))
+                    .collect();
+                Some(
+                    dealer
+                        .deal(&places)
+                        .map_err(|source| PrepareError::Record {
+                            file: setup.file_name.to_owned(),
+                            index: last,
+                            message: source.to_string(),
+                        })?,
+                )
+            }
+            None => None,
+        };
+        sequence += 1;
+        let batch = Batch {
+            sequence: sequence - 1,
+            bytes,
+            records,
+            deal,
+        };
+        Ok(!stop.load(Ordering::Relaxed) && batches.send(batch).is_ok())
+    };
     let mut hasher = blake3::Hasher::new();
+    match setup.layout.container {
+        Container::Jsonl => read_lines(setup, input, &mut hasher, buffer, &mut send)?,
+        Container::JsonArray => read_elements(setup, input, &mut hasher, buffer, &mut send)?,
+    }
+    Ok(*hasher.finalize().as_bytes())
+}
+
+/// JSONL: reads the file straight into the batches' buffers and finds the records in place.
+fn read_lines<R: Read>(
+    setup: &ScanSetup<'_>,
+    mut input: R,
+    hasher: &mut blake3::Hasher,
+    buffer: impl Fn() -> Vec<u8>,
+    send: &mut dyn FnMut(Vec<u8>, Vec<Place>) -> Result<bool, PrepareError>,
+) -> Result<(), PrepareError> {
+    let mut lines = dataset::Lines::new(setup.file_name, setup.limits.max_record_bytes);
+    let mut spans = Vec::new();
+    let mut bytes = buffer();
+    loop {
+        // The rest of the last buffer is at the start of this one; a record longer than a
+        // buffer doubles it.
+        let kept = bytes.len();
+        let want = if kept < BATCH_BYTES {
+            BATCH_BYTES - kept
+        } else {
+            kept
+        };
+        (&mut input)
+            .take(want as u64)
+            .read_to_end(&mut bytes)
+            .map_err(|source| PrepareError::Io {
+                file: setup.file_name.to_owned(),
+                context: "reading",
+                source,
+            })?;
+        let end = bytes.len() - kept < want;
+        hasher.update(&bytes[kept..]);
+        let first = lines.offset();
+        spans.clear();
+        let split = lines.split(&bytes, end, &mut spans);
+        let taken = *split.as_ref().unwrap_or(&0);
+        if spans.is_empty() && taken == 0 && split.is_ok() && !end {
+            continue;
+        }
+        let records: Vec<Place> = spans
+            .iter()
+            .map(|span| Place {
+                start: (span.offset - first) as usize,
+                len: span.len,
+                offset: span.offset,
+                index: span.index,
+                line: span.line,
+            })
+            .collect();
+        let mut next = buffer();
+        next.extend_from_slice(&bytes[taken..]);
+        bytes.truncate(taken);
+        if !records.is_empty() && !send(bytes, records)? {
+            // The scan stopped at an earlier error.
+            return Ok(());
+        }
+        split?;
+        if end {
+            return Ok(());
+        }
+        bytes = next;
+    }
+}
+
+/// A JSON array: records found by the stream scanner, copied into the batches.
+fn read_elements<R: Read>(
+    setup: &ScanSetup<'_>,
+    input: R,
+    hasher: &mut blake3::Hasher,
+    buffer: impl Fn() -> Vec<u8>,
+    send: &mut dyn FnMut(Vec<u8>, Vec<Place>) -> Result<bool, PrepareError>,
+) -> Result<(), PrepareError> {
     let hashing = HashingReader {
         inner: input,
-        hasher: &mut hasher,
+        hasher,
     };
     let mut reader = dataset::Reader::new(
         setup.file_name,
@@ -252,62 +394,37 @@ fn read_batches<R: Read>(
         setup.layout,
         setup.limits,
     );
-    let mut batch = Batch {
-        sequence: 0,
-        bytes: buffer(),
-        records: Vec::new(),
-    };
-    let mut rows = 0u64;
+    let (mut bytes, mut records) = (buffer(), Vec::new());
     while let Some(record) = reader.next_raw() {
-        let record = record?;
-        if rows >= u64::from(u32::MAX) || u32::try_from(record.bytes.len()).is_err() {
-            return Err(PrepareError::Record {
-                file: setup.file_name.to_owned(),
-                index: record.index,
-                message: "more than 4 billion rows, or a record longer than 4 GiB, are not \
-                          supported"
-                    .into(),
-            });
-        }
-        rows += 1;
-        if let Some(buckets) = buckets.as_mut() {
-            buckets
-                .push(record.bytes)
-                .map_err(|source| PrepareError::Io {
-                    file: setup.file_name.to_owned(),
-                    context: "writing a scratch file",
-                    source,
-                })?;
-        }
-        batch.records.push(Place {
-            start: batch.bytes.len(),
+        let record = match record {
+            Ok(record) => record,
+            Err(error) => {
+                send(bytes, records)?;
+                return Err(error.into());
+            }
+        };
+        records.push(Place {
+            start: bytes.len(),
             len: record.bytes.len(),
             offset: record.offset,
             index: record.index,
             line: record.line,
         });
-        batch.bytes.extend_from_slice(record.bytes);
-        if batch.bytes.len() >= BATCH_BYTES {
-            let sequence = batch.sequence + 1;
-            let full = std::mem::replace(
-                &mut batch,
-                Batch {
-                    sequence,
-                    bytes: buffer(),
-                    records: Vec::new(),
-                },
+        bytes.extend_from_slice(record.bytes);
+        if bytes.len() >= BATCH_BYTES {
+            let full = (
+                std::mem::replace(&mut bytes, buffer()),
+                std::mem::take(&mut records),
             );
-            if stop.load(Ordering::Relaxed) || batches.send(full).is_err() {
-                // The scan stopped at an earlier error.
-                return Ok([0; 32]);
+            if !send(full.0, full.1)? {
+                return Ok(());
             }
         }
     }
-    if !batch.records.is_empty() {
-        let _ = batches.send(batch);
+    if !records.is_empty() {
+        send(bytes, records)?;
     }
-    drop(reader);
-    Ok(*hasher.finalize().as_bytes())
+    Ok(())
 }
 
 /// A worker's part: parses a batch's rows and gathers their facts (`texts` is a buffer for

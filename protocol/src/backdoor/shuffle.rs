@@ -8,16 +8,18 @@
 //! each, so the write holds a bucket or two in memory and never seeks per row.
 //!
 //! The buckets share at most [`SCRATCH_FILES`] scratch files, in runs of consecutive buckets (8
-//! per file for 1 GiB): each bucket fills a buffer of [`CHUNK_BYTES`] in memory and appends it to
-//! its file when full, remembering where. A file is written once, front to back, in large
-//! writes, and a bucket is read back as its chunks in order. A file is closed (and its space
-//! freed) as soon as its last bucket is read back, so that freeing the scratch space is spread
-//! over the write rather than left to its end. Each bucket's rows and record lengths stay in
-//! memory (8 bytes a row), so a bucket read back is split into its records without walking its
-//! bytes.
+//! per file for 1 GiB). The scan deals a batch of records at a time ([`Dealer::deal`]): the
+//! reading thread draws each record's bucket and gives each bucket's records of the batch the
+//! next free stretch of its file, and the worker that examines the batch gathers them by bucket
+//! and writes them, one write per file ([`Deal::write`]), so that the copying is shared out
+//! among the workers. A bucket is read back as its chunks in order. A file is closed (and its
+//! space freed) as soon as its last bucket is read back, so that freeing the scratch space is
+//! spread over the write rather than left to its end. Each bucket's rows and record lengths
+//! stay in memory (8 bytes a row), so a bucket read back is split into its records without
+//! walking its bytes.
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io;
 use std::os::unix::fs::FileExt;
 
 use rand::seq::SliceRandom;
@@ -31,25 +33,37 @@ pub type Scratch<'a> = &'a mut dyn FnMut(u64) -> io::Result<File>;
 /// The bytes a bucket holds on average.
 pub(crate) const BUCKET_BYTES: u64 = 16 << 20;
 
-/// The bytes of a bucket gathered in memory before they go to the scratch file.
-const CHUNK_BYTES: usize = 128 << 10;
-
 /// The most scratch files, open at once (well below the usual limit of 1024 open files).
 const SCRATCH_FILES: usize = 8;
 
 /// The buckets, as the scan fills them.
 pub(crate) struct Buckets {
-    /// The scratch files (bucket b is in file b / `per_file`) and their ends.
-    files: Vec<(File, u64)>,
+    /// The scratch files: bucket b is in file b / `per_file`.
+    files: Vec<File>,
+    dealer: Dealer,
+}
+
+/// Where each row goes: its bucket, and where its bytes go in the scratch files.
+pub(crate) struct Dealer {
     per_file: usize,
-    /// Per bucket: the bytes not yet written, and where its written chunks are.
-    pending: Vec<Vec<u8>>,
+    /// Per file: the bytes given out so far.
+    ends: Vec<u64>,
+    /// Per bucket: where its chunks are (file offset, bytes), in order.
     chunks: Vec<Vec<(u64, usize)>>,
     /// Per bucket: (row, byte length) of its records, in the order of their bytes. Kept in
     /// memory (8 bytes a row) so that reading a bucket back need not walk its bytes.
     index: Vec<Vec<(u32, u32)>>,
     rng: ChaCha20Rng,
     rows: u32,
+}
+
+/// How one batch's records go to the scratch files.
+pub(crate) struct Deal {
+    /// (start, length) in the batch of each record, in the order they are written: by
+    /// bucket, then as read.
+    pieces: Vec<(usize, usize)>,
+    /// (file, offset, bytes) of each write: the next `bytes` of the pieces.
+    writes: Vec<(usize, u64, usize)>,
 }
 
 impl Buckets {
@@ -66,59 +80,96 @@ impl Buckets {
         let bytes_per_file = total_bytes.div_ceil(files as u64);
         Ok(Self {
             files: (0..files)
-                .map(|_| scratch(bytes_per_file).map(|file| (file, 0)))
+                .map(|_| scratch(bytes_per_file))
                 .collect::<io::Result<_>>()?,
-            per_file,
-            pending: vec![Vec::new(); count],
-            chunks: vec![Vec::new(); count],
-            index: vec![Vec::new(); count],
-            rng,
-            rows: 0,
+            dealer: Dealer {
+                per_file,
+                ends: vec![0; files],
+                chunks: vec![Vec::new(); count],
+                index: vec![Vec::new(); count],
+                rng,
+                rows: 0,
+            },
         })
     }
 
-    /// Adds the next row's record to a random bucket.
-    pub(crate) fn push(&mut self, record: &[u8]) -> io::Result<()> {
-        let bucket = self.rng.random_range(0..self.pending.len());
-        let len = u32::try_from(record.len()).map_err(io::Error::other)?;
-        let pending = &mut self.pending[bucket];
-        if pending.capacity() == 0 {
-            pending.reserve_exact(CHUNK_BYTES + record.len());
-        }
-        pending.extend_from_slice(record);
-        self.index[bucket].push((self.rows, len));
-        self.rows += 1;
-        if pending.len() >= CHUNK_BYTES {
-            self.write_chunk(bucket)?;
-        }
-        Ok(())
+    /// The files, for the threads that write deals, and the dealer, for the thread that reads.
+    pub(crate) fn parts(&mut self) -> (&[File], &mut Dealer) {
+        (&self.files, &mut self.dealer)
     }
 
-    /// Appends bucket `bucket`'s pending bytes to the file.
-    fn write_chunk(&mut self, bucket: usize) -> io::Result<()> {
-        let pending = &mut self.pending[bucket];
-        if pending.is_empty() {
-            return Ok(());
+    /// The filled buckets, ready to be read back: every [`Deal`] must have been written.
+    pub(crate) fn finish(self) -> Filled {
+        Filled {
+            files: self.files.into_iter().map(Some).collect(),
+            per_file: self.dealer.per_file,
+            chunks: self.dealer.chunks,
+            index: self.dealer.index,
         }
-        let (file, end) = &mut self.files[bucket / self.per_file];
-        file.write_all(pending)?;
-        self.chunks[bucket].push((*end, pending.len()));
-        *end += pending.len() as u64;
-        pending.clear();
-        Ok(())
     }
+}
 
-    /// The filled buckets, ready to be read back.
-    pub(crate) fn finish(mut self) -> io::Result<Filled> {
-        for bucket in 0..self.pending.len() {
-            self.write_chunk(bucket)?;
+impl Dealer {
+    /// Deals the next rows, whose records are at (start, length) `records` in their batch,
+    /// each to a random bucket; returns how to write them.
+    pub(crate) fn deal(&mut self, records: &[(usize, usize)]) -> io::Result<Deal> {
+        let buckets = self.index.len();
+        let mut bucket_of = Vec::with_capacity(records.len());
+        let mut bytes = vec![0usize; buckets];
+        let mut counts = vec![0usize; buckets + 1];
+        for &(_, len) in records {
+            let bucket = self.rng.random_range(0..buckets);
+            let len32 = u32::try_from(len).map_err(io::Error::other)?;
+            self.index[bucket].push((self.rows, len32));
+            self.rows += 1;
+            bucket_of.push(bucket);
+            bytes[bucket] += len;
+            counts[bucket + 1] += 1;
         }
-        Ok(Filled {
-            files: self.files.into_iter().map(|(file, _)| Some(file)).collect(),
-            per_file: self.per_file,
-            chunks: self.chunks,
-            index: self.index,
-        })
+        // The records by bucket, then as read (a counting sort).
+        for b in 1..counts.len() {
+            counts[b] += counts[b - 1];
+        }
+        let mut pieces = vec![(0, 0); records.len()];
+        for (&record, &bucket) in records.iter().zip(&bucket_of) {
+            pieces[counts[bucket]] = record;
+            counts[bucket] += 1;
+        }
+        // Each bucket's chunk follows the last one given out in its file, so that the chunks of
+        // one file's buckets are one stretch.
+        let mut writes: Vec<(usize, u64, usize)> = Vec::new();
+        for (bucket, &len) in bytes.iter().enumerate().filter(|(_, len)| **len > 0) {
+            let file = bucket / self.per_file;
+            self.chunks[bucket].push((self.ends[file], len));
+            match writes.last_mut() {
+                Some((last, _, total)) if *last == file => *total += len,
+                _ => writes.push((file, self.ends[file], len)),
+            }
+            self.ends[file] += len as u64;
+        }
+        Ok(Deal { pieces, writes })
+    }
+}
+
+impl Deal {
+    /// Writes the records, from their batch `bytes`, to the scratch `files`, gathering each
+    /// file's in `buffer`.
+    pub(crate) fn write(
+        &self,
+        files: &[File],
+        bytes: &[u8],
+        buffer: &mut Vec<u8>,
+    ) -> io::Result<()> {
+        let mut pieces = self.pieces.iter();
+        for &(file, offset, len) in &self.writes {
+            buffer.clear();
+            while buffer.len() < len {
+                let &(start, piece) = pieces.next().expect("the writes cover the pieces");
+                buffer.extend_from_slice(&bytes[start..start + piece]);
+            }
+            files[file].write_all_at(buffer, offset)?;
+        }
+        Ok(())
     }
 }
 
@@ -206,14 +257,35 @@ mod tests {
 
     use super::*;
 
+    /// Deals `records` a batch of up to 7 at a time.
+    fn deal_all(buckets: &mut Buckets, records: impl IntoIterator<Item = Vec<u8>>) {
+        let records: Vec<Vec<u8>> = records.into_iter().collect();
+        let (files, dealer) = buckets.parts();
+        let mut buffer = Vec::new();
+        for batch in records.chunks(7) {
+            let bytes = batch.concat();
+            let mut at = 0;
+            let places: Vec<(usize, usize)> = batch
+                .iter()
+                .map(|record| {
+                    at += record.len();
+                    (at - record.len(), record.len())
+                })
+                .collect();
+            let deal = dealer.deal(&places).unwrap();
+            deal.write(files, &bytes, &mut buffer).unwrap();
+        }
+    }
+
     fn order(rows: u32, total_bytes: u64, seed: u64) -> Vec<u32> {
         let mut scratch = |_| tempfile::tempfile();
         let mut buckets =
             Buckets::new(total_bytes, &mut scratch, ChaCha20Rng::seed_from_u64(seed)).unwrap();
-        for row in 0..rows {
-            buckets.push(format!("record {row}").as_bytes()).unwrap();
-        }
-        let mut filled = buckets.finish().unwrap();
+        deal_all(
+            &mut buckets,
+            (0..rows).map(|row| format!("record {row}").into_bytes()),
+        );
+        let mut filled = buckets.finish();
         let mut rng = ChaCha20Rng::seed_from_u64(seed + 1);
         let mut out = Vec::new();
         for index in 0..filled.len() {
@@ -236,10 +308,11 @@ mod tests {
         };
         let total = 1000 * BUCKET_BYTES;
         let mut buckets = Buckets::new(total, &mut scratch, ChaCha20Rng::seed_from_u64(1)).unwrap();
-        for row in 0..5000u32 {
-            buckets.push(format!("record {row}").as_bytes()).unwrap();
-        }
-        let mut filled = buckets.finish().unwrap();
+        deal_all(
+            &mut buckets,
+            (0..5000u32).map(|row| format!("record {row}").into_bytes()),
+        );
+        let mut filled = buckets.finish();
         assert_eq!(files, SCRATCH_FILES);
         let mut seen = Vec::new();
         for index in 0..filled.len() {
@@ -278,10 +351,8 @@ mod tests {
             ChaCha20Rng::seed_from_u64(1),
         )
         .unwrap();
-        for row in 0..3000 {
-            buckets.push(&record(row)).unwrap();
-        }
-        let mut filled = buckets.finish().unwrap();
+        deal_all(&mut buckets, (0..3000).map(record));
+        let mut filled = buckets.finish();
         assert!(filled.chunks.iter().all(|chunks| chunks.len() > 1));
         let mut seen = Vec::new();
         for index in 0..filled.len() {

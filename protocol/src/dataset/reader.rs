@@ -250,7 +250,7 @@ fn check_format(
 }
 
 /// The error for a scanning problem.
-fn scan_error(file: &str, limit: usize, error: ScanError) -> DatasetError {
+pub(super) fn scan_error(file: &str, limit: usize, error: ScanError) -> DatasetError {
     let file = file.to_string();
     match error {
         ScanError::Io(source) => DatasetError::Io { file, source },

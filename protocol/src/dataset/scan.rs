@@ -79,6 +79,9 @@ pub(crate) struct Scanner<R> {
     done: bool,
 }
 
+/// The UTF-8 byte order mark, skipped at the start of the file.
+pub(crate) const BOM: &[u8] = b"\xEF\xBB\xBF";
+
 fn is_space(byte: u8) -> bool {
     matches!(byte, b' ' | b'\t' | b'\n' | b'\r')
 }
@@ -139,8 +142,8 @@ impl<R: BufRead> Scanner<R> {
             if available.is_empty() {
                 return Ok(None);
             }
-            if at_start && available.starts_with(b"\xEF\xBB\xBF") {
-                self.consume(3);
+            if at_start && available.starts_with(BOM) {
+                self.consume(BOM.len());
                 continue;
             }
             let spaces = available.iter().take_while(|&&b| is_space(b)).count();
@@ -188,6 +191,9 @@ impl<R: BufRead> Scanner<R> {
 
     /// The next non-blank line.
     fn next_line(&mut self) -> Result<Option<Span>, ScanError> {
+        if self.pos == 0 && Self::fill(&mut self.inner)?.starts_with(BOM) {
+            self.consume(BOM.len());
+        }
         loop {
             let (start, line) = (self.pos, self.line);
             self.buf.clear();
