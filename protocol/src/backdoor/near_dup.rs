@@ -37,8 +37,8 @@ pub(crate) struct SortedKeys {
     /// hashes, so a lookup searches only a handful of pairs).
     index: Vec<u32>,
     bits: u32,
-    /// One bit per value of the keys' trailing bits, set for the keys present: most lookups
-    /// find nothing, and this answers them from a table that stays in cache.
+    /// A Bloom filter of the keys, two bits in one word each (about 16 bits a key): most
+    /// lookups find nothing, and this answers almost all of them with one read.
     filter: Vec<u64>,
     rows: usize,
 }
@@ -55,24 +55,38 @@ impl SortedKeys {
         pairs.sort_unstable_by_key(|&(key, _)| key);
         let bits = (pairs.len() / 8).max(1).ilog2().clamp(1, 24);
         let mut index = vec![0u32; (1 << bits) + 1];
-        // About 8 filter bits per key.
-        let mut filter = vec![0u64; (pairs.len() / 8).max(1).next_power_of_two()];
-        let filter_mask = filter.len() as u64 * 64 - 1;
+        let mut sorted = SortedKeys {
+            filter: vec![0u64; (pairs.len() / 4).max(1).next_power_of_two()],
+            pairs: Vec::new(),
+            index: Vec::new(),
+            bits,
+            rows: keys.len(),
+        };
         for &(key, _) in &pairs {
             index[(key >> (64 - bits)) as usize + 1] += 1;
-            let bit = key & filter_mask;
-            filter[(bit / 64) as usize] |= 1 << (bit % 64);
+            let (word, mask) = sorted.filter_bits(key);
+            sorted.filter[word] |= mask;
         }
         for b in 1..index.len() {
             index[b] += index[b - 1];
         }
-        SortedKeys {
-            pairs,
-            index,
-            bits,
-            filter,
-            rows: keys.len(),
-        }
+        sorted.pairs = pairs;
+        sorted.index = index;
+        sorted
+    }
+
+    /// Where `key` is in the filter: a word, and the two bits in it.
+    #[inline]
+    fn filter_bits(&self, key: u64) -> (usize, u64) {
+        let word = (key >> 12) as usize & (self.filter.len() - 1);
+        (word, 1 << (key & 63) | 1 << ((key >> 6) & 63))
+    }
+
+    /// False when no row has key `key`; true when one may.
+    #[inline]
+    fn may_hold(&self, key: u64) -> bool {
+        let (word, mask) = self.filter_bits(key);
+        self.filter[word] & mask == mask
     }
 
     /// The rows whose text occurs in another row too.
@@ -90,8 +104,7 @@ impl SortedKeys {
 
     /// The rows with key `key`.
     fn rows_with(&self, key: u64) -> impl Iterator<Item = u32> + '_ {
-        let bit = key & (self.filter.len() as u64 * 64 - 1);
-        let range = if self.filter[(bit / 64) as usize] & (1 << (bit % 64)) == 0 {
+        let range = if !self.may_hold(key) {
             0..0
         } else {
             let b = (key >> (64 - self.bits)) as usize;
@@ -145,11 +158,14 @@ pub(crate) fn backdoor_pairs(
         is_backdoor: &is_backdoor,
     };
     let mut pairs = Pairs::default();
+    let mut prefix_keys = Vec::new();
     for &(row, text) in backdoors {
-        // The key of every prefix (suffix) of the text, extended 8 bytes at a time.
+        // The key of every prefix (suffix) of the text as long as some text, extended 8 bytes
+        // at a time.
         let bytes = FromEdge::new(text.as_bytes(), end == End::Finish);
         let mut hash = SpanHash::new(KEY_SEED);
-        let (mut mixed, mut word, mut found) = (0, bytes.word(0), 0);
+        let (mut mixed, mut word) = (0, bytes.word(0));
+        prefix_keys.clear();
         for len in 1..=bytes.len() {
             if len - mixed == 8 {
                 hash.mix(word);
@@ -157,9 +173,15 @@ pub(crate) fn backdoor_pairs(
                 word = bytes.word(mixed);
             }
             if lengths.contains(len) {
-                found += others.count(hash.finish(word, len - mixed).max(1));
+                prefix_keys.push(hash.finish(word, len - mixed).max(1));
             }
         }
+        // The filter reads, apart from the hashing, so that many are under way at once.
+        let found: u64 = prefix_keys
+            .iter()
+            .filter(|&&key| keys.may_hold(key))
+            .map(|&key| others.count(key))
+            .sum();
         if found > 0 {
             pairs.total += found;
             pairs.rows.push(row);
