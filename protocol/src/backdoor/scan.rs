@@ -374,19 +374,21 @@ impl TextBatch {
         if !self.ends.is_empty() {
             self.joined.push(b'\n');
         }
-        if !text.is_ascii() && text.chars().any(|c| !c.is_ascii() && c.is_whitespace()) {
-            self.unicode_spaces.push(self.ends.len());
-        }
         // The same bytes with each run of ASCII whitespace (as `char::is_whitespace` has it) made
         // one space: ASCII bytes only change into ASCII bytes, so the text stays UTF-8. The map
-        // is branch-free so that it vectorizes; runs are rare, and only a text that holds one is
-        // compacted.
+        // is branch-free so that it vectorizes, and tells on the way whether any byte is not
+        // ASCII; runs are rare, and only a text that holds one is compacted.
         let start = self.joined.len();
         self.joined.extend_from_slice(text.as_bytes());
         let bytes = &mut self.joined[start..];
+        let mut any = 0u8;
         for b in bytes.iter_mut() {
+            any |= *b;
             let space = b.wrapping_sub(b'\t') <= b'\r' - b'\t';
             *b = if space { b' ' } else { *b };
+        }
+        if any >= 0x80 && has_unicode_space(text.as_bytes()) {
+            self.unicode_spaces.push(self.ends.len());
         }
         static DOUBLE_SPACE: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
             std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"  "));
@@ -431,9 +433,54 @@ impl TextBatch {
     }
 }
 
+/// Whether UTF-8 `text` holds a whitespace character that is not ASCII (as `char::is_whitespace`
+/// has it): U+0085, U+00A0, U+1680, U+2000 to U+200A, U+2028, U+2029, U+202F, U+205F, U+3000.
+/// Found by their lead bytes, so that a text without them is passed over at memchr's speed.
+fn has_unicode_space(text: &[u8]) -> bool {
+    let space_at = |at: usize| {
+        matches!(
+            text[at..],
+            [0xC2, 0x85 | 0xA0, ..]
+                | [0xE1, 0x9A, 0x80, ..]
+                | [0xE2, 0x80, 0x80..=0x8A | 0xA8 | 0xA9 | 0xAF, ..]
+                | [0xE2, 0x81, 0x9F, ..]
+                | [0xE3, 0x80, 0x80, ..]
+        )
+    };
+    memchr::memchr3_iter(0xC2, 0xE1, 0xE2, text).any(space_at)
+        || memchr::memchr_iter(0xE3, text).any(space_at)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unicode_spaces_are_found_as_char_is_whitespace_finds_them() {
+        use rand::{RngExt, SeedableRng};
+        // Every character whose UTF-8 shares a lead byte or more with a Unicode space.
+        let mut near: Vec<char> = (0x80..0x3100)
+            .filter_map(char::from_u32)
+            .filter(|c| matches!(c.to_string().as_bytes()[0], 0xC2 | 0xE1 | 0xE2 | 0xE3))
+            .collect();
+        near.extend(['a', ' ', '\t', 'é', '😀', '\u{3000}', '\u{1680}']);
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
+        for _ in 0..20_000 {
+            let text: String = (0..rng.random_range(0..6))
+                .map(|_| near[rng.random_range(0..near.len())])
+                .collect();
+            let expected = text.chars().any(|c| !c.is_ascii() && c.is_whitespace());
+            assert_eq!(has_unicode_space(text.as_bytes()), expected, "{text:?}");
+        }
+        for c in (0x80..=0x10FFFF).filter_map(char::from_u32) {
+            let text = format!("x{c}y");
+            assert_eq!(
+                has_unicode_space(text.as_bytes()),
+                c.is_whitespace(),
+                "{c:?}"
+            );
+        }
+    }
 
     fn batch(texts: &[&str]) -> TextBatch {
         let mut batch = TextBatch::default();
