@@ -34,7 +34,7 @@ pub use example::example;
 pub use fast::parse_example;
 pub use format::{ParseFormatError, detect};
 pub use reader::{RawRecord, Reader, parse_record};
-pub use skim::{Texts, skim};
+pub use skim::{Texts, skim, skim_text};
 pub use summary::{LengthStats, Summary, TextLengths};
 pub use writer::Writer;
 

@@ -1321,6 +1321,54 @@ mod tests {
         assert_eq!(plain_digest, padded_digest);
     }
 
+    /// The scan checks UTF-8 a batch at a time, yet bytes that are not UTF-8 are reported at
+    /// their line.
+    #[test]
+    fn bytes_that_are_not_utf8_are_reported_at_their_line() {
+        let mut input = dataset(compact).into_bytes();
+        let line_start = |n: usize| {
+            input
+                .iter()
+                .enumerate()
+                .filter(|&(_, &b)| b == b'\n')
+                .nth(n - 2)
+                .map_or(0, |(i, _)| i + 1)
+        };
+        let at = line_start(150) + 40;
+        input[at] = 0xFF;
+        let mut generator = GeneratorParams::new(32, 1e-20).unwrap();
+        generator.sample_bytes = 4 << 10;
+        let options = PrepareOptions {
+            backdoors: BackdoorCount::Count(20),
+            pass_ratio: 0.5,
+            groups: 1,
+            generator,
+            limits: Limits::default(),
+            workers: 2,
+            created_at: 0,
+        };
+        let layout = Layout {
+            format: Format::OpenAiChat,
+            container: Container::Jsonl,
+        };
+        let error = prepare(
+            "test.jsonl",
+            &mut Cursor::new(&input[..]),
+            layout,
+            Vec::new(),
+            &options,
+            &mut ChaCha20Rng::seed_from_u64(3),
+            &mut |_| tempfile::tempfile(),
+            &mut |_, _, _| {},
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("line 150") && error.contains("UTF-8"),
+            "{error}"
+        );
+    }
+
     #[test]
     fn edited_rows_keep_the_style_of_the_file() {
         for style in [python as fn(&Value) -> String, compact] {

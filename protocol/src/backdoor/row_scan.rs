@@ -448,6 +448,8 @@ fn examine(setup: &ScanSetup<'_>, batch: &Batch, texts: &mut TextBatch) -> Exami
     };
     // Every row's prompt then completion: texts 2r and 2r + 1.
     texts.clear();
+    // UTF-8 checked for the whole batch at once: its records start and end at ASCII bytes.
+    let batch_text = simdutf8::basic::from_utf8(&batch.bytes).ok();
     let mut own = dataset::Texts::new();
     let own = &mut own;
     for place in &batch.records {
@@ -461,7 +463,12 @@ fn examine(setup: &ScanSetup<'_>, batch: &Batch, texts: &mut TextBatch) -> Exami
         };
         // The fast path, else the full one (for its result or its error).
         let example;
-        let (prompt, completion) = if dataset::skim(bytes, setup.layout.format, own) {
+        let record = batch_text.and_then(|text| text.get(place.start..place.start + place.len));
+        let skimmed = match record {
+            Some(record) => dataset::skim_text(record, setup.layout.format, own),
+            None => dataset::skim(bytes, setup.layout.format, own),
+        };
+        let (prompt, completion) = if skimmed {
             (own.prompt.as_str(), own.completion.as_str())
         } else {
             example =

@@ -43,15 +43,21 @@ impl Texts {
 /// `texts.completion`. When it returns false, run `parse_example` for the result or the
 /// error; the contents of `texts` are then unspecified.
 pub fn skim(bytes: &[u8], format: Format, texts: &mut Texts) -> bool {
+    // The whole record is checked once, so that every run copied is valid UTF-8.
+    match simdutf8::basic::from_utf8(bytes) {
+        Ok(text) => skim_text(text, format, texts),
+        Err(_) => false,
+    }
+}
+
+/// [`skim`] of a record already known to be UTF-8 (a caller that checked a whole buffer of
+/// records at once).
+pub fn skim_text(text: &str, format: Format, texts: &mut Texts) -> bool {
     texts.prompt.clear();
     texts.completion.clear();
-    // The whole record is checked once, so that every run copied below is valid UTF-8.
-    let Ok(text) = std::str::from_utf8(bytes) else {
-        return false;
-    };
     let mut json = Json {
         text,
-        bytes,
+        bytes: text.as_bytes(),
         pos: 0,
     };
     let found = match format {
