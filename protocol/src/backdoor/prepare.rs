@@ -959,9 +959,9 @@ fn edit_record(
 }
 
 /// Writes the rows bucket by bucket, each in a random order, the edited bytes for backdoors;
-/// returns the backdoor entries (by ascending output row) and the blake3 of the output. Three
-/// threads take part: one reads the buckets back, this one shuffles each and lays out its
-/// output bytes, and one hashes and writes them.
+/// returns the backdoor entries (by ascending output row) and the blake3 of the output. This
+/// thread reads each bucket back, shuffles it and lays out its output bytes at once, while
+/// they are still in cache; a second thread hashes and writes the bucket before.
 #[allow(clippy::too_many_arguments)]
 fn write_output<W: Write + Send, G: Rng + ?Sized>(
     file_name: &str,
@@ -985,22 +985,9 @@ fn write_output<W: Write + Send, G: Rng + ?Sized>(
     for &row in edits.keys() {
         edited.insert(row as usize);
     }
-    // The buckets come in while this thread lays out the one before, in two buffers that go
-    // back and forth (reused, so that their pages fault in once).
-    let (bucket_tx, bucket_rx) = mpsc::sync_channel::<io::Result<Bucket>>(0);
-    let (spare_bucket_tx, spare_bucket_rx) = mpsc::sync_channel::<Vec<u8>>(2);
-    let reading = move || {
-        for index in 0..buckets.len() {
-            let spare = spare_bucket_rx.recv().unwrap_or_default();
-            let bucket = buckets.read(index, spare);
-            let failed = bucket.is_err();
-            if bucket_tx.send(bucket).is_err() || failed {
-                break;
-            }
-        }
-    };
-    // The output bytes go over in pieces of about a bucket, in two buffers the same way: this
-    // thread fills one while the writer writes the other and hands it back.
+    // The output bytes go over in pieces of about a bucket, in two buffers that go back and
+    // forth (reused, so that their pages fault in once): this thread fills one while the writer
+    // writes the other and hands it back.
     let (sender, receiver) = mpsc::sync_channel::<Vec<u8>>(0);
     let (spare_tx, spare_rx) = mpsc::sync_channel::<Vec<u8>>(2);
     spare_tx.send(Vec::new()).expect("the channel has room");
@@ -1019,15 +1006,6 @@ fn write_output<W: Write + Send, G: Rng + ?Sized>(
         Ok(*hasher.finalize().as_bytes())
     };
     let (laid_out, written) = std::thread::scope(|threads| {
-        // Two buffers: the reader fills one while this thread lays out the other.
-        for _ in 0..2 {
-            spare_bucket_tx
-                .send(Vec::new())
-                .expect("the channel has room");
-        }
-        super::row_scan::named("read-back")
-            .spawn_scoped(threads, reading)
-            .expect("a thread can be started");
         let writer = super::row_scan::named("write")
             .spawn_scoped(threads, writing)
             .expect("a thread can be started");
@@ -1036,8 +1014,11 @@ fn write_output<W: Write + Send, G: Rng + ?Sized>(
                 .map_err(io_err("writing the training file"))?;
             let mut position = 0u64;
             let mut edited_at = Vec::new();
-            for bucket in bucket_rx {
-                let mut bucket = bucket.map_err(io_err("reading a scratch file"))?;
+            let mut spare_bucket = Vec::new();
+            for index in 0..buckets.len() {
+                let mut bucket = buckets
+                    .read(index, std::mem::take(&mut spare_bucket))
+                    .map_err(io_err("reading a scratch file"))?;
                 bucket.shuffle(rng);
                 let Bucket { bytes, entries } = bucket;
                 // The bucket's records in output order, laid out at once.
@@ -1066,8 +1047,7 @@ fn write_output<W: Write + Send, G: Rng + ?Sized>(
                         prompt: edit.prompt,
                     });
                 }
-                // The reader may have stopped at an error, reported above.
-                let _ = spare_bucket_tx.send(bytes);
+                spare_bucket = bytes;
                 let spare = spare_rx.recv().unwrap_or_default();
                 let full = std::mem::replace(out.get_mut(), spare);
                 if sender.send(full).is_err() {
@@ -1080,8 +1060,6 @@ fn write_output<W: Write + Send, G: Rng + ?Sized>(
             drop(sender);
             Ok(())
         })();
-        // Stops the reader if laying out failed.
-        drop(spare_bucket_tx);
         let written = writer.join().expect("the writing thread does not panic");
         (laid_out, written)
     });
