@@ -1205,9 +1205,12 @@ mod tests {
     /// reports the first, as a sequential read would.
     #[test]
     fn the_first_bad_row_in_file_order_is_reported() {
+        let (first_bad, second_bad) = (60_000, 118_000);
         let mut input = String::new();
-        for row in 1..=60_000 {
-            if row == 31_000 || row == 58_000 {
+        let mut bad_at = Vec::new();
+        for row in 1..=120_000 {
+            if row == first_bad || row == second_bad {
+                bad_at.push(input.len());
                 input.push_str("{\"prompt\": \"broken\", \"completion\": }\n");
             } else {
                 input.push_str(&format!(
@@ -1216,7 +1219,11 @@ mod tests {
                 ));
             }
         }
-        assert!(input.len() > 2 * 2_200_000, "the rows span several batches");
+        let batch = super::super::row_scan::BATCH_BYTES;
+        assert!(
+            bad_at[0] > batch && bad_at[1] - bad_at[0] > batch,
+            "the bad rows are in different batches, after the first"
+        );
         // The models read only the first rows, so the error comes from the parallel scan.
         let mut generator = GeneratorParams::new(4, 1e-3).unwrap();
         generator.sample_bytes = 64 << 10;
@@ -1245,7 +1252,7 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(error.contains("line 31000"), "{error}");
+        assert!(error.contains(&format!("line {first_bad}")), "{error}");
     }
 
     /// A byte order mark, CRLF line ends, blank lines and spaces around records change nothing

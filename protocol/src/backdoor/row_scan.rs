@@ -21,7 +21,7 @@ use super::splice::NonAscii;
 use crate::dataset::{self, Container, Layout, Limits, Location};
 
 /// Bytes of records handed to a worker at a time.
-const BATCH_BYTES: usize = 2 << 20;
+pub(crate) const BATCH_BYTES: usize = 4 << 20;
 
 /// What the scan found, per row in file order.
 pub(crate) struct Scan {
