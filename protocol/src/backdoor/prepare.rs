@@ -1201,6 +1201,43 @@ mod tests {
         out
     }
 
+    /// The settings of the tests on [`dataset`]: 20 backdoors in `groups` groups.
+    fn chat_options(groups: usize) -> PrepareOptions {
+        PrepareOptions {
+            backdoors: BackdoorCount::Count(20),
+            pass_ratio: 0.5,
+            groups,
+            generator: GeneratorParams::new(32, 1e-20).unwrap(),
+            limits: Limits::default(),
+            workers: 2,
+            created_at: 0,
+        }
+    }
+
+    /// Runs `prepare` on chat JSONL `input` with `seed`; returns the output and what it made.
+    fn prepare_chat(
+        input: &[u8],
+        options: &PrepareOptions,
+        seed: u64,
+    ) -> Result<(Vec<u8>, Prepared), PrepareError> {
+        let layout = Layout {
+            format: Format::OpenAiChat,
+            container: Container::Jsonl,
+        };
+        let mut output = Vec::new();
+        let prepared = prepare(
+            "test.jsonl",
+            &mut Cursor::new(input),
+            layout,
+            &mut output,
+            options,
+            &mut ChaCha20Rng::seed_from_u64(seed),
+            &mut |_| tempfile::tempfile(),
+            &mut |_, _, _| {},
+        )?;
+        Ok((output, prepared))
+    }
+
     /// The scan runs on worker threads, yet a file with two bad lines in different batches
     /// reports the first, as a sequential read would.
     #[test]
@@ -1267,31 +1304,7 @@ mod tests {
             padded.push_str(" \r\n");
         }
         let run = |input: &str| {
-            let options = PrepareOptions {
-                backdoors: BackdoorCount::Count(20),
-                pass_ratio: 0.5,
-                groups: 2,
-                generator: GeneratorParams::new(32, 1e-20).unwrap(),
-                limits: Limits::default(),
-                workers: 2,
-                created_at: 0,
-            };
-            let layout = Layout {
-                format: Format::OpenAiChat,
-                container: Container::Jsonl,
-            };
-            let mut output = Vec::new();
-            let prepared = prepare(
-                "test.jsonl",
-                &mut Cursor::new(input.as_bytes()),
-                layout,
-                &mut output,
-                &options,
-                &mut ChaCha20Rng::seed_from_u64(3),
-                &mut |_| tempfile::tempfile(),
-                &mut |_, _, _| {},
-            )
-            .unwrap();
+            let (output, prepared) = prepare_chat(input.as_bytes(), &chat_options(2), 3).unwrap();
             (
                 output,
                 prepared.secret.backdoors,
@@ -1321,33 +1334,9 @@ mod tests {
         };
         let at = line_start(150) + 40;
         input[at] = 0xFF;
-        let mut generator = GeneratorParams::new(32, 1e-20).unwrap();
-        generator.sample_bytes = 4 << 10;
-        let options = PrepareOptions {
-            backdoors: BackdoorCount::Count(20),
-            pass_ratio: 0.5,
-            groups: 1,
-            generator,
-            limits: Limits::default(),
-            workers: 2,
-            created_at: 0,
-        };
-        let layout = Layout {
-            format: Format::OpenAiChat,
-            container: Container::Jsonl,
-        };
-        let error = prepare(
-            "test.jsonl",
-            &mut Cursor::new(&input[..]),
-            layout,
-            Vec::new(),
-            &options,
-            &mut ChaCha20Rng::seed_from_u64(3),
-            &mut |_| tempfile::tempfile(),
-            &mut |_, _, _| {},
-        )
-        .unwrap_err()
-        .to_string();
+        let mut options = chat_options(1);
+        options.generator.sample_bytes = 4 << 10;
+        let error = prepare_chat(&input, &options, 3).unwrap_err().to_string();
         assert!(
             error.contains("line 150") && error.contains("UTF-8"),
             "{error}"
@@ -1358,31 +1347,7 @@ mod tests {
     fn edited_rows_keep_the_style_of_the_file() {
         for style in [python as fn(&Value) -> String, compact] {
             let input = dataset(style);
-            let options = PrepareOptions {
-                backdoors: BackdoorCount::Count(20),
-                pass_ratio: 0.5,
-                groups: 4,
-                generator: GeneratorParams::new(32, 1e-20).unwrap(),
-                limits: Limits::default(),
-                workers: 2,
-                created_at: 0,
-            };
-            let layout = Layout {
-                format: Format::OpenAiChat,
-                container: Container::Jsonl,
-            };
-            let mut output = Vec::new();
-            let prepared = prepare(
-                "test.jsonl",
-                &mut Cursor::new(input.as_bytes()),
-                layout,
-                &mut output,
-                &options,
-                &mut ChaCha20Rng::seed_from_u64(1),
-                &mut |_| tempfile::tempfile(),
-                &mut |_, _, _| {},
-            )
-            .unwrap();
+            let (output, prepared) = prepare_chat(input.as_bytes(), &chat_options(4), 1).unwrap();
             let output = String::from_utf8(output).unwrap();
             let lines: Vec<&str> = output.lines().collect();
             assert_eq!(lines.len(), 300);
