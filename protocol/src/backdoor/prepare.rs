@@ -1343,6 +1343,42 @@ mod tests {
         );
     }
 
+    /// A record longer than a scan batch is read whole, and one longer than the limit is
+    /// reported at its line.
+    #[test]
+    fn records_longer_than_a_batch_are_read_and_too_long_ones_named() {
+        let plain = dataset(compact);
+        let mut lines: Vec<String> = plain.lines().map(str::to_owned).collect();
+        let batch = super::super::row_scan::BATCH_BYTES;
+        let long_text = "many apples and pears ".repeat(batch / 10);
+        lines[200] = serde_json::json!({"messages": [
+            {"role": "user", "content": format!("row long {long_text}")},
+            {"role": "assistant", "content": "a short answer"},
+        ]})
+        .to_string();
+        assert!(lines[200].len() > 2 * batch);
+        let input = lines.join("\n") + "\n";
+        let mut options = chat_options(2);
+        options.generator.sample_bytes = 4 << 10;
+        let (output, _) = prepare_chat(input.as_bytes(), &options, 3).unwrap();
+        let output = String::from_utf8(output).unwrap();
+        assert_eq!(output.lines().count(), 300);
+        // Whole, whether or not it was drawn as a backdoor (the edits add to its ends).
+        assert_eq!(
+            output
+                .lines()
+                .filter(|line| line.contains(&format!("row long {long_text}")))
+                .count(),
+            1
+        );
+
+        options.limits.max_record_bytes = batch;
+        let error = prepare_chat(input.as_bytes(), &options, 3)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("line 201"), "{error}");
+    }
+
     #[test]
     fn edited_rows_keep_the_style_of_the_file() {
         for style in [python as fn(&Value) -> String, compact] {
