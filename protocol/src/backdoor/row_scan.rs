@@ -1,11 +1,13 @@
 //! The scan: every row read once, its texts parsed and examined on worker threads.
 //!
-//! A reading thread splits the file into records, hashing every byte with blake3, and hands
-//! batches of them to the workers. Each worker parses its rows and gathers their facts: whether
-//! the texts are blank, their hashes (for near duplicates), their k-gram keys (for the frequency
-//! search), which candidate phrases occur (novelty) and which rows hold 3 consecutive words of
-//! a candidate signature. The calling thread puts the batches back in file order, so results and
-//! the first error are those of a sequential read.
+//! A reading thread reads the file in batches of a few MiB, hashing every byte with blake3,
+//! finds the records in place (JSONL) and hands the batches to the workers; when the scan deals
+//! the rows into the output's buckets, it draws each row's bucket too. Each worker writes its
+//! batch's dealt records to the scratch files, then parses its rows and gathers their facts:
+//! whether the texts are blank, their hashes (for near duplicates), their k-gram keys (for the
+//! frequency search), which candidate phrases occur (novelty) and which rows hold 3 consecutive
+//! words of a candidate signature. The calling thread puts the batches back in file order, so
+//! results and the first error are those of a sequential read.
 
 use std::collections::BTreeMap;
 use std::io::{BufReader, Read};
