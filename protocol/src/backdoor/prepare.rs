@@ -960,8 +960,8 @@ fn edit_record(
 
 /// Writes the rows bucket by bucket, each in a random order, the edited bytes for backdoors;
 /// returns the backdoor entries (by ascending output row) and the blake3 of the output. This
-/// thread reads each bucket back, shuffles it and lays out its output bytes at once, while
-/// they are still in cache; a second thread hashes and writes the bucket before.
+/// thread reads each bucket back, shuffles it and lays out its output bytes; a second thread
+/// hashes and writes the bucket before.
 #[allow(clippy::too_many_arguments)]
 fn write_output<W: Write + Send, G: Rng + ?Sized>(
     file_name: &str,

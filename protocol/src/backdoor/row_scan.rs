@@ -401,7 +401,9 @@ fn read_elements<R: Read>(
         let record = match record {
             Ok(record) => record,
             Err(error) => {
-                send(bytes, records)?;
+                if !records.is_empty() {
+                    send(bytes, records)?;
+                }
                 return Err(error.into());
             }
         };
