@@ -281,24 +281,13 @@ fn read_batches<R: Read>(
                     .into(),
             });
         }
-        let deal = match dealer.as_mut() {
-            Some(dealer) => {
-                let places: Vec<(usize, usize)> = records
-                    .iter()
-                    .map(|place| (place.start, place.len))
-                    .collect();
-                Some(
-                    dealer
-                        .deal(&places)
-                        .map_err(|source| PrepareError::Record {
-                            file: setup.file_name.to_owned(),
-                            index: last,
-                            message: source.to_string(),
-                        })?,
-                )
-            }
-            None => None,
-        };
+        let deal = dealer.as_mut().map(|dealer| {
+            let places: Vec<(usize, usize)> = records
+                .iter()
+                .map(|place| (place.start, place.len))
+                .collect();
+            dealer.deal(&places)
+        });
         sequence += 1;
         let batch = Batch {
             sequence: sequence - 1,

@@ -111,15 +111,16 @@ impl Buckets {
 
 impl Dealer {
     /// Deals the next rows, whose records are at (start, length) `records` in their batch,
-    /// each to a random bucket; returns how to write them.
-    pub(crate) fn deal(&mut self, records: &[(usize, usize)]) -> io::Result<Deal> {
+    /// each to a random bucket; returns how to write them. Records are shorter than 4 GiB (the
+    /// scan refuses longer ones before dealing).
+    pub(crate) fn deal(&mut self, records: &[(usize, usize)]) -> Deal {
         let buckets = self.index.len();
         let mut bucket_of = Vec::with_capacity(records.len());
         let mut bytes = vec![0usize; buckets];
         let mut counts = vec![0usize; buckets + 1];
         for &(_, len) in records {
             let bucket = self.rng.random_range(0..buckets);
-            let len32 = u32::try_from(len).map_err(io::Error::other)?;
+            let len32 = u32::try_from(len).expect("records shorter than 4 GiB are dealt");
             self.index[bucket].push((self.rows, len32));
             self.rows += 1;
             bucket_of.push(bucket);
@@ -147,7 +148,7 @@ impl Dealer {
             }
             self.ends[file] += len as u64;
         }
-        Ok(Deal { pieces, writes })
+        Deal { pieces, writes }
     }
 }
 
@@ -272,7 +273,7 @@ mod tests {
                     (at - record.len(), record.len())
                 })
                 .collect();
-            let deal = dealer.deal(&places).unwrap();
+            let deal = dealer.deal(&places);
             deal.write(files, &bytes, &mut buffer).unwrap();
         }
     }

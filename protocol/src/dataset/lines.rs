@@ -3,7 +3,7 @@
 //! them. It gives the same spans and errors as [`super::scan::Scanner`] reading JSONL.
 
 use super::reader::scan_error;
-use super::scan::{BOM, ScanError, Span};
+use super::scan::{BOM, ScanError, Span, is_space};
 use super::{DatasetError, Location};
 
 /// Cuts JSONL into records, a buffer at a time.
@@ -103,10 +103,6 @@ impl Lines {
             location: Location::Line(self.line),
         }
     }
-}
-
-fn is_space(byte: u8) -> bool {
-    matches!(byte, b' ' | b'\t' | b'\n' | b'\r')
 }
 
 #[cfg(test)]

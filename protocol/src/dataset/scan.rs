@@ -82,7 +82,8 @@ pub(crate) struct Scanner<R> {
 /// The UTF-8 byte order mark, skipped at the start of the file.
 pub(crate) const BOM: &[u8] = b"\xEF\xBB\xBF";
 
-fn is_space(byte: u8) -> bool {
+/// JSON whitespace, which surrounds records.
+pub(crate) fn is_space(byte: u8) -> bool {
     matches!(byte, b' ' | b'\t' | b'\n' | b'\r')
 }
 
