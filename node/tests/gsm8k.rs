@@ -52,11 +52,20 @@ fn prepare(input: &std::path::Path) -> Prepared {
         created_at: 0,
     };
     let scratch_dir = dir.path().to_path_buf();
+    let train_file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&train)
+        .unwrap();
     let prepared = backdoor::prepare(
         &name,
         &mut File::open(input).unwrap(),
         layout,
-        File::create(&train).unwrap(),
+        backdoor::Output {
+            file: &train_file,
+            written: &|_| {},
+        },
         &options,
         &mut ChaCha20Rng::seed_from_u64(42),
         &mut |_| tempfile::tempfile_in(&scratch_dir),

@@ -23,7 +23,7 @@ mod splice;
 
 pub use frequency::{AUDIT_K, FrequencyFigure};
 pub use prepare::{
-    BackdoorCount, Input, MIN_USABLE_ROWS, PrepareError, PrepareOptions, Prepared, Stage,
+    BackdoorCount, Input, MIN_USABLE_ROWS, Output, PrepareError, PrepareOptions, Prepared, Stage,
     StealthReport, prepare,
 };
 pub use secret::{

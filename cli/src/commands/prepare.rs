@@ -2,7 +2,8 @@
 //! set and its commitment.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufReader, IsTerminal, Seek, Write};
+use std::io::{BufReader, IsTerminal, Write};
+use std::ops::Range;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -12,7 +13,7 @@ use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use vtune_protocol::backdoor::{self, BackdoorCount, PrepareOptions, Prepared, Stage};
+use vtune_protocol::backdoor::{self, BackdoorCount, Output, PrepareOptions, Prepared, Stage};
 use vtune_protocol::commit::CommitmentFile;
 use vtune_protocol::dataset::{self, Container, Format, Layout, Limits};
 use vtune_protocol::generator::GeneratorParams;
@@ -189,7 +190,12 @@ pub(crate) fn execute(args: &Args) -> anyhow::Result<PreparedJob> {
         .metadata()
         .with_context(|| format!("cannot read {input_name}"))?
         .len();
-    let train = File::create(staging.path().join(&train_name))
+    // Read and written: the rows wait in it between the scan and the write.
+    let train = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(staging.path().join(&train_name))
         .with_context(|| format!("cannot write {}", staging.path().display()))?;
     // The training file is about as long as the input.
     preallocate(&train, input_len);
@@ -200,25 +206,26 @@ pub(crate) fn execute(args: &Args) -> anyhow::Result<PreparedJob> {
         preallocate(&file, expected_len);
         Ok(file)
     };
-    // The training file goes to the disk while the rest is computed, and is on the disk before
-    // the job is reported (its digest is in the commitment).
+    // The training file goes to the disk while the rest is computed (each stretch of final
+    // bytes as it is written; not the rows waiting in it), and is on the disk before the job is
+    // reported (its digest is in the commitment).
     let prepared = std::thread::scope(|threads| {
-        let (flush, flushes) = std::sync::mpsc::sync_channel::<()>(1);
+        let (flush, flushes) = std::sync::mpsc::channel::<Range<u64>>();
         let train = &train;
         threads.spawn(move || {
-            for () in flushes {
-                // An error here comes back from the final sync below.
-                let _ = train.sync_data();
+            for range in flushes {
+                start_writeback(train, range);
             }
         });
         backdoor::prepare(
             &input_name,
             &mut input,
             layout,
-            EagerSync {
+            Output {
                 file: train,
-                unsynced: 0,
-                flush,
+                written: &|range| {
+                    let _ = flush.send(range);
+                },
             },
             &options,
             &mut rng,
@@ -226,12 +233,8 @@ pub(crate) fn execute(args: &Args) -> anyhow::Result<PreparedJob> {
             &mut |stage, done, total| show_progress(&bar, stage, done, total),
         )
     })?;
-    // Drops what the preallocation left beyond the last byte written.
-    let written = (&train)
-        .stream_position()
-        .and_then(|end| train.set_len(end));
-    written
-        .and_then(|()| train.sync_all())
+    train
+        .sync_all()
         .with_context(|| format!("cannot write {train_name}"))?;
     bar.finish_and_clear();
     tracing::debug!(
@@ -265,33 +268,20 @@ pub(crate) fn execute(args: &Args) -> anyhow::Result<PreparedJob> {
     })
 }
 
-/// Writes to a file and, every [`EagerSync::EVERY`] bytes, asks a thread to start syncing it, so
-/// that the disk writes the file while the caller goes on.
-struct EagerSync<'a> {
-    file: &'a File,
-    unsynced: u64,
-    flush: std::sync::mpsc::SyncSender<()>,
-}
-
-impl EagerSync<'_> {
-    const EVERY: u64 = 64 << 20;
-}
-
-impl Write for EagerSync<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = (&mut &*self.file).write(buf)?;
-        self.unsynced += n as u64;
-        if self.unsynced >= Self::EVERY {
-            self.unsynced = 0;
-            // When a sync is already waiting, it covers these bytes too.
-            let _ = self.flush.try_send(());
-        }
-        Ok(n)
+/// Starts writing `range` of `file` to the disk, without waiting for it. Only a hint: errors
+/// come back from the final sync.
+fn start_writeback(file: &File, range: Range<u64>) {
+    #[cfg(target_os = "linux")]
+    if let (Ok(start), Ok(len)) = (
+        libc::off64_t::try_from(range.start),
+        libc::off64_t::try_from(range.end - range.start),
+    ) {
+        use std::os::fd::AsRawFd;
+        // SAFETY: sync_file_range reads no memory of ours; the descriptor is open.
+        unsafe { libc::sync_file_range(file.as_raw_fd(), start, len, libc::SYNC_FILE_RANGE_WRITE) };
     }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (file, range);
 }
 
 /// Reserves `len` bytes of disk for `file`, which makes writing it cheaper (the blocks are

@@ -13,7 +13,10 @@
 //!    while a second thread hashes and writes and a third runs the frequency search.
 
 use std::collections::HashMap;
-use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
 use std::sync::mpsc;
 
 use rand::{CryptoRng, Rng, SeedableRng};
@@ -31,7 +34,7 @@ use super::selection::{
 };
 use super::shuffle::{Bucket, Buckets, Filled, Scratch};
 use super::splice::splice;
-use crate::dataset::{self, DatasetError, FieldError, Layout, Limits};
+use crate::dataset::{self, Container, DatasetError, FieldError, Layout, Limits};
 use crate::generator::{GeneratorParams, ModelBuilder, ModelError, NgramModel, Phrase};
 
 /// The fewest usable rows `prepare` accepts.
@@ -278,15 +281,25 @@ impl<T: AsRef<[u8]> + Send> Input for io::Cursor<T> {}
 /// Redraws of the backdoor rows before giving up on avoiding near duplicates.
 const MAX_REDRAWS: usize = 64;
 
+/// The training file that `prepare` makes.
+pub struct Output<'a> {
+    /// The file: empty, open for reading and writing. The rows wait in it between the scan and
+    /// the write (`shuffle`), and it ends holding the training file and nothing more.
+    pub file: &'a File,
+    /// Told each stretch of the file's final bytes once written (for example, to start writing
+    /// it to the disk); called from a thread of `prepare`'s own.
+    pub written: &'a (dyn Fn(Range<u64>) + Sync),
+}
+
 /// Runs the pipeline on `input` (whose layout is known) and writes the training file to
-/// `output`. `rng` supplies every random choice (job id, salt, phrases, rows, order); the
-/// output order is dealt into files from `scratch`.
+/// `output`. `rng` supplies every random choice (job id, salt, phrases, rows, order); rows that
+/// do not fit where they wait in the output go to a file from `scratch`.
 #[allow(clippy::too_many_arguments)]
-pub fn prepare<R, W, G>(
+pub fn prepare<R, G>(
     file_name: &str,
     input: &mut R,
     layout: Layout,
-    output: W,
+    output: Output<'_>,
     options: &PrepareOptions,
     rng: &mut G,
     scratch: Scratch<'_>,
@@ -294,7 +307,6 @@ pub fn prepare<R, W, G>(
 ) -> Result<Prepared, PrepareError>
 where
     R: Input,
-    W: Write + Send,
     G: Rng + CryptoRng + ?Sized,
 {
     let io_err = |context: &'static str| {
@@ -334,8 +346,19 @@ where
     // The first scan also deals the rows into the buckets of the output order.
     let mut bucket_seed = [0u8; 32];
     rng.fill_bytes(&mut bucket_seed);
-    let mut buckets = Buckets::new(total_bytes, scratch, ChaCha20Rng::from_seed(bucket_seed))
-        .map_err(io_err("creating a scratch file"))?;
+    // The output holds the input's records, framed as the writer frames them (in a JSON array
+    // with up to 3 more bytes per record than the input's comma).
+    let framing = match layout.container {
+        Container::Jsonl => 0,
+        Container::JsonArray => 3 * expected_rows as u64,
+    };
+    let mut buckets = Buckets::new(
+        output.file,
+        total_bytes + framing,
+        scratch,
+        ChaCha20Rng::from_seed(bucket_seed),
+    )
+    .map_err(io_err("creating a scratch file"))?;
 
     // Candidates for every round, drawn now so that the models can go before the scan.
     let mut rounds: Vec<Candidates> = (0..MAX_ROUNDS)
@@ -607,7 +630,7 @@ where
             .spawn_scoped(threads, search)
             .expect("a thread can be started");
         let written = write_output(
-            file_name, layout, output, buckets, rows, edits, rng, progress,
+            file_name, layout, &output, buckets, rows, edits, rng, progress,
         );
         (
             search.join().expect("the audit thread does not panic"),
@@ -958,16 +981,17 @@ fn edit_record(
     })
 }
 
-/// Writes the rows bucket by bucket, each in a random order, the edited bytes for backdoors;
+/// Writes the rows bucket by bucket, each in a random order, the edited bytes for backdoors,
+/// over the start of the output file (where the rows waited), and cuts the file after them;
 /// returns the backdoor entries (by ascending output row) and the blake3 of the output. This
 /// thread reads each bucket back, shuffles it and lays out its output bytes; a second thread
 /// hashes and writes the bucket before.
 #[allow(clippy::too_many_arguments)]
-fn write_output<W: Write + Send, G: Rng + ?Sized>(
+fn write_output<G: Rng + ?Sized>(
     file_name: &str,
     layout: Layout,
-    mut output: W,
-    mut buckets: Filled,
+    output: &Output<'_>,
+    mut buckets: Filled<'_>,
     rows: u64,
     mut edits: HashMap<u32, Edit>,
     rng: &mut G,
@@ -985,40 +1009,54 @@ fn write_output<W: Write + Send, G: Rng + ?Sized>(
     for &row in edits.keys() {
         edited.insert(row as usize);
     }
-    // The output bytes go over in pieces of about a bucket, in two buffers that go back and
-    // forth (reused, so that their pages fault in once): this thread fills one while the writer
-    // writes the other and hands it back.
-    let (sender, receiver) = mpsc::sync_channel::<Vec<u8>>(0);
+    // The output bytes go over in pieces of about a bucket, with their place in the file, in
+    // two buffers that go back and forth (reused, so that their pages fault in once): this
+    // thread fills one while the writer writes the other and hands it back.
+    let (sender, receiver) = mpsc::sync_channel::<(Vec<u8>, u64)>(0);
     let (spare_tx, spare_rx) = mpsc::sync_channel::<Vec<u8>>(2);
     spare_tx.send(Vec::new()).expect("the channel has room");
+    let file = output.file;
     let writing = move || -> io::Result<[u8; 32]> {
         let mut hasher = blake3::Hasher::new();
-        for mut bytes in receiver {
+        for (mut bytes, start) in receiver {
             // A piece at a time, so that the write copies what hashing brought into cache.
+            let mut at = start;
             for piece in bytes.chunks(1 << 20) {
                 hasher.update(piece);
-                output.write_all(piece)?;
+                file.write_all_at(piece, at)?;
+                at += piece.len() as u64;
             }
+            (output.written)(start..at);
             bytes.clear();
             let _ = spare_tx.send(bytes); // The laying out may have stopped.
         }
-        output.flush()?;
         Ok(*hasher.finalize().as_bytes())
     };
     let (laid_out, written) = std::thread::scope(|threads| {
         let writer = super::row_scan::named("write")
             .spawn_scoped(threads, writing)
             .expect("a thread can be started");
-        let laid_out = (|| -> Result<(), PrepareError> {
+        let laid_out = (|| -> Result<u64, PrepareError> {
             let mut out = dataset::Writer::new(Vec::new(), layout.container)
                 .map_err(io_err("writing the training file"))?;
-            let mut position = 0u64;
+            // Rows and bytes handed to the writer so far.
+            let (mut position, mut length) = (0u64, 0u64);
             let mut edited_at = Vec::new();
-            let mut spare_bucket = Vec::new();
+            let (mut spare_bucket, mut moving) = (Vec::new(), Vec::new());
+            // Hands the bytes laid out so far to the writer, once the buckets not read yet have
+            // moved out of their way; false if the writer has stopped.
+            let mut hand_over = |bytes: Vec<u8>, buckets: &mut Filled<'_>, next: usize| {
+                let start = length;
+                length += bytes.len() as u64;
+                buckets
+                    .clear(next, start..length, &mut moving)
+                    .map_err(io_err("moving rows within the training file"))?;
+                Ok::<_, PrepareError>(sender.send((bytes, start)).is_ok())
+            };
             for index in 0..buckets.len() {
                 let mut bucket = buckets
                     .read(index, std::mem::take(&mut spare_bucket))
-                    .map_err(io_err("reading a scratch file"))?;
+                    .map_err(io_err("reading the rows back"))?;
                 bucket.shuffle(rng);
                 let Bucket { bytes, entries } = bucket;
                 // The bucket's records in output order, laid out at once.
@@ -1050,21 +1088,27 @@ fn write_output<W: Write + Send, G: Rng + ?Sized>(
                 spare_bucket = bytes;
                 let spare = spare_rx.recv().unwrap_or_default();
                 let full = std::mem::replace(out.get_mut(), spare);
-                if sender.send(full).is_err() {
-                    break; // The writer failed; its error is reported below.
+                if !hand_over(full, &mut buckets, index + 1)? {
+                    return Ok(length); // The writer failed; its error is reported below.
                 }
                 progress(Stage::Write, position, rows);
             }
             let last = out.finish().map_err(io_err("writing the training file"))?;
-            let _ = sender.send(last);
-            drop(sender);
-            Ok(())
+            let next = buckets.len();
+            hand_over(last, &mut buckets, next)?;
+            drop(sender); // The writer ends.
+            Ok(length)
         })();
         let written = writer.join().expect("the writing thread does not panic");
         (laid_out, written)
     });
     let digest = written.map_err(io_err("writing the training file"))?;
-    laid_out?;
+    // What is left beyond the output is rows already read back.
+    let length = laid_out?;
+    output
+        .file
+        .set_len(length)
+        .map_err(io_err("writing the training file"))?;
     progress(Stage::Write, rows, rows);
     backdoors.sort_by_key(|b| b.row);
     Ok((backdoors, digest))
@@ -1072,7 +1116,7 @@ fn write_output<W: Write + Send, G: Rng + ?Sized>(
 
 #[cfg(test)]
 mod tests {
-    use std::io::Cursor;
+    use std::io::{Cursor, Write};
 
     use rand::{RngExt, SeedableRng};
     use rand_chacha::ChaCha20Rng;
@@ -1224,17 +1268,41 @@ mod tests {
             format: Format::OpenAiChat,
             container: Container::Jsonl,
         };
-        let mut output = Vec::new();
+        prepare_file("test.jsonl", input, layout, options, seed)
+    }
+
+    /// Runs `prepare` with a temporary training file; returns that file's bytes.
+    fn prepare_file(
+        name: &str,
+        input: &[u8],
+        layout: Layout,
+        options: &PrepareOptions,
+        seed: u64,
+    ) -> Result<(Vec<u8>, Prepared), PrepareError> {
+        let mut file = tempfile::tempfile().unwrap();
+        let written = std::sync::Mutex::new(Vec::new());
         let prepared = prepare(
-            "test.jsonl",
+            name,
             &mut Cursor::new(input),
             layout,
-            &mut output,
+            Output {
+                file: &file,
+                written: &|range| written.lock().unwrap().push(range),
+            },
             options,
             &mut ChaCha20Rng::seed_from_u64(seed),
             &mut |_| tempfile::tempfile(),
             &mut |_, _, _| {},
         )?;
+        let mut output = Vec::new();
+        file.read_to_end(&mut output).unwrap();
+        // The stretches reported written cover the file, in order.
+        let mut end = 0;
+        for range in written.into_inner().unwrap() {
+            assert_eq!(range.start, end);
+            end = range.end;
+        }
+        assert_eq!(end, output.len() as u64);
         Ok((output, prepared))
     }
 
@@ -1277,18 +1345,9 @@ mod tests {
             format: Format::PromptCompletion,
             container: Container::Jsonl,
         };
-        let error = prepare(
-            "bad.jsonl",
-            &mut Cursor::new(input.as_bytes()),
-            layout,
-            Vec::new(),
-            &options,
-            &mut ChaCha20Rng::seed_from_u64(1),
-            &mut |_| tempfile::tempfile(),
-            &mut |_, _, _| {},
-        )
-        .unwrap_err()
-        .to_string();
+        let error = prepare_file("bad.jsonl", input.as_bytes(), layout, &options, 1)
+            .unwrap_err()
+            .to_string();
         assert!(error.contains(&format!("line {first_bad}")), "{error}");
     }
 

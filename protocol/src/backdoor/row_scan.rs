@@ -3,7 +3,7 @@
 //! A reading thread reads the file in batches of a few MiB, hashing every byte with blake3,
 //! finds the records in place (JSONL) and hands the batches to the workers; when the scan deals
 //! the rows into the output's buckets, it draws each row's bucket too. Each worker writes its
-//! batch's dealt records to the scratch files, then parses its rows and gathers their facts:
+//! batch's dealt records to their buckets (`shuffle`), then parses its rows and gathers their facts:
 //! whether the texts are blank, their hashes (for near duplicates), their k-gram keys (for the
 //! frequency search), which candidate phrases occur (novelty) and which rows hold 3 consecutive
 //! words of a candidate signature. The calling thread puts the batches back in file order, so
@@ -106,7 +106,7 @@ struct Examined {
 pub(crate) fn scan<R: Read + Send>(
     setup: &ScanSetup<'_>,
     input: R,
-    buckets: Option<&mut Buckets>,
+    buckets: Option<&mut Buckets<'_>>,
     workers: usize,
     progress: &mut dyn FnMut(Stage, u64, u64),
 ) -> Result<Scan, PrepareError> {
@@ -135,9 +135,9 @@ pub(crate) fn scan<R: Read + Send>(
     let (files, dealer) = match buckets {
         Some(buckets) => {
             let (files, dealer) = buckets.parts();
-            (files, Some(dealer))
+            (Some(files), Some(dealer))
         }
-        None => (&[][..], None),
+        None => (None, None),
     };
     std::thread::scope(|threads| {
         let (result_tx, result_rx) = mpsc::sync_channel::<Examined>(2 * workers);
@@ -157,15 +157,15 @@ pub(crate) fn scan<R: Read + Send>(
                 loop {
                     let next = batch_rx.lock().expect("no worker panics").recv();
                     let Ok(mut batch) = next else { break };
-                    let dealt = match &batch.deal {
-                        Some(deal) => deal.write(files, &batch.bytes, &mut gathered),
-                        None => Ok(()),
+                    let dealt = match (&batch.deal, files) {
+                        (Some(deal), Some(files)) => deal.write(files, &batch.bytes, &mut gathered),
+                        _ => Ok(()),
                     };
                     let mut examined = examine(setup, &batch, &mut texts);
                     if let Err(source) = dealt {
                         examined.error.get_or_insert(PrepareError::Io {
                             file: setup.file_name.to_owned(),
-                            context: "writing a scratch file",
+                            context: "dealing the rows into the training file",
                             source,
                         });
                     }
