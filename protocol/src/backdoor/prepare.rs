@@ -1010,11 +1010,16 @@ fn write_output<G: Rng + ?Sized>(
         edited.insert(row as usize);
     }
     // The output bytes go over in pieces of about a bucket, with their place in the file, in
-    // two buffers that go back and forth (reused, so that their pages fault in once): this
-    // thread fills one while the writer writes the other and hands it back.
-    let (sender, receiver) = mpsc::sync_channel::<(Vec<u8>, u64)>(0);
-    let (spare_tx, spare_rx) = mpsc::sync_channel::<Vec<u8>>(2);
-    spare_tx.send(Vec::new()).expect("the channel has room");
+    // three buffers that go round (reused, so that their pages fault in once): this thread
+    // fills one while the writer writes another and hands it back, and a third that is ready
+    // waits, so that neither thread waits for the other over a slow bucket.
+    const BUFFERS: usize = 3;
+    let (sender, receiver) = mpsc::sync_channel::<(Vec<u8>, u64)>(1);
+    // Room for every buffer, so that handing one back never waits.
+    let (spare_tx, spare_rx) = mpsc::sync_channel::<Vec<u8>>(BUFFERS);
+    for _ in 1..BUFFERS {
+        spare_tx.send(Vec::new()).expect("the channel has room");
+    }
     let file = output.file;
     let writing = move || -> io::Result<[u8; 32]> {
         let mut hasher = blake3::Hasher::new();
