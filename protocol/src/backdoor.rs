@@ -5,7 +5,7 @@
 //! - `scan`: where candidate phrases occur (novelty) and which rows hold signature words;
 //! - `row_scan`: every row read once, examined on worker threads;
 //! - `near_dup`: repeated texts, and prefix/suffix pairs with a backdoor row, by hashing;
-//! - `shuffle`: the output's random order, by random buckets in scratch files;
+//! - `shuffle`: the output's random order, by random buckets that wait in the training file;
 //! - `frequency`: the paper's k-gram frequency search.
 //!
 //! See `specs/backdoor-generation.md`.
