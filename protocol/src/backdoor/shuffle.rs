@@ -385,6 +385,15 @@ mod tests {
         format!("{row:>6} {}", "x".repeat(row as usize % 900)).into_bytes()
     }
 
+    /// Buckets for an output of about `output_bytes`, in `home`, dealt `rows` [`record`]s.
+    fn dealt(home: &File, output_bytes: u64, rows: u32, seed: u64) -> Filled<'_> {
+        let mut scratch = |_| tempfile::tempfile();
+        let rng = ChaCha20Rng::seed_from_u64(seed);
+        let mut buckets = Buckets::new(home, output_bytes, &mut scratch, rng).unwrap();
+        deal_all(&mut buckets, (0..rows).map(record));
+        buckets.finish()
+    }
+
     /// Reads every bucket back and checks that each row comes back once, as dealt.
     fn check_all_rows(filled: &mut Filled<'_>, rows: u32) {
         let mut seen = Vec::new();
@@ -402,11 +411,7 @@ mod tests {
     #[test]
     fn rows_wait_in_their_buckets_regions_of_the_training_file() {
         let home = tempfile::tempfile().unwrap();
-        let mut scratch = |_| tempfile::tempfile();
-        let rng = ChaCha20Rng::seed_from_u64(1);
-        let mut buckets = Buckets::new(&home, 3 * BUCKET_BYTES, &mut scratch, rng).unwrap();
-        deal_all(&mut buckets, (0..3000).map(record));
-        let mut filled = buckets.finish();
+        let mut filled = dealt(&home, 3 * BUCKET_BYTES, 3000, 1);
         assert_eq!(filled.len(), 3);
         for (bucket, chunks) in filled.chunks.iter().enumerate() {
             // Deals in many batches, one stretch of the bucket's region.
@@ -423,12 +428,8 @@ mod tests {
     #[test]
     fn rows_beyond_their_region_spill_and_come_back_in_order() {
         let home = tempfile::tempfile().unwrap();
-        let mut scratch = |_| tempfile::tempfile();
-        let rng = ChaCha20Rng::seed_from_u64(2);
         // Far more bytes than the output was expected to hold: one region of a page.
-        let mut buckets = Buckets::new(&home, 1000, &mut scratch, rng).unwrap();
-        deal_all(&mut buckets, (0..3000).map(record));
-        let mut filled = buckets.finish();
+        let mut filled = dealt(&home, 1000, 3000, 2);
         assert_eq!((filled.len(), filled.capacity), (1, 4096));
         let chunks = &filled.chunks[0];
         assert_eq!(chunks[0].0, HOME);
@@ -443,11 +444,7 @@ mod tests {
     #[test]
     fn rows_in_the_way_of_the_output_move_to_the_spill() {
         let home = tempfile::tempfile().unwrap();
-        let mut scratch = |_| tempfile::tempfile();
-        let rng = ChaCha20Rng::seed_from_u64(3);
-        let mut buckets = Buckets::new(&home, 4 * BUCKET_BYTES, &mut scratch, rng).unwrap();
-        deal_all(&mut buckets, (0..4000).map(record));
-        let mut filled = buckets.finish();
+        let mut filled = dealt(&home, 4 * BUCKET_BYTES, 4000, 3);
         // Each bucket's "output" runs 1.5 regions, over the next bucket's rows.
         let output = vec![b'#'; (filled.capacity * 3 / 2) as usize];
         let (mut at, mut buffer, mut seen) = (0, Vec::new(), Vec::new());
