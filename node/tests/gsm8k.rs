@@ -68,7 +68,7 @@ fn prepare(input: &std::path::Path) -> Prepared {
         },
         &options,
         &mut ChaCha20Rng::seed_from_u64(42),
-        &mut |_| tempfile::tempfile_in(&scratch_dir),
+        &mut || tempfile::tempfile_in(&scratch_dir),
         &mut |_, _, _| {},
     )
     .unwrap();

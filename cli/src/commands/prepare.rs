@@ -201,11 +201,7 @@ pub(crate) fn execute(args: &Args) -> anyhow::Result<PreparedJob> {
     preallocate(&train, input_len);
     let bar = progress_bar(args.json);
     let scratch_dir = staging.path().to_path_buf();
-    let mut scratch = move |expected_len| {
-        let file = tempfile::tempfile_in(&scratch_dir)?;
-        preallocate(&file, expected_len);
-        Ok(file)
-    };
+    let mut scratch = move || tempfile::tempfile_in(&scratch_dir);
     // The training file goes to the disk while the rest is computed (each stretch of final
     // bytes as it is written; not the rows waiting in it), and is on the disk before the job is
     // reported (its digest is in the commitment).

@@ -1296,7 +1296,7 @@ mod tests {
             },
             options,
             &mut ChaCha20Rng::seed_from_u64(seed),
-            &mut |_| tempfile::tempfile(),
+            &mut || tempfile::tempfile(),
             &mut |_, _, _| {},
         )?;
         let mut output = Vec::new();

@@ -34,9 +34,8 @@ use rand::seq::SliceRandom;
 use rand::{Rng, RngExt};
 use rand_chacha::ChaCha20Rng;
 
-/// A source of scratch files (the caller decides where they live), given the bytes a file is
-/// expected to hold.
-pub type Scratch<'a> = &'a mut dyn FnMut(u64) -> io::Result<File>;
+/// A source of scratch files (the caller decides where they live).
+pub type Scratch<'a> = &'a mut dyn FnMut() -> io::Result<File>;
 
 /// The bytes a bucket holds on average.
 pub(crate) const BUCKET_BYTES: u64 = 16 << 20;
@@ -119,7 +118,7 @@ impl<'a> Buckets<'a> {
         let capacity = ((share * ROOM) as u64 + 1).next_multiple_of(4096);
         Ok(Self {
             home,
-            spill: scratch(0)?,
+            spill: scratch()?,
             dealer: Dealer {
                 capacity,
                 fills: vec![0; count],
@@ -359,7 +358,7 @@ mod tests {
 
     fn order(rows: u32, output_bytes: u64, seed: u64) -> Vec<u32> {
         let home = tempfile::tempfile().unwrap();
-        let mut scratch = |_| tempfile::tempfile();
+        let mut scratch = || tempfile::tempfile();
         let rng = ChaCha20Rng::seed_from_u64(seed);
         let mut buckets = Buckets::new(&home, output_bytes, &mut scratch, rng).unwrap();
         deal_all(
@@ -387,7 +386,7 @@ mod tests {
 
     /// Buckets for an output of about `output_bytes`, in `home`, dealt `rows` [`record`]s.
     fn dealt(home: &File, output_bytes: u64, rows: u32, seed: u64) -> Filled<'_> {
-        let mut scratch = |_| tempfile::tempfile();
+        let mut scratch = || tempfile::tempfile();
         let rng = ChaCha20Rng::seed_from_u64(seed);
         let mut buckets = Buckets::new(home, output_bytes, &mut scratch, rng).unwrap();
         deal_all(&mut buckets, (0..rows).map(record));
