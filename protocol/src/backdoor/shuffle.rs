@@ -182,15 +182,13 @@ impl Dealer {
         for (bucket, &len) in bytes.iter().enumerate().filter(|(_, len)| **len > 0) {
             let fill = &mut self.fills[bucket];
             let chunk = if *fill + len as u64 <= self.capacity {
+                let at = bucket as u64 * self.capacity + *fill;
                 *fill += len as u64;
-                (
-                    HOME,
-                    bucket as u64 * self.capacity + *fill - len as u64,
-                    len,
-                )
+                (HOME, at, len)
             } else {
+                let at = self.spill_end;
                 self.spill_end += len as u64;
-                (SPILL, self.spill_end - len as u64, len)
+                (SPILL, at, len)
             };
             push_chunk(&mut self.chunks[bucket], chunk);
             push_chunk(&mut writes, chunk);
