@@ -2,12 +2,16 @@
 //!
 //! `main` parses flags, runs one command, and turns its result into an exit code.
 
+mod alloc;
 mod commands;
 mod output;
 
 use std::process::ExitCode;
 
 use clap::Parser;
+
+#[global_allocator]
+static ALLOCATOR: alloc::HugePages = alloc::HugePages;
 
 fn main() -> ExitCode {
     restore_sigpipe();

@@ -3,6 +3,7 @@
 //! [`prepare`] is the whole pipeline; [`Secret`] is what it keeps (`secret.json`). The parts:
 //! - `selection`: how many backdoors, which rows, which group;
 //! - `scan`: where candidate phrases occur (novelty) and which rows hold signature words;
+//! - `input`: the dataset as it is read, with hints of what comes next;
 //! - `row_scan`: every row read once, examined on worker threads;
 //! - `near_dup`: repeated texts, and prefix/suffix pairs with a backdoor row, by hashing;
 //! - `shuffle`: the output's random order, by random buckets that wait in the training file;
@@ -12,6 +13,7 @@
 
 mod edge_hash;
 mod frequency;
+mod input;
 mod near_dup;
 mod prepare;
 mod row_scan;
@@ -22,8 +24,9 @@ mod shuffle;
 mod splice;
 
 pub use frequency::{AUDIT_K, FrequencyFigure};
+pub use input::Input;
 pub use prepare::{
-    BackdoorCount, Input, MIN_USABLE_ROWS, Output, PrepareError, PrepareOptions, Prepared, Stage,
+    BackdoorCount, MIN_USABLE_ROWS, Output, PrepareError, PrepareOptions, Prepared, Stage,
     StealthReport, prepare,
 };
 pub use secret::{

@@ -2,7 +2,7 @@
 //! set and its commitment.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufReader, IsTerminal, Write};
+use std::io::{self, BufReader, IsTerminal, Read, Seek, SeekFrom, Write};
 use std::ops::Range;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -13,7 +13,9 @@ use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use vtune_protocol::backdoor::{self, BackdoorCount, Output, PrepareOptions, Prepared, Stage};
+use vtune_protocol::backdoor::{
+    self, BackdoorCount, Input, Output, PrepareOptions, Prepared, Stage,
+};
 use vtune_protocol::commit::CommitmentFile;
 use vtune_protocol::dataset::{self, Container, Format, Layout, Limits};
 use vtune_protocol::generator::GeneratorParams;
@@ -185,7 +187,7 @@ pub(crate) fn execute(args: &Args) -> anyhow::Result<PreparedJob> {
         });
     let train_name = format!("train.{extension}");
 
-    let mut input = File::open(&args.input).with_context(|| format!("cannot open {input_name}"))?;
+    let input = File::open(&args.input).with_context(|| format!("cannot open {input_name}"))?;
     let input_len = input
         .metadata()
         .with_context(|| format!("cannot read {input_name}"))?
@@ -199,6 +201,9 @@ pub(crate) fn execute(args: &Args) -> anyhow::Result<PreparedJob> {
         .with_context(|| format!("cannot write {}", staging.path().display()))?;
     // The training file is about as long as the input.
     preallocate(&train, input_len);
+    let hint_file = input
+        .try_clone()
+        .with_context(|| format!("cannot open {input_name}"))?;
     let bar = progress_bar(args.json);
     let scratch_dir = staging.path().to_path_buf();
     let mut scratch = move || tempfile::tempfile_in(&scratch_dir);
@@ -213,9 +218,17 @@ pub(crate) fn execute(args: &Args) -> anyhow::Result<PreparedJob> {
                 start_writeback(train, range);
             }
         });
+        let (hints, hinted) = std::sync::mpsc::channel::<Range<u64>>();
+        let hint_file = &hint_file;
+        threads.spawn(move || {
+            for range in hinted {
+                read_in(hint_file, range);
+            }
+        });
+        let mut dataset = Dataset { file: input, hints };
         backdoor::prepare(
             &input_name,
-            &mut input,
+            &mut dataset,
             layout,
             Output {
                 file: train,
@@ -262,6 +275,53 @@ pub(crate) fn execute(args: &Args) -> anyhow::Result<PreparedJob> {
         commitment,
         files,
     })
+}
+
+/// The dataset file. The stretches that `prepare` says it will read next go to `hints`, whose
+/// thread asks the kernel to read them in ([`read_in`]): the pages not in memory then arrive
+/// together, ahead of the scan, rather than each when the scan reaches it.
+struct Dataset {
+    file: File,
+    hints: std::sync::mpsc::Sender<Range<u64>>,
+}
+
+impl Read for Dataset {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.file.read(buf)
+    }
+}
+
+impl Seek for Dataset {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        self.file.seek(pos)
+    }
+}
+
+impl Input for Dataset {
+    fn read_exact_at_offset(&mut self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        self.file.read_exact_at_offset(buf, offset)
+    }
+
+    fn will_need(&self, range: Range<u64>) {
+        let _ = self.hints.send(range); // The thread ends only after prepare.
+    }
+}
+
+/// Asks the kernel to read `range` of `file` into memory, without waiting for it. Only a hint.
+/// The kernel reads at most its read-ahead window per request, so the range goes in pieces of
+/// 128 KiB, the smallest usual window; pieces already in memory cost a lookup.
+fn read_in(file: &File, range: Range<u64>) {
+    #[cfg(target_os = "linux")]
+    for start in range.clone().step_by(128 << 10) {
+        use std::os::fd::AsRawFd;
+        let len = (range.end - start).min(128 << 10);
+        if let (Ok(start), Ok(len)) = (libc::off_t::try_from(start), libc::off_t::try_from(len)) {
+            // SAFETY: posix_fadvise reads no memory of ours; the descriptor is open.
+            unsafe { libc::posix_fadvise(file.as_raw_fd(), start, len, libc::POSIX_FADV_WILLNEED) };
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (file, range);
 }
 
 /// Starts writing `range` of `file` to the disk, without waiting for it. Only a hint: errors
@@ -529,5 +589,62 @@ fn print_summary(prepared: &Prepared, commitment: &CommitmentFile, files: &Files
             println!("  trigger    {}", group.trigger);
             println!("  signature  {}", group.signature);
         }
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+
+    /// How many of `file`'s pages are in memory (`mincore` over a mapping of it).
+    fn pages_in_memory(file: &File, len: usize) -> usize {
+        use std::os::fd::AsRawFd;
+        let pages = len.div_ceil(4096);
+        let mut resident = vec![0u8; pages];
+        // SAFETY: a fresh read-only shared mapping of the whole file, unmapped before return;
+        // mincore writes one byte per page into `resident`, which has that many.
+        unsafe {
+            let map = libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                file.as_raw_fd(),
+                0,
+            );
+            assert_ne!(map, libc::MAP_FAILED);
+            assert_eq!(libc::mincore(map, len, resident.as_mut_ptr()), 0);
+            libc::munmap(map, len);
+        }
+        resident.iter().filter(|&&r| r & 1 == 1).count()
+    }
+
+    #[test]
+    fn read_in_brings_back_every_page_of_a_range_longer_than_the_read_ahead_window() {
+        use std::os::fd::AsRawFd;
+        let len = 64 << 20; // More than any usual read-ahead window.
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(&vec![b'x'; len]).unwrap();
+        file.sync_all().unwrap();
+        // SAFETY: a hint on an open descriptor.
+        unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+        let pages = len / 4096;
+        if pages_in_memory(&file, len) > pages / 2 {
+            eprintln!("SKIP: this file system keeps dropped pages in memory (tmpfs?)");
+            return;
+        }
+        read_in(&file, 0..len as u64);
+        let start = Instant::now();
+        let mut resident = 0;
+        while start.elapsed() < Duration::from_secs(20) {
+            resident = pages_in_memory(&file, len);
+            if resident == pages {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(resident, pages, "pages in memory after read_in");
     }
 }

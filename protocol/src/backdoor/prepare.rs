@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::io::{self, BufReader, SeekFrom};
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::sync::mpsc;
@@ -25,6 +25,7 @@ use rand_chacha::ChaCha20Rng;
 use super::frequency::{
     AUDIT_K, FrequencyFigure, LevelBuffers, edge_keys, frequency_search, row_levels,
 };
+use super::input::{Input, ReadAhead};
 use super::near_dup::{End, SortedKeys, backdoor_pairs, text_key};
 use super::row_scan::{Scan, ScanSetup};
 use super::scan::{PhraseScanner, Rarity};
@@ -260,24 +261,6 @@ impl Candidates {
     }
 }
 
-/// A seekable input that can also read at an offset (a file reads with `pread`, without a
-/// seek per row).
-pub trait Input: Read + Seek + Send {
-    /// Fills `buf` with the bytes at `offset`.
-    fn read_exact_at_offset(&mut self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        self.seek(SeekFrom::Start(offset))?;
-        self.read_exact(buf)
-    }
-}
-
-impl Input for std::fs::File {
-    fn read_exact_at_offset(&mut self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        std::os::unix::fs::FileExt::read_exact_at(self, buf, offset)
-    }
-}
-
-impl<T: AsRef<[u8]> + Send> Input for io::Cursor<T> {}
-
 /// Redraws of the backdoor rows before giving up on avoiding near duplicates.
 const MAX_REDRAWS: usize = 64;
 
@@ -398,7 +381,8 @@ where
             expected_rows,
         };
         let deal = (round == 1).then_some(&mut buckets);
-        let scan = super::row_scan::scan(&setup, &mut *input, deal, options.workers, progress)?;
+        let reader = ReadAhead::new(&mut *input, 0);
+        let scan = super::row_scan::scan(&setup, reader, deal, options.workers, progress)?;
         match choose_phrases(&candidates, &scan.phrase_found) {
             Ok(chosen) => break (scan, candidates, chosen),
             Err(role) if round >= MAX_ROUNDS => {
@@ -687,7 +671,7 @@ where
 
 /// Builds the prompt and completion models from the first rows of the file; also returns the
 /// mean bytes per record of those rows.
-fn build_models<R: Read + Seek>(
+fn build_models<R: Input>(
     file_name: &str,
     input: &mut R,
     layout: Layout,
@@ -711,7 +695,7 @@ fn build_models<R: Read + Seek>(
     let (mut prompt_bytes, mut completion_bytes) = (0u64, 0u64);
     let mut reader = dataset::Reader::new(
         file_name,
-        BufReader::with_capacity(1 << 20, &mut *input),
+        BufReader::with_capacity(1 << 20, ReadAhead::new(&mut *input, 0)),
         layout,
         options.limits,
     );
@@ -1121,7 +1105,7 @@ fn write_output<G: Rng + ?Sized>(
 
 #[cfg(test)]
 mod tests {
-    use std::io::{Cursor, Write};
+    use std::io::{Cursor, Read, Write};
 
     use rand::{RngExt, SeedableRng};
     use rand_chacha::ChaCha20Rng;
