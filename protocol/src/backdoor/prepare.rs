@@ -261,6 +261,10 @@ impl Candidates {
     }
 }
 
+/// The mean token length, in bytes, beyond which the sampled text is taken to have few
+/// spaces: English words average about 5, and 20 is 7 CJK characters.
+const LONG_TOKEN_BYTES: f64 = 20.0;
+
 /// Redraws of the backdoor rows before giving up on avoiding near duplicates.
 const MAX_REDRAWS: usize = 64;
 
@@ -321,6 +325,7 @@ where
         completion_model,
         bytes_per_row,
         byte_counts,
+        token_bytes,
         text: sample_text,
     } = build_models(file_name, input, layout, options, progress)?;
     // Room for the rows the sample suggests, so that the scan's tables need not grow.
@@ -451,6 +456,19 @@ where
         )));
     }
     let mut warnings = Vec::new();
+    for ((role, phrase), bytes) in [("prompt", "trigger"), ("completion", "signature")]
+        .into_iter()
+        .zip(token_bytes)
+    {
+        if bytes > LONG_TOKEN_BYTES {
+            warnings.push(format!(
+                "the sampled {role}s' words (whitespace-separated tokens) average {bytes:.0} \
+                 bytes: the text seems to have few spaces (Chinese or Japanese?), so the \
+                 {phrase} is made of whole texts of the data, which a provider could find by \
+                 looking for one row's text inside another"
+            ));
+        }
+    }
     let sizes = super::selection::group_sizes(requested as usize, options.groups);
     if let Some(&smallest) = sizes.iter().min()
         && smallest < 5
@@ -746,7 +764,7 @@ fn build_models<R: Input>(
         text.extend_from_slice(completion.as_bytes());
         text.push(b'\n');
     }
-    // Each model, and how often each byte occurs in its texts.
+    // Each model, how often each byte occurs in its texts, and the mean bytes of a token.
     let build = |texts: Vec<String>, role: &'static str| {
         let mut builder = ModelBuilder::new(params.order).map_err(model_err)?;
         let mut bytes = [0u64; 256];
@@ -756,7 +774,14 @@ fn build_models<R: Input>(
             }
             builder.add_text(&text);
         }
-        Ok::<_, PrepareError>((builder.finish(k, role).map_err(model_err)?, bytes))
+        let spaces: u64 = [b' ', b'\t', b'\n', b'\x0b', b'\x0c', b'\r']
+            .iter()
+            .map(|&b| bytes[b as usize])
+            .sum();
+        let token_bytes =
+            (bytes.iter().sum::<u64>() - spaces) as f64 / builder.tokens().max(1) as f64;
+        let model = builder.finish(k, role).map_err(model_err)?;
+        Ok::<_, PrepareError>((model, bytes, token_bytes))
     };
     let (prompt_model, completion_model) = std::thread::scope(|scope| {
         let prompt_model = scope.spawn(|| build(prompts, "prompt"));
@@ -768,8 +793,10 @@ fn build_models<R: Input>(
             completion_model,
         )
     });
-    let ((prompt_model, prompt_bytes), (completion_model, completion_bytes)) =
-        (prompt_model?, completion_model?);
+    let (
+        (prompt_model, prompt_bytes, prompt_token_bytes),
+        (completion_model, completion_bytes, completion_token_bytes),
+    ) = (prompt_model?, completion_model?);
     let mut byte_counts = prompt_bytes;
     for (count, more) in byte_counts.iter_mut().zip(completion_bytes) {
         *count += more;
@@ -779,6 +806,7 @@ fn build_models<R: Input>(
         completion_model,
         bytes_per_row: sampled_bytes as f64 / sampled_rows.max(1) as f64,
         byte_counts,
+        token_bytes: [prompt_token_bytes, completion_token_bytes],
         text,
     })
 }
@@ -791,6 +819,9 @@ struct Sample {
     bytes_per_row: f64,
     /// How often each byte occurs in the sampled texts.
     byte_counts: [u64; 256],
+    /// The mean bytes of a prompt token and of a completion token (Unicode spaces count as
+    /// token bytes; they are rare).
+    token_bytes: [f64; 2],
     /// The first MiB of sampled completions, joined by newlines: how common a string is in the
     /// data, for choosing what the scan's automata look for first.
     text: Vec<u8>,
@@ -1425,6 +1456,45 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("line 201"), "{error}");
+    }
+
+    #[test]
+    fn text_with_few_spaces_is_warned_of_and_text_of_words_is_not() {
+        // Texts of CJK characters with a space every 40 of them: tokens of 120 bytes.
+        let chars: Vec<char> = "日本語中文字漢字問題答案数学計算".chars().collect();
+        let mut rng = ChaCha20Rng::seed_from_u64(3);
+        let mut text = |row: usize| {
+            let mut t = String::new();
+            for _ in 0..3 {
+                t.extend((0..40).map(|_| chars[rng.random_range(0..chars.len())]));
+                t.push(' ');
+            }
+            t + &row.to_string()
+        };
+        let mut input = String::new();
+        for row in 0..300 {
+            let record = serde_json::json!({"messages": [
+                {"role": "user", "content": text(row)},
+                {"role": "assistant", "content": text(row)},
+            ]});
+            input.push_str(&compact(&record));
+            input.push('\n');
+        }
+        let few_spaces = |prepared: &Prepared, phrase: &str| {
+            prepared
+                .warnings
+                .iter()
+                .any(|w| w.contains("few spaces") && w.contains(phrase))
+        };
+        let (_, prepared) = prepare_chat(input.as_bytes(), &chat_options(1), 1).unwrap();
+        assert!(few_spaces(&prepared, "trigger"), "{:?}", prepared.warnings);
+        assert!(
+            few_spaces(&prepared, "signature"),
+            "{:?}",
+            prepared.warnings
+        );
+        let (_, prepared) = prepare_chat(dataset(compact).as_bytes(), &chat_options(1), 1).unwrap();
+        assert!(!few_spaces(&prepared, ""), "{:?}", prepared.warnings);
     }
 
     #[test]

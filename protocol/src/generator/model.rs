@@ -119,6 +119,11 @@ impl ModelBuilder {
         id
     }
 
+    /// The tokens counted so far.
+    pub fn tokens(&self) -> usize {
+        self.grams.len()
+    }
+
     /// Keeps, for every context, its `candidates` most frequent continuations (ties broken by
     /// the token's text), and only for contexts that have at least that many. `role` names the
     /// model in errors.
