@@ -221,8 +221,15 @@ pub(crate) fn execute(args: &Args) -> anyhow::Result<PreparedJob> {
         let (hints, hinted) = std::sync::mpsc::channel::<Range<u64>>();
         let hint_file = &hint_file;
         threads.spawn(move || {
+            // Each stretch is asked for once (the scan's hints repeat the sample's), and not
+            // past the end of the file, which the hints near it run beyond.
+            let mut asked = 0;
             for range in hinted {
-                read_in(hint_file, range);
+                let (start, end) = (range.start.max(asked), range.end.min(input_len));
+                if start < end {
+                    read_in(hint_file, start..end);
+                    asked = end;
+                }
             }
         });
         let mut dataset = Dataset { file: input, hints };
