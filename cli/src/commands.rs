@@ -2,8 +2,10 @@
 
 mod check;
 mod demo;
+mod demo_network;
 mod inspect;
 mod keys;
+mod network;
 mod plan;
 mod prepare;
 mod provider_sim;
@@ -56,6 +58,12 @@ pub(crate) enum Command {
     Reveal(check::RevealArgs),
     /// Validate a signed message file and print it.
     Check(check::CheckArgs),
+    /// Run the node daemon: gossip, sync, the ledger and the HTTP API.
+    Run(network::RunArgs),
+    /// Send signed message files to a daemon, which stores and gossips them.
+    Publish(network::PublishArgs),
+    /// Ask a daemon for a provider's record or a job's state.
+    Query(network::QueryArgs),
 }
 
 impl Command {
@@ -74,6 +82,9 @@ impl Command {
             Command::Commit(args) => check::commit(args),
             Command::Reveal(args) => check::reveal(args),
             Command::Check(args) => check::check(args),
+            Command::Run(args) => network::run(args),
+            Command::Publish(args) => network::publish(args),
+            Command::Query(args) => network::query(args),
         }
     }
 }

@@ -61,12 +61,38 @@ fn demo_passes_honest_fails_base_and_matches_the_subset_model() {
     assert_eq!(subset["verdict"], expected, "{subset}");
     let chance = subset["log10_predicted_pass_chance"].as_f64().unwrap();
     assert!(chance < 0.0 && chance > -6.0, "{subset}");
+
+    // The observer's node, which verified nothing itself, serves each provider's record.
+    let network = &json["network"];
+    assert_eq!(network["nodes"].as_array().unwrap().len(), 3, "{network}");
+    let summary = |name: &str| {
+        network["summaries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["provider"] == name)
+            .unwrap_or_else(|| panic!("no summary of {name}: {network}"))
+            .clone()
+    };
+    assert_eq!(summary("honest")["all"]["pass"], 1);
+    assert_eq!(summary("base")["all"]["fail_without_evidence"], 1);
+    let subset_all = &summary("subset:0.3")["all"];
+    assert_eq!(subset_all["attestations"], 1);
+    assert_eq!(subset_all["pass"], u64::from(subset["verdict"] == "pass"));
+    for name in ["honest", "base", "subset:0.3"] {
+        assert_eq!(summary(name)["jobs"], 1);
+        assert_eq!(summary(name)["all"]["distinct_buyers"], 1);
+    }
 }
 
 #[test]
 fn demo_is_deterministic_under_a_seed() {
-    let (_, a) = demo(&["--seed", "11", "--rows", "600"]);
-    let (_, b) = demo(&["--seed", "11", "--rows", "600"]);
+    // The network part has fresh node keys, ports and times each run; the rest is fixed.
+    let (_, mut a) = demo(&["--seed", "11", "--rows", "600"]);
+    let (_, mut b) = demo(&["--seed", "11", "--rows", "600"]);
+    assert!(a["network"]["summaries"].is_array() && b["network"]["summaries"].is_array());
+    a.as_object_mut().unwrap().remove("network");
+    b.as_object_mut().unwrap().remove("network");
     assert_eq!(a, b);
 }
 

@@ -14,8 +14,10 @@
 //!   `fail`) are both kept and the attester is flagged. `inconclusive` says nothing about the
 //!   model, so a re-run after an inconclusive one is no equivocation.
 
+mod binding;
 mod keys;
 mod page;
+mod sequence;
 
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
@@ -26,6 +28,7 @@ use vtune_protocol::envelope::{OpenError, SignerKeys, Verified};
 use vtune_protocol::messages::{AnyMessage, JobId, MessageId, PublicKey, open_any_with};
 
 pub use page::{Cursor, Entry, MAX_PAGE, Page, PageRequest};
+pub use sequence::{Epoch, SeqPage};
 
 /// How many signers' decompressed keys the ledger keeps.
 const SIGNER_KEYS: usize = 4096;
@@ -78,6 +81,12 @@ pub enum InsertError {
     Ledger(#[from] LedgerError),
 }
 
+impl From<sled::Error> for InsertError {
+    fn from(e: sled::Error) -> Self {
+        InsertError::Ledger(e.into())
+    }
+}
+
 /// Two attestations of one job by one attester with different verdicts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Equivocation {
@@ -117,6 +126,15 @@ struct Trees {
     by_attester: sled::Tree,
     by_time: sled::Tree,
     equivocations: sled::Tree,
+    /// `seq (8)` → id: the order in which this node stored its messages, for sync.
+    by_seq: sled::Tree,
+    /// `peer` → `epoch (16) ‖ seq (8)`: how far this node has synced from each peer.
+    sync_cursors: sled::Tree,
+    /// This ledger's random epoch: sequence numbers mean something only within one epoch.
+    epoch: Epoch,
+    /// The next sequence number; held while a message is stored, so that sequence numbers
+    /// become visible in order and a sync peer that has read up to `s` never misses one below.
+    next_seq: Mutex<u64>,
     /// Signers' decompressed keys, for verification.
     keys: SignerKeys,
     /// Serializes the equivocation check and the verdict's index entry, so that of two
@@ -165,6 +183,10 @@ impl Ledger {
             by_attester: tree(keys::BY_ATTESTER)?,
             by_time: tree(keys::BY_TIME)?,
             equivocations: tree(keys::EQUIVOCATIONS)?,
+            epoch: sequence::load_epoch(&tree(keys::META)?).map_err(open_err)?,
+            next_seq: Mutex::new(sequence::next_seq(&tree(keys::BY_SEQ)?).map_err(open_err)?),
+            by_seq: tree(keys::BY_SEQ)?,
+            sync_cursors: tree(keys::SYNC_CURSORS)?,
             verdict_lock: Mutex::new(()),
             keys: SignerKeys::new(SIGNER_KEYS),
             db,
@@ -197,7 +219,7 @@ impl Ledger {
                 .iter()
                 .map(|bytes| {
                     let verified = open_any_with(bytes.as_ref(), &self.inner.keys)?;
-                    Ok(self.store(&verified, bytes.as_ref())?)
+                    self.store(&verified, bytes.as_ref())
                 })
                 .collect()
         } else {
@@ -242,7 +264,7 @@ impl Ledger {
             for chunk in rx {
                 for (i, opened) in chunk {
                     results[i] = Some(match opened {
-                        Ok(v) => self.store(&v, envelopes[i].as_ref()).map_err(Into::into),
+                        Ok(v) => self.store(&v, envelopes[i].as_ref()),
                         Err(e) => Err(e.into()),
                     });
                 }
@@ -256,7 +278,7 @@ impl Ledger {
 
     /// Stores a message that was already verified (by gossip validation, say); returns once
     /// it is on disk.
-    pub fn insert_verified(&self, message: &Verified<AnyMessage>) -> Result<Inserted, LedgerError> {
+    pub fn insert_verified(&self, message: &Verified<AnyMessage>) -> Result<Inserted, InsertError> {
         let inserted = self.store(message, &message.envelope().to_bytes())?;
         self.flush()?;
         Ok(inserted)
@@ -269,14 +291,19 @@ impl Ledger {
     }
 
     /// Writes a verified message and its index entries, without flushing. The message goes
-    /// last, so a message that is stored always has its index entries.
+    /// last, so a message that is stored always has its index entries. An attestation or a
+    /// reveal that contradicts a stored commitment of its job is refused.
     fn store(
         &self,
         verified: &Verified<AnyMessage>,
         bytes: &[u8],
-    ) -> Result<Inserted, LedgerError> {
+    ) -> Result<Inserted, InsertError> {
         let t = &*self.inner;
         let id = verified.id();
+        let mut next_seq = t
+            .next_seq
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if t.messages.contains_key(id.as_bytes())? {
             return Ok(Inserted {
                 id,
@@ -284,6 +311,7 @@ impl Ledger {
                 equivocation: None,
             });
         }
+        self.check_binding(verified)?;
         let message = verified.message();
         let time = message.created_at();
         let mut equivocation = None;
@@ -304,6 +332,8 @@ impl Ledger {
             }
             AnyMessage::Reveal(_) => {}
         }
+        t.by_seq.insert(next_seq.to_be_bytes(), id.as_bytes())?;
+        *next_seq += 1;
         t.messages.insert(id.as_bytes(), bytes)?;
         Ok(Inserted {
             id,

@@ -2,9 +2,16 @@
 //! keys, the sled ledger, the libp2p network and the HTTP API.
 #![deny(missing_docs, unreachable_pub)]
 
+pub mod api;
+pub mod daemon;
 pub mod endpoint;
+pub mod ingest;
 pub mod keys;
 pub mod ledger;
+pub mod metrics;
+pub mod network;
 pub mod openai;
 pub mod sim;
+pub mod summary;
+pub mod trust;
 pub mod verifier;

@@ -25,6 +25,7 @@ macro_rules! payload {
 }
 
 mod attestation;
+mod binding;
 mod commitment;
 pub(crate) mod ids;
 mod json;
@@ -32,6 +33,7 @@ mod reveal;
 pub mod samples;
 
 pub use attestation::{Attestation, AttestationFacts, Role};
+pub use binding::check_attestation_binding;
 pub use commitment::Commitment;
 pub use ids::{Digest, JobId, MessageId, ParseHexError, PublicKey, SignatureBytes};
 pub use json::{MessageBody, MessageView};
@@ -84,6 +86,9 @@ pub enum InvalidMessage {
         /// Those recomputed.
         recomputed: String,
     },
+    /// An attestation disagrees with its job's commitment.
+    #[error("attestation does not match its commitment: {0}")]
+    CommitmentMismatch(String),
     /// A reveal does not belong to, or does not hash to, its commitment.
     #[error("reveal does not match its commitment: {0}")]
     RevealMismatch(String),

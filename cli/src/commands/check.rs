@@ -51,6 +51,8 @@ pub(crate) struct CommitArgs {
     pub(crate) force: bool,
     #[command(flatten)]
     pub(crate) data: DataDirArg,
+    #[command(flatten)]
+    pub(crate) publish: super::network::PublishFlag,
     /// Print the signed commitment as JSON.
     #[arg(long)]
     pub(crate) json: bool,
@@ -160,12 +162,24 @@ pub(crate) fn commit(args: CommitArgs) -> anyhow::Result<ExitCode> {
         args.force,
     )?;
     let path = args.job.join(COMMITMENT_MSG);
+    let posted = if args.publish.publish {
+        super::network::publish_files(&args.publish.node_api, &[&path])?
+    } else {
+        Vec::new()
+    };
     if args.json {
-        output::print_json(&MessageView::new(&verified.clone().into_any()))?;
+        let mut json = serde_json::to_value(MessageView::new(&verified.clone().into_any()))?;
+        if let Some(posted) = posted.first() {
+            json["published"] = serde_json::to_value(posted)?;
+        }
+        output::print_json(&json)?;
     } else {
         println!("wrote {}", path.display());
         println!("commitment id  {}", verified.id());
         println!("job            {}", verified.message().job_id);
+        for p in &posted {
+            super::network::print_posted(&path, p);
+        }
     }
     output::ok()
 }

@@ -30,10 +30,13 @@ Steps:
   2. prepare it: insert backdoors, write the secret set and its commitment;
   3. start three simulated providers on 127.0.0.1: honest (trains on every row),
      base (trains on none), and subset (trains on a random fraction of the rows);
-  4. verify each and print a table, with what `plan` predicts for the subset provider.
+  4. verify each and print a table, with what `plan` predicts for the subset provider;
+  5. start three nodes (the buyer's, a witness-to-be and an observer), publish a signed
+     commitment and attestation per provider at the buyer's node, and print each
+     provider's record as the observer's API serves it.
 
 Exit codes:
-  0  honest passed and base failed, as they must
+  0  honest passed and base failed, as they must, and the observer's records say so
   1  they did not
   2  usage, input or I/O error";
 
@@ -118,19 +121,49 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let outcomes = runtime.block_on(run_market(&args, secret, &job.files.train))?;
+    say(&args, "6. the network: three nodes on loopback");
+    let reports: Vec<(String, &Report)> = outcomes
+        .iter()
+        .map(|o| (o.name.clone(), &o.report))
+        .collect();
+    let network = runtime.block_on(super::demo_network::run(
+        &dir,
+        &job_dir,
+        &reports,
+        &|line| say(&args, line),
+    ))?;
     say(&args, "");
 
-    let honest_ok = verdict_of(&outcomes, "honest") == Some(Verdict::Pass);
-    let base_ok = verdict_of(&outcomes, "base") == Some(Verdict::Fail);
+    let recorded = |name: &str, counts: fn(&vtune_node::summary::Counts) -> u64| {
+        network
+            .summaries
+            .iter()
+            .any(|s| s.provider == name && counts(&s.all) == 1)
+    };
+    let honest_ok =
+        verdict_of(&outcomes, "honest") == Some(Verdict::Pass) && recorded("honest", |c| c.pass);
+    let base_ok = verdict_of(&outcomes, "base") == Some(Verdict::Fail)
+        && recorded("base", |c| c.fail_with_evidence + c.fail_without_evidence);
     if args.json {
-        output::print_json(&json_summary(
-            &args,
-            secret,
-            &outcomes,
-            honest_ok && base_ok,
-        ))?;
+        let mut json = json_summary(&args, secret, &outcomes, honest_ok && base_ok);
+        json["network"] = serde_json::json!({
+            "nodes": network.nodes.iter().map(|(name, peer)| {
+                serde_json::json!({"name": name, "peer_id": peer})
+            }).collect::<Vec<_>>(),
+            "observer_api": network.observer_api,
+            "summaries": network.summaries,
+        });
+        output::print_json(&json)?;
     } else {
         print_table(secret, &outcomes);
+        println!();
+        println!(
+            "what the observer's node ({}) says about each provider:",
+            network.observer_api
+        );
+        for summary in &network.summaries {
+            print!("{}", super::network::render_summary(summary));
+        }
         println!();
         println!(
             "honest {}, base {}: the demo {} ({:.1} s)",

@@ -32,8 +32,8 @@ pub(crate) struct Args {
     /// Which route to call: chat (/chat/completions, the conversation) or completions
     /// (/completions, the prompt text). Default: chat for chat and ShareGPT data, else
     /// completions.
-    #[arg(long, value_name = "API")]
-    pub(crate) api: Option<Api>,
+    #[arg(long, value_name = "ROUTE")]
+    pub(crate) route: Option<Api>,
     /// Read the API key (sent as a bearer token) from this environment variable.
     #[arg(long, value_name = "VAR")]
     pub(crate) api_key_env: Option<String>,
@@ -70,6 +70,8 @@ pub(crate) struct Args {
     pub(crate) json: bool,
     #[command(flatten)]
     pub(crate) data: super::keys::DataDirArg,
+    #[command(flatten)]
+    pub(crate) publish: super::network::PublishFlag,
 }
 
 /// What `verify --help` ends with: what it writes and its exit codes.
@@ -114,7 +116,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         .max()
         .unwrap_or(0);
     let mut config = EndpointConfig::new(&args.endpoint, &args.model);
-    config.api = args.api.unwrap_or(match secret.layout.format {
+    config.api = args.route.unwrap_or(match secret.layout.format {
         Format::OpenAiChat | Format::ShareGpt => Api::Chat,
         Format::PromptCompletion | Format::Alpaca => Api::Completions,
     });
@@ -152,6 +154,17 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     verifier::write_attestation(&attestation_path, &attestation)?;
     let signed_path = sign_attestation(&args, &run.report, &digest, attestation.created_at)?;
 
+    let published = match (&signed_path, args.publish.publish) {
+        (Some(path), true) => {
+            let commitment = args.job.join("commitment.msg");
+            super::network::publish_files(&args.publish.node_api, &[&commitment, path])?
+        }
+        (None, true) => anyhow::bail!(
+            "--publish: the attestation is not signed (no commitment.msg in {})",
+            args.job.display()
+        ),
+        _ => Vec::new(),
+    };
     let report = &run.report;
     if args.json {
         let mut json = serde_json::to_value(report)?;
@@ -160,11 +173,17 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         json["transcript_blake3"] = digest.into();
         json["attestation"] = attestation_path.display().to_string().into();
         json["attestation_msg"] = signed_path.as_ref().map(|p| p.display().to_string()).into();
+        if let Some(posted) = published.last() {
+            json["published"] = serde_json::to_value(posted)?;
+        }
         output::print_json(&json)?;
     } else {
         print_report(report, &transcript_path, &attestation_path);
         if let Some(path) = &signed_path {
             println!("  signed       {}", path.display());
+            if let Some(posted) = published.last() {
+                super::network::print_posted(path, posted);
+            }
         }
     }
     Ok(exit_code(report.verdict))

@@ -18,6 +18,12 @@ pub(super) const BY_ATTESTER: &str = "by_attester";
 pub(super) const BY_TIME: &str = "by_time";
 /// `attester (32) ‖ job (16)` → `first id (32) ‖ second id (32)`: the equivocation flags.
 pub(super) const EQUIVOCATIONS: &str = "equivocations";
+/// `seq (8)` → `id (32)`: this node's insertion order, numbered from 1.
+pub(super) const BY_SEQ: &str = "by_seq";
+/// `peer id bytes` → `epoch (16) ‖ seq (8)`: the sync cursor of each peer.
+pub(super) const SYNC_CURSORS: &str = "sync_cursors";
+/// `name` → value: the ledger's own facts (its epoch).
+pub(super) const META: &str = "meta";
 
 /// The index prefix of a provider: fixed width whatever the name.
 pub(super) fn provider_prefix(provider: &str) -> [u8; 32] {

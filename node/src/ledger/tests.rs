@@ -258,3 +258,117 @@ fn opening_waits_for_a_lock_released_soon_after() {
     releaser.join().unwrap();
     assert_eq!(second.len(), 0);
 }
+
+/// A commitment by `key` for `provider`, with job id `[job; 16]`.
+fn commitment_of(key: &SigningKey, job: u8, provider: &str) -> Vec<u8> {
+    let mut c = samples::commitment(public(key), provider);
+    c.job_id = JobId([job; 16]);
+    Envelope::seal(&c, key).unwrap().to_bytes()
+}
+
+#[test]
+fn the_sequence_numbers_messages_in_storage_order_and_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path()).unwrap();
+    assert_eq!(ledger.last_seq(), 0);
+    let messages: Vec<Vec<u8>> = (0..5).map(|i| commitment_of(&key(i), i, "acme")).collect();
+    // Stored out of created_at order: the sequence follows storage, not creation.
+    for m in messages.iter().rev() {
+        ledger.insert(m).unwrap();
+    }
+    ledger.insert(&messages[0]).unwrap(); // a duplicate takes no number
+    assert_eq!(ledger.last_seq(), 5);
+    let page = ledger.since(0, 10, usize::MAX).unwrap();
+    let order: Vec<Vec<u8>> = page.entries.iter().map(|(_, e)| e.clone()).collect();
+    let expected: Vec<Vec<u8>> = messages.iter().rev().cloned().collect();
+    assert_eq!(order, expected);
+    assert_eq!(
+        page.entries.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4, 5]
+    );
+    // Limits: entries, and bytes (at least one entry always).
+    assert_eq!(ledger.since(2, 2, usize::MAX).unwrap().entries[0].0, 3);
+    assert_eq!(ledger.since(2, 2, usize::MAX).unwrap().entries.len(), 2);
+    assert_eq!(ledger.since(0, 10, 1).unwrap().entries.len(), 1);
+    assert!(ledger.since(5, 10, usize::MAX).unwrap().entries.is_empty());
+
+    let epoch = ledger.epoch();
+    drop(ledger);
+    let ledger = Ledger::open(dir.path()).unwrap();
+    assert_eq!(ledger.epoch(), epoch, "the epoch is kept");
+    assert_eq!(ledger.last_seq(), 5);
+    let late = commitment_of(&key(9), 9, "acme");
+    ledger.insert(&late).unwrap();
+    assert_eq!(
+        ledger.since(5, 10, usize::MAX).unwrap().entries[0],
+        (6, late)
+    );
+}
+
+#[test]
+fn sync_cursors_are_kept_per_peer_with_their_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path()).unwrap();
+    assert_eq!(ledger.sync_cursor(b"peer-a").unwrap(), None);
+    let epoch = Epoch([7; 16]);
+    ledger.set_sync_cursor(b"peer-a", epoch, 42).unwrap();
+    assert_eq!(ledger.sync_cursor(b"peer-a").unwrap(), Some((epoch, 42)));
+    assert_eq!(ledger.sync_cursor(b"peer-b").unwrap(), None);
+    let other = Ledger::open(&dir.path().join("other")).unwrap();
+    assert_ne!(
+        other.epoch(),
+        ledger.epoch(),
+        "each ledger has its own epoch"
+    );
+}
+
+#[test]
+fn an_attestation_contradicting_its_stored_commitment_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path()).unwrap();
+    let buyer = key(1);
+    let c = samples::commitment(public(&buyer), "acme");
+    let c_bytes = Envelope::seal(&c, &buyer).unwrap().to_bytes();
+    let c_id = ledger.insert(&c_bytes).unwrap().id;
+    let attester = key(2);
+    let bound = samples::attestation(public(&attester), c_id, "acme", 5);
+    ledger
+        .insert(&Envelope::seal(&bound, &attester).unwrap().to_bytes())
+        .unwrap();
+    let other_provider = samples::attestation(public(&attester), c_id, "other", 6);
+    let err = ledger
+        .insert(
+            &Envelope::seal(&other_provider, &attester)
+                .unwrap()
+                .to_bytes(),
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("provider"), "{err}");
+    assert_eq!(ledger.len(), 2);
+}
+
+#[test]
+fn a_reveal_must_open_a_stored_commitment_of_its_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path()).unwrap();
+    let buyer = key(1);
+    let reveal = samples::reveal();
+    // Before the commitment arrives, a reveal is stored unchecked.
+    let stranger = key(3);
+    let early = Envelope::seal(&reveal, &stranger).unwrap().to_bytes();
+    ledger.insert(&early).unwrap();
+    let c = samples::commitment(public(&buyer), "acme");
+    ledger
+        .insert(&Envelope::seal(&c, &buyer).unwrap().to_bytes())
+        .unwrap();
+    // Now a reveal by anyone but the buyer is refused; the buyer's is stored.
+    let mut again = reveal.clone();
+    again.created_at += 1;
+    let err = ledger
+        .insert(&Envelope::seal(&again, &stranger).unwrap().to_bytes())
+        .unwrap_err();
+    assert!(err.to_string().contains("reveal does not match"), "{err}");
+    ledger
+        .insert(&Envelope::seal(&again, &buyer).unwrap().to_bytes())
+        .unwrap();
+}

@@ -1,0 +1,149 @@
+//! The demo's network part: three nodes (the buyer's, a witness-to-be and an observer) on
+//! loopback; the buyer's node publishes a commitment and an attestation per provider, and the
+//! observer's API answers for each provider's record.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use vtune_node::api::ApiClient;
+use vtune_node::daemon::{Daemon, DaemonConfig};
+use vtune_node::keys;
+use vtune_node::summary::ProviderSummary;
+use vtune_node::verifier::Report;
+use vtune_protocol::envelope::Envelope;
+use vtune_protocol::messages::{Digest, JobId};
+
+use super::check::{
+    ATTESTATION_MSG, COMMITMENT_MSG, read_commitment, write_attestation_msg_for_report,
+    write_commitment_msg,
+};
+
+/// What the observer said about each provider.
+pub(crate) struct NetworkOutcome {
+    /// The nodes' names and peer ids.
+    pub(crate) nodes: Vec<(String, String)>,
+    /// The observer's API URL.
+    pub(crate) observer_api: String,
+    /// Each provider's summary, as served by the observer.
+    pub(crate) summaries: Vec<ProviderSummary>,
+}
+
+fn config(dir: &Path, bootstrap: Vec<vtune_node::network::Multiaddr>) -> DaemonConfig {
+    DaemonConfig {
+        data_dir: dir.to_path_buf(),
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("a valid multiaddr")],
+        bootstrap,
+        api: "127.0.0.1:0".parse().expect("a valid address"),
+        market: "demo".to_string(),
+        trust: None,
+        sync_interval: Duration::from_secs(1),
+    }
+}
+
+/// Starts the three nodes, publishes through the buyer's, and reads the observer's summaries.
+pub(crate) async fn run(
+    dir: &Path,
+    job_dir: &Path,
+    reports: &[(String, &Report)],
+    say: &dyn Fn(&str),
+) -> anyhow::Result<NetworkOutcome> {
+    let buyer_dir = dir.join("nodes/buyer");
+    let buyer = Daemon::start(config(&buyer_dir, Vec::new())).await?;
+    let bootstrap = buyer.listen_addrs.clone();
+    let witness = Daemon::start(config(&dir.join("nodes/witness"), bootstrap.clone())).await?;
+    let observer = Daemon::start(config(&dir.join("nodes/observer"), bootstrap)).await?;
+    let nodes = [
+        ("buyer", &buyer),
+        ("witness", &witness),
+        ("observer", &observer),
+    ];
+    for (name, node) in nodes {
+        say(&format!(
+            "   node {name:<8} {}  api {}",
+            node.peer_id, node.api_url
+        ));
+    }
+    let api = ApiClient::new(&buyer.api_url);
+    let observer_api = ApiClient::new(&observer.api_url);
+    wait_for_peers(&observer_api).await?;
+
+    let (key, _) = keys::load_or_create(&buyer_dir)?;
+    let mut ids = Vec::new();
+    for (provider, report) in reports {
+        // One secret set serves the three providers here; each gets a job of its own.
+        write_commitment_msg(job_dir, provider, "demo-base", -6.0, &key, true)?;
+        let mut commitment = read_commitment(job_dir)?.message().clone();
+        let own =
+            Digest::of(&[commitment.job_id.as_bytes().as_slice(), provider.as_bytes()].concat());
+        commitment.job_id = JobId(own.0[..16].try_into().expect("16 bytes"));
+        let bytes = Envelope::seal(&commitment, key.signing_key())?.to_bytes();
+        std::fs::write(job_dir.join(COMMITMENT_MSG), bytes)?;
+        // The demo keeps no transcript file; the digest covers the report instead.
+        let digest = Digest::of(&serde_json::to_vec(report)?).to_string();
+        let mut report = (*report).clone();
+        report.job_id = commitment.job_id.to_string();
+        write_attestation_msg_for_report(job_dir, &key, &report, &digest, unix_now())?;
+        for file in [COMMITMENT_MSG, ATTESTATION_MSG] {
+            let bytes = std::fs::read(job_dir.join(file))?;
+            let posted = api.publish(bytes).await?;
+            ids.push(posted.id);
+        }
+    }
+    say(&format!(
+        "   published {} messages (a commitment and an attestation per provider) at the buyer's node",
+        ids.len()
+    ));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for id in &ids {
+        while !observer_api.has(id).await? {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "the observer did not receive message {id} within 20 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let mut summaries = Vec::new();
+    for (provider, _) in reports {
+        summaries.push(
+            observer_api
+                .summary(provider)
+                .await
+                .with_context(|| format!("the observer's summary of {provider}"))?,
+        );
+    }
+    let outcome = NetworkOutcome {
+        nodes: nodes
+            .iter()
+            .map(|(name, node)| (name.to_string(), node.peer_id.to_string()))
+            .collect(),
+        observer_api: observer.api_url.clone(),
+        summaries,
+    };
+    for node in [observer, witness, buyer] {
+        node.shutdown().await?;
+    }
+    Ok(outcome)
+}
+
+/// Waits until the observer is in the topic's mesh.
+async fn wait_for_peers(observer: &ApiClient) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if observer.health().await?.mesh_peers > 0 {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the observer joined no mesh within 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

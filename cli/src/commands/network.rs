@@ -1,0 +1,331 @@
+//! `run` (the daemon), `publish` and `query` (clients of a daemon's API), and the
+//! `--publish` flags of `commit` and `verify`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use vtune_node::api::{ApiClient, Posted};
+use vtune_node::daemon::{Daemon, DaemonConfig};
+use vtune_node::keys;
+use vtune_node::network::Multiaddr;
+use vtune_node::summary::{Counts, JobView, ProviderSummary};
+
+use super::keys::DataDirArg;
+use crate::output;
+
+/// The API a client talks to unless told otherwise.
+pub(crate) const DEFAULT_API: &str = "http://127.0.0.1:8470";
+
+/// Flags of `vtune-node run`.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "The daemon prints its peer id, listen addresses and API URL, then \
+    runs until Ctrl-C or SIGTERM, when it stops cleanly with the ledger flushed. \
+    Logs go to stderr; RUST_LOG sets the level (e.g. RUST_LOG=vtune_node=debug)."
+)]
+pub(crate) struct RunArgs {
+    #[command(flatten)]
+    pub(crate) data: DataDirArg,
+    /// libp2p address to listen on (repeatable).
+    #[arg(
+        long,
+        value_name = "MULTIADDR",
+        default_value = "/ip4/0.0.0.0/tcp/4710"
+    )]
+    pub(crate) listen: Vec<Multiaddr>,
+    /// A peer to join through, e.g. /ip4/203.0.113.5/tcp/4710/p2p/12D3Koo... (repeatable).
+    #[arg(long, value_name = "MULTIADDR")]
+    pub(crate) bootstrap: Vec<Multiaddr>,
+    /// Where the HTTP API listens.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8470")]
+    pub(crate) api: SocketAddr,
+    /// The market to join: the gossip topic is vtune/<market>/v1.
+    #[arg(long, value_name = "NAME", default_value = "main")]
+    pub(crate) market: String,
+    /// Attester public keys (hex) or peer ids this operator trusts, one per line; summaries
+    /// report every count for all attesters and for these apart.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) trust: Option<PathBuf>,
+    /// Seconds between sync rounds with each peer.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    pub(crate) sync_interval: f64,
+    /// Print the start-up facts as one JSON line.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// Flags of `vtune-node publish`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct PublishArgs {
+    /// Signed message files (`*.msg`) to send.
+    #[arg(value_name = "FILE.msg", required = true)]
+    pub(crate) files: Vec<PathBuf>,
+    /// The daemon's API.
+    #[arg(long, value_name = "URL", env = "VTUNE_API", default_value = DEFAULT_API)]
+    pub(crate) api: String,
+    /// Print the answers as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// Flags of `vtune-node query`.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["provider", "job"])))]
+pub(crate) struct QueryArgs {
+    /// A provider: its record (summary) before paying.
+    #[arg(long, value_name = "ID")]
+    pub(crate) provider: Option<String>,
+    /// One job: its commitment, attestations and reveal status.
+    #[arg(long, value_name = "JOB_ID")]
+    pub(crate) job: Option<String>,
+    /// The daemon's API.
+    #[arg(long, value_name = "URL", env = "VTUNE_API", default_value = DEFAULT_API)]
+    pub(crate) api: String,
+    /// Print the API's JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// The `--publish` flags of `commit` and `verify`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct PublishFlag {
+    /// Send what was signed to a daemon, which stores and gossips it.
+    #[arg(long)]
+    pub(crate) publish: bool,
+    /// The daemon's API, for --publish.
+    #[arg(long = "api", value_name = "URL", env = "VTUNE_API", default_value = DEFAULT_API)]
+    pub(crate) node_api: String,
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Runtime::new().context("starting the async runtime")
+}
+
+/// Runs `vtune-node run`.
+pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    if !(args.sync_interval > 0.0 && args.sync_interval.is_finite()) {
+        anyhow::bail!("--sync-interval must be a positive number of seconds");
+    }
+    let data_dir = keys::data_dir(args.data.data_dir.as_deref())?;
+    let config = DaemonConfig {
+        data_dir: data_dir.clone(),
+        listen: args.listen,
+        bootstrap: args.bootstrap,
+        api: args.api,
+        market: args.market.clone(),
+        trust: args.trust,
+        sync_interval: Duration::from_secs_f64(args.sync_interval),
+    };
+    runtime()?.block_on(async move {
+        let daemon = Daemon::start(config).await?;
+        let listen: Vec<String> = daemon.listen_addrs.iter().map(|a| a.to_string()).collect();
+        if args.json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "peer_id": daemon.peer_id.to_string(),
+                    "listen": listen,
+                    "api": daemon.api_url,
+                    "market": args.market,
+                    "data_dir": data_dir.display().to_string(),
+                    "new_key": daemon.new_key,
+                })
+            );
+        } else {
+            if daemon.new_key {
+                println!("created a new node key in {}", data_dir.display());
+            }
+            println!("peer id  {}", daemon.peer_id);
+            for addr in &listen {
+                println!("listen   {addr}");
+            }
+            println!("api      {}", daemon.api_url);
+            println!("market   {} (topic vtune/{}/v1)", args.market, args.market);
+            println!("ledger   {}", data_dir.join("ledger").display());
+        }
+        wait_for_stop().await;
+        tracing::info!("stopping");
+        daemon.shutdown().await?;
+        anyhow::Ok(())
+    })?;
+    output::ok()
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+async fn wait_for_stop() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// Sends message files to a daemon; the answers in file order.
+pub(crate) fn publish_files(api: &str, files: &[&Path]) -> anyhow::Result<Vec<Posted>> {
+    let mut envelopes = Vec::new();
+    for path in files {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        envelopes.push((path, bytes));
+    }
+    let client = ApiClient::new(api);
+    runtime()?.block_on(async {
+        let mut answers = Vec::new();
+        for (path, bytes) in envelopes {
+            let posted = client
+                .publish(bytes)
+                .await
+                .with_context(|| format!("publishing {}", path.display()))?;
+            answers.push(posted);
+        }
+        Ok(answers)
+    })
+}
+
+/// Prints what publishing did.
+pub(crate) fn print_posted(path: &Path, posted: &Posted) {
+    let what = if posted.new {
+        "stored and gossiped"
+    } else {
+        "already held by the node"
+    };
+    println!("{} {} {}: {what}", path.display(), posted.kind, posted.id);
+    if posted.equivocation {
+        println!("  warning: it contradicts an earlier attestation by the same attester");
+    }
+}
+
+/// Runs `vtune-node publish`.
+pub(crate) fn publish(args: PublishArgs) -> anyhow::Result<ExitCode> {
+    let files: Vec<&Path> = args.files.iter().map(PathBuf::as_path).collect();
+    let answers = publish_files(&args.api, &files)?;
+    if args.json {
+        output::print_json(&answers)?;
+    } else {
+        for (path, posted) in files.iter().zip(&answers) {
+            print_posted(path, posted);
+        }
+    }
+    output::ok()
+}
+
+/// Runs `vtune-node query`.
+pub(crate) fn query(args: QueryArgs) -> anyhow::Result<ExitCode> {
+    let client = ApiClient::new(&args.api);
+    let rt = runtime()?;
+    if let Some(provider) = &args.provider {
+        let summary = rt.block_on(client.summary(provider))?;
+        if args.json {
+            output::print_json(&summary)?;
+        } else {
+            print!("{}", render_summary(&summary));
+        }
+    } else if let Some(job) = &args.job {
+        let view = rt.block_on(client.job(job))?;
+        if args.json {
+            output::print_json(&view)?;
+        } else {
+            print!("{}", render_job(&view));
+        }
+    }
+    output::ok()
+}
+
+/// A provider summary as a table: one column for all attesters, one for trusted ones.
+pub(crate) fn render_summary(s: &ProviderSummary) -> String {
+    let mut out = format!("provider {}  (jobs committed: {})\n", s.provider, s.jobs);
+    let trusted_head = if s.trusted_keys == 0 {
+        "trusted (no --trust file)".to_string()
+    } else {
+        format!("trusted ({} keys)", s.trusted_keys)
+    };
+    out += &format!(
+        "  {:<26} {:>14} {:>26}\n",
+        "", "all attesters", trusted_head
+    );
+    type Row = (&'static str, fn(&Counts) -> u64);
+    let rows: [Row; 10] = [
+        ("attestations", |c| c.attestations),
+        ("pass", |c| c.pass),
+        ("fail, evidence of training", |c| c.fail_with_evidence),
+        ("fail, no evidence", |c| c.fail_without_evidence),
+        ("inconclusive", |c| c.inconclusive),
+        ("by buyers", |c| c.buyer_attestations),
+        ("by witnesses", |c| c.witness_attestations),
+        ("distinct attesters", |c| c.distinct_attesters),
+        ("distinct buyers", |c| c.distinct_buyers),
+        ("flagged attesters", |c| c.flagged_attesters),
+    ];
+    for (name, value) in rows {
+        out += &format!(
+            "  {name:<26} {:>14} {:>26}\n",
+            value(&s.all),
+            value(&s.trusted)
+        );
+    }
+    if s.without_commitment + s.mismatched > 0 {
+        out += &format!(
+            "  not counted: {} without a known commitment, {} contradicting theirs\n",
+            s.without_commitment, s.mismatched
+        );
+    }
+    for e in &s.equivocations {
+        out += &format!(
+            "  equivocation: attester {} on job {}{}\n",
+            e.attester,
+            e.job_id,
+            if e.trusted { " (trusted)" } else { "" }
+        );
+    }
+    if let (Some(first), Some(last)) = (s.first_seen, s.last_seen) {
+        out += &format!(
+            "  first seen {}, last seen {}\n",
+            httpdate_of(first),
+            httpdate_of(last)
+        );
+    }
+    out
+}
+
+fn httpdate_of(unix: u64) -> String {
+    httpdate::fmt_http_date(std::time::UNIX_EPOCH + Duration::from_secs(unix))
+}
+
+/// A job view as text.
+pub(crate) fn render_job(v: &JobView) -> String {
+    let mut out = format!("job {}\n", v.job_id);
+    match (&v.commitment_id, &v.commitment) {
+        (Some(id), Some(c)) => {
+            out += &format!(
+                "  commitment {id}: provider {}, N {}, threshold {}\n",
+                c["provider"], c["backdoors"], c["pass_threshold"]
+            );
+        }
+        _ => out += "  commitment: not held by this node\n",
+    }
+    for a in &v.attestations {
+        out += &format!(
+            "  {:<12} {:<7} log10 p {:>9.2}  by {}{}{}\n",
+            format!("{:?}", a.verdict).to_lowercase(),
+            format!("{:?}", a.role).to_lowercase(),
+            a.log10_p_value,
+            a.attester.fmt_short(),
+            if a.trusted { " (trusted)" } else { "" },
+            match &a.binding_error {
+                Some(e) => format!("  [not counted: {e}]"),
+                None => String::new(),
+            }
+        );
+    }
+    out += &format!(
+        "  reveal: {}\n",
+        match &v.reveal_id {
+            Some(id) => format!("published ({id})"),
+            None => "not yet".to_string(),
+        }
+    );
+    out
+}

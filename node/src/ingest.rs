@@ -1,0 +1,103 @@
+//! Storing a message that arrived from the API, gossip or sync: the one path that verifies,
+//! stores, and counts the result. These calls block (the ledger flushes to disk): async code
+//! runs them on the blocking pool.
+
+use vtune_protocol::envelope::OpenError;
+use vtune_protocol::messages::InvalidMessage;
+
+use crate::ledger::{InsertError, Inserted, Ledger};
+use crate::metrics::Metrics;
+
+/// Where a message came from, for metrics and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// `POST /v1/messages`.
+    Api,
+    /// The gossip topic (an envelope, or the body of an announcement).
+    Gossip,
+    /// A sync page.
+    Sync,
+}
+
+impl Source {
+    /// Its metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Source::Api => "api",
+            Source::Gossip => "gossip",
+            Source::Sync => "sync",
+        }
+    }
+}
+
+/// Verifies and stores one envelope, counting the outcome.
+pub fn ingest(
+    ledger: &Ledger,
+    metrics: &Metrics,
+    envelope: &[u8],
+    source: Source,
+) -> Result<Inserted, InsertError> {
+    let result = ledger.insert(envelope);
+    count(metrics, envelope, &result, source);
+    result
+}
+
+/// Verifies and stores a batch of envelopes (one flush), counting each outcome.
+pub fn ingest_batch(
+    ledger: &Ledger,
+    metrics: &Metrics,
+    envelopes: &[Vec<u8>],
+    source: Source,
+) -> Result<Vec<Result<Inserted, InsertError>>, crate::ledger::LedgerError> {
+    let results = ledger.insert_batch(envelopes)?;
+    for (envelope, result) in envelopes.iter().zip(&results) {
+        count(metrics, envelope, result, source);
+    }
+    Ok(results)
+}
+
+fn count(
+    metrics: &Metrics,
+    envelope: &[u8],
+    result: &Result<Inserted, InsertError>,
+    source: Source,
+) {
+    match result {
+        Ok(inserted) if inserted.new => {
+            metrics.count_stored(kind_of(envelope), source.label());
+        }
+        Ok(_) => {
+            metrics.duplicates.inc();
+        }
+        Err(e) => metrics.count_rejected(reject_reason(e), source.label()),
+    }
+}
+
+/// The kind of a stored envelope, read from its payload type.
+fn kind_of(envelope: &[u8]) -> &'static str {
+    match vtune_protocol::envelope::Envelope::decode(envelope) {
+        Ok(e) if e.payload_type.contains(".commitment.") => "commitment",
+        Ok(e) if e.payload_type.contains(".attestation.") => "attestation",
+        Ok(e) if e.payload_type.contains(".reveal.") => "reveal",
+        _ => "other",
+    }
+}
+
+/// A short, stable label for why a message was refused.
+pub fn reject_reason(error: &InsertError) -> &'static str {
+    match error {
+        InsertError::Ledger(_) => "storage",
+        InsertError::Invalid(e) => match e {
+            OpenError::Envelope(_) => "decode",
+            OpenError::UnknownVersion(_) => "version",
+            OpenError::UnknownPayloadType(_) | OpenError::WrongPayloadType { .. } => "payload_type",
+            OpenError::PayloadTooLarge { .. } => "too_large",
+            OpenError::BadSigner(_) | OpenError::BadSignature(_) => "signature",
+            OpenError::Payload(_) => "payload",
+            OpenError::Invalid(InvalidMessage::CommitmentMismatch(_)) => "commitment_mismatch",
+            OpenError::Invalid(InvalidMessage::RevealMismatch(_)) => "reveal_mismatch",
+            OpenError::Invalid(_) => "inconsistent",
+            _ => "other",
+        },
+    }
+}
