@@ -270,3 +270,150 @@ fn a_peer_flooding_invalid_messages_is_disconnected_and_honest_traffic_flows() {
         PROPAGATION,
     );
 }
+
+fn vtune(data_dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_vtune-node"))
+        .args(args)
+        .env("VTUNE_DATA_DIR", data_dir)
+        .env_remove("RUST_LOG")
+        .env_remove("VTUNE_API")
+        .output()
+        .expect("run vtune-node")
+}
+
+fn text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn commit_publish_and_query_from_the_command_line() {
+    let _serial = serial();
+    let root = tempfile::tempdir().unwrap();
+    let mut node = Node::start("node1", &root.path().join("node1"), &[]);
+    let buyer_dir = root.path().join("buyer");
+    let work = root.path().join("work");
+    let out = vtune(
+        &buyer_dir,
+        &["demo", "--rows", "300", "--workdir", work.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let job = work.join("job");
+
+    // commit --publish signs and sends the commitment.
+    let out = vtune(
+        &buyer_dir,
+        &[
+            "commit",
+            "--job",
+            job.to_str().unwrap(),
+            "--provider",
+            "acme2",
+            "--base-model",
+            "m",
+        ],
+    );
+    assert!(
+        !out.status.success(),
+        "commit.msg exists, so --force is needed"
+    );
+    let out = vtune(
+        &buyer_dir,
+        &[
+            "commit",
+            "--job",
+            job.to_str().unwrap(),
+            "--provider",
+            "acme2",
+            "--base-model",
+            "m",
+            "--force",
+            "--publish",
+            "--api",
+            &node.api,
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["published"]["new"], true, "{json}");
+    let msg = job.join("commitment.msg");
+    let out = vtune(
+        &buyer_dir,
+        &["publish", msg.to_str().unwrap(), "--api", &node.api],
+    );
+    assert!(text(&out).contains("already held"), "{}", text(&out));
+
+    // publish files, then query the provider and the job.
+    let buyer = NodeKey::from_seed([11; 32]);
+    let c = commitment(&buyer, 12, "acme");
+    let a = attestation(&buyer, &c, true, 1_800_000_000);
+    let (c_file, a_file) = (root.path().join("c.msg"), root.path().join("a.msg"));
+    std::fs::write(&c_file, &c.1.bytes).unwrap();
+    std::fs::write(&a_file, &a.bytes).unwrap();
+    let out = vtune(
+        &buyer_dir,
+        &[
+            "publish",
+            c_file.to_str().unwrap(),
+            a_file.to_str().unwrap(),
+            "--api",
+            &node.api,
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        text(&out).matches("stored and gossiped").count(),
+        2,
+        "{}",
+        text(&out)
+    );
+    let out = vtune(
+        &buyer_dir,
+        &["query", "--provider", "acme", "--api", &node.api],
+    );
+    let table = text(&out);
+    assert!(out.status.success(), "{table}");
+    assert!(table.contains("all attesters") && table.contains("trusted (no --trust file)"));
+    let pass_row = table
+        .lines()
+        .find(|l| l.trim_start().starts_with("pass"))
+        .unwrap();
+    assert_eq!(
+        pass_row.split_whitespace().collect::<Vec<_>>(),
+        ["pass", "1", "0"]
+    );
+    let out = vtune(
+        &buyer_dir,
+        &["query", "--provider", "acme", "--api", &node.api, "--json"],
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["all"]["pass"], 1, "{json}");
+    let job_id = c.0.job_id.to_string();
+    let out = vtune(&buyer_dir, &["query", "--job", &job_id, "--api", &node.api]);
+    assert!(text(&out).contains("reveal: not yet"), "{}", text(&out));
+
+    // A daemon that is down, and a bad trust file, are clear errors (exit 2).
+    let api = node.api.clone();
+    node.stop();
+    let out = vtune(&buyer_dir, &["query", "--provider", "acme", "--api", &api]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("cannot reach"), "{}", text(&out));
+    let trust = root.path().join("trust.txt");
+    std::fs::write(&trust, "# trusted\nnot-a-key\n").unwrap();
+    let out = vtune(
+        &root.path().join("other"),
+        &[
+            "run",
+            "--trust",
+            trust.to_str().unwrap(),
+            "--api",
+            "127.0.0.1:0",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("trust.txt:2:"), "{}", text(&out));
+}

@@ -68,7 +68,9 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 async fn bytes_out(api: &ApiClient) -> u64 {
     let text = api.get_text("/metrics").await.unwrap();
     text.lines()
-        .filter(|l| l.starts_with("libp2p_bandwidth_bytes_total") && l.contains("outbound"))
+        .filter(|l| {
+            l.starts_with("libp2p_bandwidth_bytes_total") && l.contains("direction=\"Outbound\"")
+        })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum::<f64>() as u64
 }
@@ -155,6 +157,13 @@ async fn main() {
     }
     let busy_window = busy_start.elapsed();
     let busy_bytes = total_bytes_out(&apis).await - busy_before;
+    // Idle again, as long, after the busy window: background traffic is the mean of both.
+    let after_start = Instant::now();
+    let after_before = total_bytes_out(&apis).await;
+    tokio::time::sleep(idle_window).await;
+    let idle_after = total_bytes_out(&apis).await - after_before;
+    let idle_window = idle_window + after_start.elapsed();
+    let idle_bytes = idle_bytes + idle_after;
     latencies.sort();
     let idle_rate = idle_bytes as f64 / idle_window.as_secs_f64();
     let attributable = busy_bytes as f64 - idle_rate * busy_window.as_secs_f64();
@@ -167,12 +176,15 @@ async fn main() {
         percentile(&latencies, 0.99).as_secs_f64() * 1e3,
         latencies.last().unwrap().as_secs_f64() * 1e3,
     );
+    let raw = busy_bytes as f64 / o.attestations as f64 / o.nodes as f64;
     println!(
-        "bytes sent per attestation per node: {:.0} (envelope {:.0} bytes: ratio {:.2}); idle traffic {:.0} B/s for the whole network, subtracted",
+        "bytes sent per attestation per node: {:.0} (envelope {:.0} bytes: ratio {:.2}) after subtracting the idle traffic of the same network ({:.0} B/s in all, measured before and after); without subtracting: {:.0} (ratio {:.2})",
         per_attestation_per_node,
         envelope_size,
         per_attestation_per_node / envelope_size,
-        idle_rate
+        idle_rate,
+        raw,
+        raw / envelope_size
     );
 
     // Idle RSS of a separate `vtune-node run` process in this network.

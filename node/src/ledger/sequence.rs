@@ -115,6 +115,31 @@ impl Ledger {
         Ok(SeqPage { entries, last_seq })
     }
 
+    /// Up to `limit` `(seq, id)` pairs stored after sequence number `after`, in order, and
+    /// the highest sequence number in use when they were read.
+    pub fn ids_since(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<(Vec<(u64, MessageId)>, u64), LedgerError> {
+        let last_seq = self.last_seq();
+        let start = Bound::Excluded(after.to_be_bytes().to_vec());
+        let corrupt = || LedgerError::Corrupt { tree: keys::BY_SEQ };
+        let mut ids = Vec::new();
+        for item in self.inner.by_seq.range((start, Bound::Unbounded)) {
+            let (key, value) = item?;
+            let seq = seq_of(&key).ok_or_else(corrupt)?;
+            if seq > last_seq || ids.len() >= limit {
+                break;
+            }
+            ids.push((
+                seq,
+                MessageId(value.as_ref().try_into().map_err(|_| corrupt())?),
+            ));
+        }
+        Ok((ids, last_seq))
+    }
+
     /// How far this node has synced from `peer` (its id's bytes): the peer's ledger epoch
     /// and the highest of its sequence numbers stored here, or `None` if never.
     pub fn sync_cursor(&self, peer: &[u8]) -> Result<Option<(Epoch, u64)>, LedgerError> {

@@ -42,6 +42,7 @@ pub fn build_swarm(
     let build = |e: &dyn std::fmt::Display| NetworkError::Build(e.to_string());
     let mut gossipsub = gossip::behaviour(topic).map_err(|e| build(&e))?;
     if let Some(registry) = registry.as_deref_mut() {
+        let registry = registry.sub_registry_with_prefix("libp2p_gossipsub");
         gossipsub = gossipsub.with_metrics(registry, Default::default());
     }
     gossipsub.subscribe(topic).map_err(|e| build(&e))?;

@@ -17,7 +17,7 @@ use vtune_protocol::envelope::MAX_GOSSIP_ENVELOPE_BYTES;
 use vtune_protocol::messages::MessageId;
 
 use super::gossip::{self, BAN_SCORE, GossipItem};
-use super::sync::{self, SeqEntry, SyncRequest, SyncResponse};
+use super::sync::{self, Body, Id, SeqId, SyncRequest, SyncResponse};
 use super::{Behaviour, BehaviourEvent, Command, NetworkConfig, NetworkStatus};
 use crate::ingest::{self, Source};
 use crate::ledger::{Epoch, InsertError, Ledger};
@@ -46,6 +46,12 @@ enum Done {
         channel: ResponseChannel<SyncResponse>,
         response: SyncResponse,
     },
+    /// The ids of a sync page that this node lacks were found.
+    Missing {
+        peer: PeerId,
+        round: Round,
+        ids: Vec<MessageId>,
+    },
     /// A sync page from `peer` was stored (or not).
     PageStored {
         peer: PeerId,
@@ -67,9 +73,24 @@ struct Peer {
     inbound: usize,
 }
 
+/// Where a sync round with a peer stands after it read one page of ids.
+#[derive(Debug, Clone, Copy)]
+struct Round {
+    /// The peer's epoch.
+    epoch: Epoch,
+    /// The highest sequence number of the page: the cursor once the page is stored.
+    top: u64,
+    /// Whether the peer holds more after the page.
+    more: bool,
+}
+
 /// An outstanding outbound request.
 enum Pending {
+    /// A page of ids.
     Page,
+    /// The bodies of a page's ids this node lacks.
+    Bodies { round: Round, asked: usize },
+    /// The body of an announced message.
     Body {
         id: MessageId,
         gossip_id: gossipsub::MessageId,
@@ -288,11 +309,12 @@ impl EventLoop {
             Some(GossipItem::Announce(id)) => match self.ledger.contains(&id) {
                 Ok(true) => report(self, MessageAcceptance::Accept),
                 Ok(false) => {
-                    let request_id = self
-                        .swarm
-                        .behaviour_mut()
-                        .sync
-                        .send_request(&source, SyncRequest::Body { id: id.0 });
+                    let request_id = self.swarm.behaviour_mut().sync.send_request(
+                        &source,
+                        SyncRequest::Bodies {
+                            ids: vec![Id(id.0)],
+                        },
+                    );
                     self.validating += 1;
                     self.pending
                         .insert(request_id, (source, Pending::Body { id, gossip_id }));
@@ -364,7 +386,7 @@ impl EventLoop {
             } => {
                 tracing::debug!(%peer, "sync request failed: {error}");
                 match self.pending.remove(&request_id) {
-                    Some((_, Pending::Page)) => {
+                    Some((_, Pending::Page | Pending::Bodies { .. })) => {
                         if let Some(state) = self.peers.get_mut(&peer) {
                             state.syncing = false;
                         }
@@ -406,42 +428,10 @@ impl EventLoop {
         state.inbound += 1;
         let (ledger, done) = (self.ledger.clone(), self.done_tx.clone());
         tokio::task::spawn_blocking(move || {
-            let response = match request {
-                SyncRequest::Since {
-                    epoch,
-                    after,
-                    limit,
-                } => {
-                    let after = if epoch == Some(ledger.epoch()) {
-                        after
-                    } else {
-                        0
-                    };
-                    let limit = limit.clamp(1, sync::MAX_PAGE_ENTRIES) as usize;
-                    match ledger.since(after, limit, sync::MAX_PAGE_BYTES) {
-                        Ok(page) => SyncResponse::Page {
-                            epoch: ledger.epoch(),
-                            entries: page
-                                .entries
-                                .into_iter()
-                                .map(|(seq, envelope)| SeqEntry { seq, envelope })
-                                .collect(),
-                            last_seq: page.last_seq,
-                        },
-                        Err(e) => {
-                            tracing::error!("cannot read the ledger for a peer: {e}");
-                            SyncResponse::Unavailable
-                        }
-                    }
-                }
-                SyncRequest::Body { id } => match ledger.get(&MessageId(id)) {
-                    Ok(body) => SyncResponse::Body(body),
-                    Err(e) => {
-                        tracing::error!("cannot read the ledger for a peer: {e}");
-                        SyncResponse::Unavailable
-                    }
-                },
-            };
+            let response = serve_request(&ledger, request).unwrap_or_else(|e| {
+                tracing::error!("cannot read the ledger for a peer: {e}");
+                SyncResponse::Unavailable
+            });
             let _ = done.send(Done::Served {
                 peer,
                 channel,
@@ -455,23 +445,26 @@ impl EventLoop {
             return;
         };
         match (pending, response) {
-            (Pending::Body { id, gossip_id }, SyncResponse::Body(Some(body)))
-                if MessageId::of(&body) == id =>
+            (Pending::Body { id, gossip_id }, SyncResponse::Bodies(mut bodies))
+                if bodies.len() == 1 =>
             {
-                self.store_off_loop(peer, gossip_id, body, 0, Source::Gossip);
+                match bodies.pop() {
+                    Some(Body(Some(body))) if MessageId::of(&body) == id => {
+                        self.store_off_loop(peer, gossip_id, body, 0, Source::Gossip);
+                    }
+                    // A body that is not the one announced is the peer's fault; no body
+                    // may be a race with its own storage.
+                    other => {
+                        let acceptance = match other {
+                            Some(Body(Some(_))) => MessageAcceptance::Reject,
+                            _ => MessageAcceptance::Ignore,
+                        };
+                        self.finish_validation(&gossip_id, &peer, acceptance);
+                    }
+                }
             }
-            (Pending::Body { gossip_id, .. }, response) => {
-                self.validating -= 1;
-                // A body that is not the one announced is the peer's fault; no body at all
-                // may be a race with its own storage.
-                let acceptance = match response {
-                    SyncResponse::Body(Some(_)) => MessageAcceptance::Reject,
-                    _ => MessageAcceptance::Ignore,
-                };
-                self.swarm
-                    .behaviour_mut()
-                    .gossipsub
-                    .report_message_validation_result(&gossip_id, &peer, acceptance);
+            (Pending::Body { gossip_id, .. }, _) => {
+                self.finish_validation(&gossip_id, &peer, MessageAcceptance::Ignore);
             }
             (
                 Pending::Page,
@@ -482,9 +475,24 @@ impl EventLoop {
                 },
             ) => {
                 self.metrics.sync_pages.inc();
-                self.store_page(peer, epoch, entries, last_seq);
+                self.find_missing(peer, epoch, entries, last_seq);
             }
-            (Pending::Page, _) => {
+            (Pending::Bodies { round, asked }, SyncResponse::Bodies(bodies)) => {
+                // Fewer bodies than asked: the answer was cut at its byte limit; the cursor
+                // stays, and the next page lists the rest again.
+                let complete = bodies.len() >= asked;
+                let round = if complete {
+                    round
+                } else {
+                    Round {
+                        more: true,
+                        ..round
+                    }
+                };
+                let envelopes = bodies.into_iter().filter_map(|b| b.0).collect();
+                self.store_page(peer, round, envelopes, complete);
+            }
+            (Pending::Page | Pending::Bodies { .. }, _) => {
                 if let Some(state) = self.peers.get_mut(&peer) {
                     state.syncing = false;
                 }
@@ -492,17 +500,60 @@ impl EventLoop {
         }
     }
 
-    /// Stores a sync page off the loop; the cursor advances only once it is on disk.
-    fn store_page(&mut self, peer: PeerId, epoch: Epoch, entries: Vec<SeqEntry>, last_seq: u64) {
+    /// Reports a validation result that did not go through [`Done::Validated`].
+    fn finish_validation(
+        &mut self,
+        gossip_id: &gossipsub::MessageId,
+        source: &PeerId,
+        acceptance: MessageAcceptance,
+    ) {
+        self.validating -= 1;
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .report_message_validation_result(gossip_id, source, acceptance);
+    }
+
+    /// Finds, off the loop, which ids of a page this node lacks.
+    fn find_missing(&self, peer: PeerId, epoch: Epoch, entries: Vec<SeqId>, last_seq: u64) {
+        let (ledger, done) = (self.ledger.clone(), self.done_tx.clone());
+        tokio::task::spawn_blocking(move || {
+            let top = entries.last().map_or(last_seq, |e| e.seq);
+            let round = Round {
+                epoch,
+                top,
+                more: entries.last().is_some_and(|e| e.seq < last_seq),
+            };
+            let mut ids = Vec::new();
+            for entry in &entries {
+                let id = MessageId(entry.id.0);
+                match ledger.contains(&id) {
+                    Ok(true) => {}
+                    Ok(false) => ids.push(id),
+                    Err(e) => {
+                        tracing::error!("cannot read the ledger: {e}");
+                        let _ = done.send(Done::PageStored {
+                            peer,
+                            cursor: None,
+                            more: false,
+                        });
+                        return;
+                    }
+                }
+            }
+            let _ = done.send(Done::Missing { peer, round, ids });
+        });
+    }
+
+    /// Stores a page's bodies off the loop; the cursor advances (when `advance`) only once
+    /// they are on disk.
+    fn store_page(&mut self, peer: PeerId, round: Round, envelopes: Vec<Vec<u8>>, advance: bool) {
         let (ledger, metrics, done) = (
             self.ledger.clone(),
             self.metrics.clone(),
             self.done_tx.clone(),
         );
         tokio::task::spawn_blocking(move || {
-            let top = entries.last().map_or(last_seq, |e| e.seq);
-            let more = entries.last().is_some_and(|e| e.seq < last_seq);
-            let envelopes: Vec<Vec<u8>> = entries.into_iter().map(|e| e.envelope).collect();
             let stored = ingest::ingest_batch(&ledger, &metrics, &envelopes, Source::Sync)
                 .map_err(InsertError::from)
                 .and_then(|results| {
@@ -517,17 +568,29 @@ impl EventLoop {
                     if rejected > 0 {
                         tracing::warn!(%peer, rejected, "a sync page held invalid messages");
                     }
-                    ledger.set_sync_cursor(&peer.to_bytes(), epoch, top)?;
+                    if advance {
+                        ledger.set_sync_cursor(&peer.to_bytes(), round.epoch, round.top)?;
+                    }
                     Ok(())
                 });
             let cursor = match stored {
-                Ok(()) => Some((epoch, top)),
+                Ok(()) if advance => Some((round.epoch, round.top)),
+                Ok(()) => None,
                 Err(e) => {
                     tracing::error!("cannot store a sync page: {e}");
-                    None
+                    let _ = done.send(Done::PageStored {
+                        peer,
+                        cursor: None,
+                        more: false,
+                    });
+                    return;
                 }
             };
-            let _ = done.send(Done::PageStored { peer, cursor, more });
+            let _ = done.send(Done::PageStored {
+                peer,
+                cursor,
+                more: round.more,
+            });
         });
     }
 
@@ -558,6 +621,20 @@ impl EventLoop {
                     .sync
                     .send_response(channel, response);
             }
+            Done::Missing { peer, round, ids } => {
+                if ids.is_empty() {
+                    // Nothing to fetch: the page is already stored here.
+                    self.store_page(peer, round, Vec::new(), true);
+                } else {
+                    let asked = ids.len();
+                    let request = SyncRequest::Bodies {
+                        ids: ids.into_iter().map(|id| Id(id.0)).collect(),
+                    };
+                    let request_id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
+                    self.pending
+                        .insert(request_id, (peer, Pending::Bodies { round, asked }));
+                }
+            }
             Done::PageStored { peer, cursor, more } => {
                 let Some(state) = self.peers.get_mut(&peer) else {
                     return;
@@ -566,7 +643,7 @@ impl EventLoop {
                 if cursor.is_some() {
                     state.cursor = cursor;
                 }
-                if cursor.is_some() && more {
+                if more {
                     self.start_sync(peer);
                 } else {
                     self.metrics.sync_rounds.inc();
@@ -697,4 +774,48 @@ impl EventLoop {
             tracing::warn!(%addr, "cannot dial a bootstrap peer: {e}");
         }
     }
+}
+
+/// The answer to a peer's request, read from the ledger.
+fn serve_request(
+    ledger: &Ledger,
+    request: SyncRequest,
+) -> Result<SyncResponse, crate::ledger::LedgerError> {
+    Ok(match request {
+        SyncRequest::Since {
+            epoch,
+            after,
+            limit,
+        } => {
+            let after = if epoch == Some(ledger.epoch()) {
+                after
+            } else {
+                0
+            };
+            let limit = limit.clamp(1, sync::MAX_PAGE_ENTRIES) as usize;
+            let (ids, last_seq) = ledger.ids_since(after, limit)?;
+            SyncResponse::Page {
+                epoch: ledger.epoch(),
+                entries: ids
+                    .into_iter()
+                    .map(|(seq, id)| SeqId { seq, id: Id(id.0) })
+                    .collect(),
+                last_seq,
+            }
+        }
+        SyncRequest::Bodies { ids } => {
+            let mut bodies = Vec::new();
+            let mut bytes = 0;
+            for id in ids.iter().take(sync::MAX_PAGE_ENTRIES as usize) {
+                let body = ledger.get(&MessageId(id.0))?;
+                let len = body.as_ref().map_or(0, Vec::len);
+                if !bodies.is_empty() && bytes + len > sync::MAX_PAGE_BYTES {
+                    break;
+                }
+                bytes += len;
+                bodies.push(Body(body));
+            }
+            SyncResponse::Bodies(bodies)
+        }
+    })
 }

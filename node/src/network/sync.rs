@@ -25,8 +25,8 @@ pub const MAX_PAGE_ENTRIES: u32 = 1024;
 pub const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
 /// Inbound requests one peer may have in progress at once; more are answered `Busy`.
 pub const MAX_INBOUND_PER_PEER: usize = 2;
-/// The largest request on the wire.
-const MAX_REQUEST_BYTES: u64 = 1024;
+/// The largest request on the wire: a `Bodies` request of a full page of ids.
+const MAX_REQUEST_BYTES: u64 = 64 * 1024;
 /// The largest response: a page of `MAX_PAGE_BYTES`, or one message of the largest size,
 /// with room for framing.
 const MAX_RESPONSE_BYTES: u64 = (if MAX_PAGE_BYTES > MAX_ENVELOPE_BYTES {
@@ -38,7 +38,8 @@ const MAX_RESPONSE_BYTES: u64 = (if MAX_PAGE_BYTES > MAX_ENVELOPE_BYTES {
 /// A request to a peer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SyncRequest {
-    /// The messages the peer stored after sequence number `after`, at most `limit`.
+    /// The ids of the messages the peer stored after sequence number `after`, at most
+    /// `limit`.
     Since {
         /// The responder's epoch that `after` counts in; from another epoch (or none), the
         /// responder starts from its first message.
@@ -48,38 +49,46 @@ pub enum SyncRequest {
         /// The most entries wanted (capped at [`MAX_PAGE_ENTRIES`]).
         limit: u32,
     },
-    /// One message's envelope, by id.
-    Body {
-        /// The message id.
-        #[serde(with = "serde_bytes")]
-        id: [u8; 32],
+    /// Envelopes, by id (at most [`MAX_PAGE_ENTRIES`] ids).
+    Bodies {
+        /// The message ids.
+        ids: Vec<Id>,
     },
 }
 
-/// One entry of a page.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SeqEntry {
+/// A message id on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Id(#[serde(with = "serde_bytes")] pub [u8; 32]);
+
+/// One entry of a page: a sequence number of the responder and the id stored under it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeqId {
     /// Its sequence number in the responder's ledger.
     pub seq: u64,
-    /// The envelope.
-    #[serde(with = "serde_bytes")]
-    pub envelope: Vec<u8>,
+    /// The message id.
+    pub id: Id,
 }
+
+/// One envelope of a `Bodies` answer, or `None` if the responder does not hold it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Body(#[serde(with = "serde_bytes")] pub Option<Vec<u8>>);
 
 /// A peer's answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SyncResponse {
-    /// A page of the responder's sequence.
+    /// A page of the responder's sequence: ids only, so that a node fetches just the
+    /// messages it lacks (most arrive by gossip first).
     Page {
         /// The responder's ledger epoch (cursors of another epoch start over).
         epoch: Epoch,
         /// The entries, ascending.
-        entries: Vec<SeqEntry>,
+        entries: Vec<SeqId>,
         /// The responder's highest sequence number when it read the page.
         last_seq: u64,
     },
-    /// The envelope asked for, or `None` if the responder does not hold it.
-    Body(#[serde(with = "serde_bytes")] Option<Vec<u8>>),
+    /// The bodies asked for, in the order asked, stopping once [`MAX_PAGE_BYTES`] is reached
+    /// (always one at least): fewer bodies than ids means "ask again for the rest".
+    Bodies(Vec<Body>),
     /// Too many requests from this peer in progress; try later.
     Busy,
     /// The responder failed to read its ledger.
