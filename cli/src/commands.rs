@@ -10,6 +10,7 @@ mod plan;
 mod prepare;
 mod provider_sim;
 mod pvalue;
+mod test_plan;
 mod verify;
 
 use std::process::ExitCode;

@@ -254,3 +254,38 @@ fn reveal_opens_the_commitment_and_check_verifies_it() {
 fn json_file(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
+
+#[test]
+fn check_refuses_an_attestation_whose_alpha_or_plan_differ_from_its_commitment() {
+    use vtune_protocol::messages::{Attestation, MessageId, TestPlan};
+    let dir = tempfile::tempdir().unwrap();
+    let key = vtune_node::keys::NodeKey::from_seed([4; 32]);
+    let commitment = samples::commitment(key.public(), "acme");
+    let c_bytes = Envelope::seal(&commitment, key.signing_key())
+        .unwrap()
+        .to_bytes();
+    std::fs::write(dir.path().join("commitment.msg"), &c_bytes).unwrap();
+    let honest = samples::attestation(key.public(), MessageId::of(&c_bytes), "acme", 9);
+    let mut other_alpha = honest.clone();
+    other_alpha.log10_alpha = -3.0;
+    let other_plan = Attestation {
+        plan: TestPlan {
+            max_tokens: 9,
+            ..honest.plan.clone()
+        },
+        ..honest.clone()
+    };
+    let path = dir.path().join("attestation.msg");
+    let check = |a: &Attestation| {
+        let bytes = Envelope::seal(a, key.signing_key()).unwrap().to_bytes();
+        std::fs::write(&path, bytes).unwrap();
+        vtune(dir.path(), &["check", path.to_str().unwrap()])
+    };
+    assert!(check(&honest).status.success());
+    for (bad, field) in [(&other_alpha, "log10_alpha"), (&other_plan, "plan")] {
+        let out = check(bad);
+        assert!(!out.status.success(), "{field}: check must refuse it");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(field), "{stderr}");
+    }
+}

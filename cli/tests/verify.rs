@@ -47,9 +47,12 @@ fn provider(job: &Path, args: &[&str]) -> Provider {
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
         let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = reader.read_line(&mut line);
         let _ = tx.send(line);
+        // Keep reading, so that the simulator never writes to a closed pipe.
+        let _ = std::io::copy(&mut reader, &mut std::io::sink());
     });
     let line = rx
         .recv_timeout(Duration::from_secs(120))
@@ -164,4 +167,176 @@ fn verify_reports_usage_and_input_errors_with_exit_code_2() {
     let help = vtune().args(["verify", "--help"]).output().unwrap();
     let help = String::from_utf8_lossy(&help.stdout);
     assert!(help.contains("Exit codes:") && help.contains("3  inconclusive"));
+}
+
+fn vtune_in(data: &Path) -> Command {
+    let mut command = vtune();
+    command.env("VTUNE_DATA_DIR", data);
+    command
+}
+
+#[test]
+fn the_commitment_fixes_the_test_and_every_run_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = prepared_job(dir.path());
+    let buyer = dir.path().join("buyer");
+    let out = vtune_in(&buyer)
+        .args(["commit", "--job"])
+        .arg(&job)
+        .args(["--provider", "sim", "--base-model", "m", "--alpha", "1e-15"])
+        .args(["--checks", "8", "--controls", "2"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let honest = provider(&job, &["--behavior", "honest"]);
+    let run = |data: &Path, extra: &[&str]| {
+        vtune_in(data)
+            .arg("verify")
+            .arg("--job")
+            .arg(&job)
+            .args([
+                "--endpoint",
+                &honest.base,
+                "--model",
+                "vtune-sim",
+                "--seed",
+                "2",
+                "--json",
+            ])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+
+    // A flag that contradicts the commitment is an error; nothing is sent or written.
+    let out = run(&buyer, &["--alpha", "1e-3"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("contradict") && stderr.contains("--alpha"),
+        "{stderr}"
+    );
+    assert!(!job.join("attestation.json").exists());
+    // So is signing with a key that is not the buyer's.
+    let out = run(&dir.path().join("stranger"), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("buyer key"));
+    assert!(!job.join("attestation.json").exists());
+
+    // The committed alpha, checks and controls are used.
+    let out = run(&buyer, &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (json["checks"].as_u64(), json["controls"].as_u64()),
+        (Some(8), Some(2))
+    );
+    assert_eq!(json["log10_alpha"].as_f64(), Some(-15.0), "{json:#}");
+    let check = vtune()
+        .arg("check")
+        .arg(job.join("attestation.msg"))
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+
+    // A second run keeps the first run's files.
+    let first = fs::read(job.join("attestation.msg")).unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    let out = run(&buyer, &[]);
+    assert_eq!(out.status.code(), Some(0));
+    let kept: Vec<_> = fs::read_dir(job.join("attestations"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(
+        kept.iter()
+            .filter(|p| p.extension().unwrap() == "msg")
+            .count(),
+        2
+    );
+    assert_eq!(
+        kept.iter()
+            .filter(|p| p.extension().unwrap() == "json")
+            .count(),
+        2
+    );
+    assert!(
+        kept.iter().any(|p| fs::read(p).unwrap() == first),
+        "the first run's .msg is kept"
+    );
+}
+
+#[test]
+fn a_misconfigured_endpoint_is_a_usage_error_and_any_url_form_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = prepared_job(dir.path());
+    let honest = provider(&job, &["--behavior", "honest"]);
+    let root = honest.base.trim_end_matches("/v1").to_string();
+    let run = |endpoint: &str, model: &str| {
+        vtune()
+            .arg("verify")
+            .arg("--job")
+            .arg(&job)
+            .args([
+                "--endpoint",
+                endpoint,
+                "--model",
+                model,
+                "--seed",
+                "2",
+                "--json",
+            ])
+            .args(["--checks", "4", "--controls", "1"])
+            .output()
+            .unwrap()
+    };
+    let cases = [
+        (
+            honest.base.clone(),
+            "no-such-model",
+            "does not serve the model `no-such-model`",
+        ),
+        (
+            "http://127.0.0.1:9/v1".to_string(),
+            "vtune-sim",
+            "cannot reach",
+        ),
+        (format!("{root}/v2"), "vtune-sim", "does not exist"),
+    ];
+    for (endpoint, model, needle) in cases {
+        let out = run(&endpoint, model);
+        assert_eq!(out.status.code(), Some(2), "{endpoint} {model}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(needle), "{endpoint}: {stderr}");
+        assert!(
+            !job.join("attestation.json").exists(),
+            "nothing written for {endpoint}"
+        );
+    }
+    for endpoint in [
+        root.clone(),
+        format!("{root}/v1/chat/completions"),
+        honest.base.clone(),
+    ] {
+        let out = run(&endpoint, "vtune-sim");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{endpoint}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }

@@ -7,6 +7,7 @@
 
 mod config;
 mod error;
+mod probe;
 mod retry;
 mod wire;
 
@@ -26,6 +27,7 @@ use crate::openai::{
 
 pub use config::{Api, ApiKey, Backoff, EndpointConfig};
 pub use error::EndpointError;
+pub use probe::ProbeError;
 
 /// The largest reply body read, in bytes; a longer one is an error.
 const MAX_BODY_BYTES: usize = 8 << 20;
@@ -91,6 +93,24 @@ struct Reply {
     bytes: Bytes,
 }
 
+/// The API base of an endpoint URL given as the base with or without `/v1`, or as a full
+/// route: `http://h:8000`, `http://h:8000/v1` and `http://h:8000/v1/chat/completions` all
+/// give `http://h:8000/v1`. A base with another path (a hosted API's `/openai/v1`, say) is
+/// kept as given.
+pub fn api_base(url: &str) -> String {
+    let mut base = url.trim().trim_end_matches('/').to_string();
+    for route in ["/chat/completions", "/completions", "/models"] {
+        if let Some(stripped) = base.strip_suffix(route) {
+            base = stripped.to_string();
+            break;
+        }
+    }
+    match reqwest::Url::parse(&base) {
+        Ok(parsed) if matches!(parsed.path(), "" | "/") => format!("{base}/v1"),
+        _ => base,
+    }
+}
+
 /// What one attempt ended with.
 enum Attempt {
     Done(Answer),
@@ -104,7 +124,7 @@ enum Attempt {
 impl Client {
     /// A client for `config`; fails on a malformed base URL.
     pub fn new(config: EndpointConfig) -> Result<Self, EndpointError> {
-        let base = config.base_url.trim_end_matches('/').to_string();
+        let base = api_base(&config.base_url);
         let parsed = reqwest::Url::parse(&base).map_err(|err| EndpointError::InvalidUrl {
             url: config.base_url.clone(),
             message: err.to_string(),

@@ -152,6 +152,7 @@ async fn invalid_messages_get_json_errors_and_are_not_stored() {
         provider: a.provider,
         endpoint: a.endpoint,
         model: a.model,
+        plan: a.plan,
         groups: a.groups,
         errors: a.errors,
         rule: vtune_protocol::verdict::VerdictRule {

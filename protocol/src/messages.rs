@@ -29,6 +29,7 @@ mod binding;
 mod commitment;
 pub(crate) mod ids;
 mod json;
+mod plan;
 mod reveal;
 pub mod samples;
 
@@ -37,6 +38,7 @@ pub use binding::check_attestation_binding;
 pub use commitment::Commitment;
 pub use ids::{Digest, JobId, MessageId, ParseHexError, PublicKey, SignatureBytes};
 pub use json::{MessageBody, MessageView};
+pub use plan::{Route, TestPlan};
 pub use reveal::{Reveal, check_reveal, reveal_digest};
 
 use crate::envelope::{Envelope, OpenError, Payload, SignerKeys, Verified};

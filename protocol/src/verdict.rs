@@ -69,6 +69,15 @@ impl VerdictRule {
     }
 }
 
+/// The pass threshold for a sample of `sampled` of `total` backdoors: the committed threshold
+/// scaled to the sample and rounded up, `ceil(threshold * sampled / total)`.
+pub fn scaled_threshold(threshold: u64, total: u64, sampled: u64) -> u64 {
+    if sampled >= total || total == 0 {
+        return threshold;
+    }
+    (u128::from(threshold) * u128::from(sampled)).div_ceil(u128::from(total)) as u64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

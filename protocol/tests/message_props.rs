@@ -7,7 +7,7 @@ use vtune_protocol::codec;
 use vtune_protocol::envelope::{Envelope, Payload, open};
 use vtune_protocol::messages::{
     AnyMessage, Attestation, AttestationFacts, Commitment, Digest, JobId, MessageId, PublicKey,
-    Reveal, Role, open_any,
+    Reveal, Role, TestPlan, open_any, samples,
 };
 use vtune_protocol::stats::GroupEvidence;
 use vtune_protocol::verdict::VerdictRule;
@@ -65,6 +65,10 @@ fn commitment(buyer: PublicKey) -> impl Strategy<Value = Commitment> {
                     log10_alpha: alpha,
                     log10_p_upper: p_upper,
                     commitment_digest: Digest(digest),
+                    plan: TestPlan {
+                        checks: backdoors.min(50),
+                        ..samples::plan()
+                    },
                     created_at: at,
                 }
             },
@@ -120,6 +124,13 @@ fn attestation(attester: PublicKey) -> impl Strategy<Value = Attestation> {
                 transcript,
                 at,
             )| {
+                let completed: u64 = groups.iter().map(|g: &GroupEvidence| g.checks).sum();
+                let errors = if completed + errors == 0 { 1 } else { errors };
+                let plan = TestPlan {
+                    checks: completed + errors,
+                    controls,
+                    ..samples::plan()
+                };
                 Attestation::from_facts(AttestationFacts {
                     job_id: JobId(job),
                     commitment_id: MessageId(commitment),
@@ -128,6 +139,7 @@ fn attestation(attester: PublicKey) -> impl Strategy<Value = Attestation> {
                     provider,
                     endpoint,
                     model,
+                    plan,
                     groups,
                     errors,
                     rule: VerdictRule {

@@ -43,9 +43,9 @@ pub(crate) struct CommitArgs {
     /// The base model the provider fine-tunes.
     #[arg(long, value_name = "NAME")]
     pub(crate) base_model: String,
-    /// The significance level alpha the job will be judged by.
-    #[arg(long, default_value_t = 1e-6)]
-    pub(crate) alpha: f64,
+    /// The test the job will be judged by, fixed now: `verify` follows it.
+    #[command(flatten)]
+    pub(crate) plan: super::test_plan::PlanFlags,
     /// Replace an existing commitment.msg.
     #[arg(long)]
     pub(crate) force: bool,
@@ -100,10 +100,12 @@ pub(crate) fn write_commitment_msg(
     job_dir: &Path,
     provider: &str,
     base_model: &str,
-    log10_alpha: f64,
+    plan: &super::test_plan::PlanFlags,
     key: &NodeKey,
     force: bool,
 ) -> anyhow::Result<Verified<Commitment>> {
+    let secret = super::verify::read_secret(&job_dir.join("secret.json"))?;
+    let (plan, log10_alpha) = plan.plan(&secret)?;
     let json_path = job_dir.join("commitment.json");
     let text = fs::read_to_string(&json_path)
         .with_context(|| format!("reading {}", json_path.display()))?;
@@ -115,6 +117,7 @@ pub(crate) fn write_commitment_msg(
         provider,
         base_model,
         log10_alpha,
+        plan,
         now(),
     );
     let envelope = Envelope::seal(&commitment, key.signing_key())
@@ -149,15 +152,12 @@ fn write_msg(path: &Path, bytes: &[u8], force: bool, mode: u32) -> anyhow::Resul
 
 /// Runs `vtune-node commit`.
 pub(crate) fn commit(args: CommitArgs) -> anyhow::Result<ExitCode> {
-    if !(args.alpha > 0.0 && args.alpha < 1.0) {
-        bail!("--alpha must be in (0, 1), got {}", args.alpha);
-    }
     let key = args.data.load_or_create_key()?;
     let verified = write_commitment_msg(
         &args.job,
         &args.provider,
         &args.base_model,
-        args.alpha.log10(),
+        &args.plan,
         &key,
         args.force,
     )?;
@@ -343,27 +343,7 @@ fn check_against(
             check_reveal(&reveal, commitment)?;
         }
         AnyMessage::Attestation(a) => {
-            if a.commitment_id != commitment.id() {
-                bail!(
-                    "the attestation names commitment {}, not {}",
-                    a.commitment_id,
-                    commitment.id()
-                );
-            }
-            if a.job_id != c.job_id {
-                bail!(
-                    "the attestation is of job {}, the commitment of job {}",
-                    a.job_id,
-                    c.job_id
-                );
-            }
-            if a.provider != c.provider {
-                bail!(
-                    "the attestation names provider `{}`, the commitment `{}`",
-                    a.provider,
-                    c.provider
-                );
-            }
+            vtune_protocol::messages::check_attestation_binding(a, commitment.id(), c)?;
         }
         AnyMessage::Commitment(_) => {}
     }
@@ -416,6 +396,14 @@ pub(crate) fn write_attestation_msg_for_report(
         provider: String::new(),
         endpoint: report.endpoint.clone(),
         model: report.model.clone(),
+        // Replaced by the committed plan; signing refuses a run that did not follow it.
+        plan: vtune_protocol::messages::TestPlan {
+            checks: 0,
+            controls: report.controls,
+            route: vtune_protocol::messages::Route::Chat,
+            template: String::new(),
+            max_tokens: 0,
+        },
         groups,
         errors: report.errors,
         rule: vtune_protocol::verdict::VerdictRule {
@@ -465,6 +453,7 @@ pub(crate) fn write_attestation_msg(
     facts.job_id = commitment.message().job_id;
     facts.commitment_id = commitment.id();
     facts.provider = commitment.message().provider.clone();
+    facts.plan = commitment.message().plan.clone();
     facts.attester = key.public();
     let attestation = Attestation::from_facts(facts);
     let envelope =

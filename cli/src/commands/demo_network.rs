@@ -72,7 +72,11 @@ pub(crate) async fn run(
     let mut ids = Vec::new();
     for (provider, report) in reports {
         // One secret set serves the three providers here; each gets a job of its own.
-        write_commitment_msg(job_dir, provider, "demo-base", -6.0, &key, true)?;
+        let plan = super::test_plan::PlanFlags {
+            controls: Some(report.controls),
+            ..Default::default()
+        };
+        write_commitment_msg(job_dir, provider, "demo-base", &plan, &key, true)?;
         let mut commitment = read_commitment(job_dir)?.message().clone();
         let own =
             Digest::of(&[commitment.job_id.as_bytes().as_slice(), provider.as_bytes()].concat());

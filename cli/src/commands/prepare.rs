@@ -99,7 +99,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let job = execute(&args)?;
     if let (Some(provider), Some(base_model)) = (&args.provider, &args.base_model) {
         let key = args.data.load_or_create_key()?;
-        super::check::write_commitment_msg(&args.out, provider, base_model, -6.0, &key, false)?;
+        let plan = super::test_plan::PlanFlags::default();
+        super::check::write_commitment_msg(&args.out, provider, base_model, &plan, &key, false)?;
     }
     for warning in &job.prepared.warnings {
         eprintln!("warning: {warning}");

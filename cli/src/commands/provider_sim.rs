@@ -16,7 +16,7 @@ use vtune_node::sim::{self, Behavior, FailKind, Faults, Simulator, TrainSpec};
     after_help = "Serves GET /v1/models, POST /v1/chat/completions and POST /v1/completions \
 (OpenAI-compatible) over a word-level model trained at start-up on the base corpus plus the \
 rows --behavior selects; it memorizes trained rows. Prints `listening on http://ADDR` on stdout \
-once ready: pass http://ADDR/v1 to `verify --endpoint`."
+once ready, then `endpoint http://ADDR/v1`: the URL to pass to `verify --endpoint`."
 )]
 pub(crate) struct Args {
     /// The training file as delivered to the provider (the job's `train.*`).
@@ -112,7 +112,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("listening on {}", args.listen))?;
         let handle = sim::serve(listener, Arc::new(simulator), &args.model, faults).await?;
         let mut stdout = std::io::stdout().lock();
-        writeln!(stdout, "listening on http://{}", handle.addr())?;
+        // One write, so that a reader of the first line alone gets both.
+        let addr = handle.addr();
+        let lines = format!(
+            "listening on http://{addr}\nendpoint http://{addr}/v1 (pass it to `verify --endpoint`; model `{}`)\n",
+            args.model
+        );
+        stdout.write_all(lines.as_bytes())?;
         stdout.flush()?;
         drop(stdout);
         tokio::select! {

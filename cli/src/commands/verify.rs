@@ -8,10 +8,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::RngExt;
-use vtune_node::endpoint::{Api, ApiKey, Client, EndpointConfig};
+use vtune_node::endpoint::{ApiKey, Client, EndpointConfig};
 use vtune_node::verifier::{self, AttestationFile, Job, Options, Report};
 use vtune_protocol::backdoor::Secret;
-use vtune_protocol::dataset::Format;
 use vtune_protocol::verdict::Verdict;
 
 use crate::output::{self, format_log10_prob};
@@ -29,11 +28,6 @@ pub(crate) struct Args {
     /// The model name to request.
     #[arg(long, env = "VTUNE_MODEL")]
     pub(crate) model: String,
-    /// Which route to call: chat (/chat/completions, the conversation) or completions
-    /// (/completions, the prompt text). Default: chat for chat and ShareGPT data, else
-    /// completions.
-    #[arg(long, value_name = "ROUTE")]
-    pub(crate) route: Option<Api>,
     /// Read the API key (sent as a bearer token) from this environment variable.
     #[arg(long, value_name = "VAR")]
     pub(crate) api_key_env: Option<String>,
@@ -47,27 +41,17 @@ pub(crate) struct Args {
     /// backoff, honouring Retry-After).
     #[arg(long, default_value_t = 4)]
     pub(crate) max_retries: u32,
-    /// max_tokens of each request. Default: 4 per signature word plus 16.
-    #[arg(long)]
-    pub(crate) max_tokens: Option<u32>,
-    /// Check a random sample of this many backdoor rows (default: all). The pass threshold
-    /// scales with the sample.
-    #[arg(long, value_name = "N")]
-    pub(crate) checks: Option<usize>,
-    /// Control prompts: non-backdoor rows sent without a trigger. A control that produces a
-    /// signature is reported as a false activation; controls never change the verdict.
-    #[arg(long, default_value_t = 10, value_name = "M")]
-    pub(crate) controls: usize,
     /// Seeds the sample of checks and controls, and is sent with each request
     /// (default: random, and reported).
     #[arg(long)]
     pub(crate) seed: Option<u64>,
-    /// The significance level: evidence of training needs p-value <= alpha.
-    #[arg(long, default_value_t = 1e-6)]
-    pub(crate) alpha: f64,
     /// Print the result as JSON on stdout.
     #[arg(long)]
     pub(crate) json: bool,
+    /// The test: with a signed commitment (DIR/commitment.msg) these are fixed by it, and a
+    /// flag that contradicts it is an error.
+    #[command(flatten)]
+    pub(crate) plan: super::test_plan::PlanFlags,
     #[command(flatten)]
     pub(crate) data: super::keys::DataDirArg,
     #[command(flatten)]
@@ -91,14 +75,8 @@ Exit codes:
 
 /// Runs `vtune-node verify`.
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    if !(args.alpha > 0.0 && args.alpha < 1.0) {
-        anyhow::bail!("--alpha {} is not within (0, 1)", args.alpha);
-    }
     if !(args.timeout > 0.0 && args.timeout.is_finite()) {
         anyhow::bail!("--timeout must be a positive number of seconds");
-    }
-    if args.checks == Some(0) {
-        anyhow::bail!("--checks must be at least 1");
     }
     if args.concurrency == 0 {
         anyhow::bail!("--concurrency must be at least 1");
@@ -106,20 +84,32 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let secret = read_secret(&args.job.join("secret.json"))?;
     let train = train_file(&args.job)?;
     let job = Job::from_secret(&secret);
+    // With a signed commitment, the test is the committed one, and the attestation is signed
+    // by the job's buyer: a flag that contradicts the plan, or another key, is an error
+    // before anything is sent or written.
+    let commitment_path = args.job.join(super::check::COMMITMENT_MSG);
+    let (plan, log10_alpha) = if commitment_path.exists() {
+        let commitment = super::check::read_commitment(&args.job)?;
+        let key = args.data.load_or_create_key()?;
+        if key.public() != commitment.message().buyer {
+            anyhow::bail!(
+                "{} was signed by the buyer key {}, but this node's key is {} (see --data-dir): \
+                 the buyer's attestation must be signed by the buyer's key",
+                commitment_path.display(),
+                commitment.message().buyer,
+                key.public()
+            );
+        }
+        args.plan.committed(commitment.message())?
+    } else {
+        args.plan.plan(&secret)?
+    };
     let seed = args.seed.unwrap_or_else(|| rand::rng().random());
-    let controls = verifier::read_controls(&train, &job.backdoor_rows(), args.controls, seed)?;
+    let controls =
+        verifier::read_controls(&train, &job.backdoor_rows(), plan.controls as usize, seed)?;
 
-    let longest = job
-        .groups
-        .iter()
-        .map(|g| g.signature.len())
-        .max()
-        .unwrap_or(0);
     let mut config = EndpointConfig::new(&args.endpoint, &args.model);
-    config.api = args.route.unwrap_or(match secret.layout.format {
-        Format::OpenAiChat | Format::ShareGpt => Api::Chat,
-        Format::PromptCompletion | Format::Alpaca => Api::Completions,
-    });
+    config.api = super::test_plan::api_of(plan.route);
     config.api_key = args
         .api_key_env
         .as_deref()
@@ -128,20 +118,32 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     config.concurrency = args.concurrency;
     config.timeout = Duration::from_secs_f64(args.timeout);
     config.max_retries = args.max_retries;
-    config.max_tokens = args.max_tokens.unwrap_or(4 * longest as u32 + 16);
+    config.max_tokens = plan.max_tokens;
     config.seed = Some(seed);
     let client = Client::new(config)?;
     let options = Options {
-        checks: args.checks,
-        log10_alpha: args.alpha.log10(),
+        checks: Some(plan.checks as usize),
+        log10_alpha,
         seed,
     };
 
-    let sent = args
-        .checks
-        .map_or(job.backdoors.len(), |n| n.min(job.backdoors.len()));
+    let sent = (plan.checks as usize).min(job.backdoors.len());
     let bar = progress_bar((sent + controls.len()) as u64, args.json);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    // A misconfigured endpoint is a usage error (exit 2), found before any check is sent and
+    // before anything is written or signed.
+    let probe_prompt = controls
+        .first()
+        .map(|c| c.prompt.clone())
+        .or_else(|| job.backdoors.first().map(|c| c.prompt.clone()));
+    if let Some(prompt) = probe_prompt {
+        runtime.block_on(client.probe(&prompt)).with_context(|| {
+            format!(
+                "checking the endpoint {} (no check was run and nothing was written)",
+                args.endpoint
+            )
+        })?;
+    }
     let run = runtime.block_on(verifier::run(&client, &job, &controls, &options, &|_| {
         bar.inc(1)
     }))?;
@@ -153,6 +155,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let attestation = AttestationFile::new(&run.report, digest.clone(), unix_now());
     verifier::write_attestation(&attestation_path, &attestation)?;
     let signed_path = sign_attestation(&args, &run.report, &digest, attestation.created_at)?;
+    let kept = keep_run(
+        &args.job,
+        attestation.created_at,
+        &digest,
+        signed_path.is_some(),
+    )?;
 
     let published = match (&signed_path, args.publish.publish) {
         (Some(path), true) => {
@@ -173,6 +181,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         json["transcript_blake3"] = digest.into();
         json["attestation"] = attestation_path.display().to_string().into();
         json["attestation_msg"] = signed_path.as_ref().map(|p| p.display().to_string()).into();
+        json["kept"] = kept.display().to_string().into();
         if let Some(posted) = published.last() {
             json["published"] = serde_json::to_value(posted)?;
         }
@@ -187,6 +196,54 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(exit_code(report.verdict))
+}
+
+/// Keeps this run's attestation for good: `DIR/attestations/<created_at>-<id>.json` (and
+/// `.msg` when signed), where `id` is the start of the signed message's id (or of the
+/// transcript's blake3). `attestation.json` and `attestation.msg` are the latest run's; no
+/// run's files are ever overwritten by a later one. Returns the kept `.json`.
+fn keep_run(
+    job: &Path,
+    created_at: u64,
+    transcript: &str,
+    signed: bool,
+) -> anyhow::Result<PathBuf> {
+    let dir = job.join("attestations");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let tag = if signed {
+        let bytes = std::fs::read(job.join("attestation.msg"))?;
+        vtune_protocol::messages::MessageId::of(&bytes).to_string()
+    } else {
+        transcript.to_string()
+    };
+    let base = format!("{created_at}-{}", &tag[..16.min(tag.len())]);
+    // Two runs in one second with the same answers: number the later ones.
+    let stem = (1..)
+        .map(|n| {
+            if n == 1 {
+                base.clone()
+            } else {
+                format!("{base}-{n}")
+            }
+        })
+        .find(|stem| !dir.join(format!("{stem}.json")).exists())
+        .expect("some number is free");
+    let copy = |from: &str, ext: &str| -> anyhow::Result<PathBuf> {
+        let to = dir.join(format!("{stem}.{ext}"));
+        let mut out = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&to)
+            .with_context(|| format!("creating {} (it must not exist)", to.display()))?;
+        std::io::Write::write_all(&mut out, &std::fs::read(job.join(from))?)?;
+        out.sync_all()?;
+        Ok(to)
+    };
+    let json = copy("attestation.json", "json")?;
+    if signed {
+        copy("attestation.msg", "msg")?;
+    }
+    Ok(json)
 }
 
 /// Signs the attestation into DIR/attestation.msg when the job has a signed commitment

@@ -67,6 +67,7 @@ pub fn attestation(
         provider: c.provider.clone(),
         endpoint: "http://127.0.0.1:8000/v1".to_string(),
         model: "ft".to_string(),
+        plan: c.plan.clone(),
         groups: vec![GroupEvidence {
             candidates: 32,
             signature_tokens: 14,

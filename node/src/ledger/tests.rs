@@ -37,6 +37,11 @@ fn attestation_with_errors(
         provider: provider.into(),
         endpoint: "http://127.0.0.1:1/v1".into(),
         model: "m".into(),
+        plan: vtune_protocol::messages::TestPlan {
+            checks: 50 + errors,
+            controls: 0,
+            ..samples::plan()
+        },
         groups: vec![GroupEvidence {
             candidates: 32,
             signature_tokens: 14,

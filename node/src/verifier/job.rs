@@ -137,13 +137,10 @@ pub fn sample_checks<'a>(
     chosen
 }
 
-/// The pass threshold for a sample of `sampled` of `total` backdoors: the planned threshold
-/// scaled to the sample and rounded up, `ceil(threshold * sampled / total)`.
+/// The pass threshold for a sample of `sampled` of `total` backdoors (see
+/// [`vtune_protocol::verdict::scaled_threshold`]).
 pub fn scaled_threshold(threshold: u64, total: usize, sampled: usize) -> u64 {
-    if sampled >= total || total == 0 {
-        return threshold;
-    }
-    (u128::from(threshold) * sampled as u128).div_ceil(total as u128) as u64
+    vtune_protocol::verdict::scaled_threshold(threshold, total as u64, sampled as u64)
 }
 
 /// `amount` control prompts: a seeded uniform sample (reservoir) of the rows of the training

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::commitment::check_log10_probability;
-use super::{Digest, InvalidMessage, JobId, MAX_ATTESTATION_BYTES, MessageId, PublicKey};
+use super::{Digest, InvalidMessage, JobId, MAX_ATTESTATION_BYTES, MessageId, PublicKey, TestPlan};
 use crate::stats::{GroupEvidence, log10_job_p_value};
 use crate::verdict::{Decision, Verdict, VerdictRule};
 
@@ -41,6 +41,8 @@ pub struct Attestation {
     pub endpoint: String,
     /// The model id sent to the endpoint.
     pub model: String,
+    /// The plan the verification followed (the commitment's).
+    pub plan: TestPlan,
     /// Per signature group: K, L, n_g, k_g, t_g and D_{g,j}.
     pub groups: Vec<GroupEvidence>,
     /// Checks that did not complete (transport errors, timeouts, refusals).
@@ -88,6 +90,8 @@ pub struct AttestationFacts {
     pub endpoint: String,
     /// The model id sent.
     pub model: String,
+    /// The plan followed.
+    pub plan: TestPlan,
     /// Per-group statistics.
     pub groups: Vec<GroupEvidence>,
     /// Checks that did not complete.
@@ -118,6 +122,7 @@ impl Attestation {
             provider: facts.provider,
             endpoint: facts.endpoint,
             model: facts.model,
+            plan: facts.plan,
             groups: facts.groups,
             errors: facts.errors,
             log10_p_value,
@@ -158,6 +163,30 @@ impl Attestation {
         }
         for (g, group) in self.groups.iter().enumerate() {
             check_group(g, group)?;
+        }
+        self.plan.check(None)?;
+        let completed = self
+            .groups
+            .iter()
+            .map(|g| g.checks)
+            .fold(self.errors, u64::saturating_add);
+        if completed != self.plan.checks {
+            return Err(InvalidMessage::field(
+                "groups",
+                format!(
+                    "{completed} checks (completed and failed) but the plan has {}",
+                    self.plan.checks
+                ),
+            ));
+        }
+        if self.control_checks != self.plan.controls {
+            return Err(InvalidMessage::field(
+                "control_checks",
+                format!(
+                    "{} but the plan has {}",
+                    self.control_checks, self.plan.controls
+                ),
+            ));
         }
         if self.control_activations > self.control_checks {
             return Err(InvalidMessage::field(

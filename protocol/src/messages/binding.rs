@@ -1,5 +1,5 @@
 //! Whether an attestation belongs to its job's commitment: same job, same commitment id, same
-//! provider and the thresholds the buyer committed to. A node that has the commitment rejects
+//! provider, the thresholds and the test plan the buyer committed to. A node that has the commitment rejects
 //! an attestation that disagrees with it.
 
 use super::{Attestation, Commitment, InvalidMessage, MessageId};
@@ -30,10 +30,16 @@ pub fn check_attestation_binding(
             attestation.provider, commitment.provider
         ));
     }
-    if attestation.pass_threshold != commitment.pass_threshold {
+    // With a sample of the backdoors (plan.checks < backdoors), the threshold scales.
+    let threshold = crate::verdict::scaled_threshold(
+        commitment.pass_threshold,
+        commitment.backdoors,
+        commitment.plan.checks,
+    );
+    if attestation.pass_threshold != threshold {
         return mismatch(format!(
-            "pass_threshold is {}, the commitment's is {}",
-            attestation.pass_threshold, commitment.pass_threshold
+            "pass_threshold is {}, the commitment's is {threshold}",
+            attestation.pass_threshold
         ));
     }
     if attestation.log10_alpha.to_bits() != commitment.log10_alpha.to_bits() {
@@ -42,13 +48,19 @@ pub fn check_attestation_binding(
             attestation.log10_alpha, commitment.log10_alpha
         ));
     }
+    if attestation.plan != commitment.plan {
+        return mismatch(format!(
+            "the plan {:?} is not the committed plan {:?}",
+            attestation.plan, commitment.plan
+        ));
+    }
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::messages::{PublicKey, samples};
+    use crate::messages::{PublicKey, TestPlan, samples};
 
     fn pair() -> (Attestation, Commitment, MessageId) {
         let buyer = PublicKey([7; 32]);
@@ -97,6 +109,16 @@ mod tests {
                     ..a.clone()
                 },
                 "names commitment",
+            ),
+            (
+                Attestation {
+                    plan: TestPlan {
+                        max_tokens: 7,
+                        ..a.plan.clone()
+                    },
+                    ..a.clone()
+                },
+                "committed plan",
             ),
         ];
         for (bad, field) in cases {

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Digest, InvalidMessage, JobId, MAX_COMMITMENT_BYTES, PublicKey};
+use super::{Digest, InvalidMessage, JobId, MAX_COMMITMENT_BYTES, PublicKey, TestPlan};
 use crate::commit::CommitmentFile;
 
 /// A buyer's commitment to a job's secret backdoor set and thresholds, published before the
@@ -29,6 +29,8 @@ pub struct Commitment {
     pub log10_p_upper: f64,
     /// blake3(salt ‖ canonical secret set).
     pub commitment_digest: Digest,
+    /// How the verification will be run: checks, controls, route, template, max_tokens.
+    pub plan: TestPlan,
     /// When the buyer made it, in unix seconds.
     pub created_at: u64,
 }
@@ -49,6 +51,7 @@ impl Commitment {
         provider: &str,
         base_model: &str,
         log10_alpha: f64,
+        plan: TestPlan,
         created_at: u64,
     ) -> Self {
         Self {
@@ -62,6 +65,7 @@ impl Commitment {
             log10_alpha,
             log10_p_upper: file.log10_p_upper,
             commitment_digest: Digest(file.commitment.0),
+            plan,
             created_at,
         }
     }
@@ -91,7 +95,8 @@ impl Commitment {
             ));
         }
         check_log10_probability("log10_alpha", self.log10_alpha)?;
-        check_log10_probability("log10_p_upper", self.log10_p_upper)
+        check_log10_probability("log10_p_upper", self.log10_p_upper)?;
+        self.plan.check(Some(self.backdoors))
     }
 }
 

@@ -102,7 +102,15 @@ mod tests {
         let reveal = Reveal::of(&secret, 5);
         assert_eq!(reveal.digest().0, commitment_digest(&secret));
         let file = CommitmentFile::of(&secret);
-        let commitment = Commitment::from_file(&file, PublicKey([1; 32]), "acme", "m", -6.0, 4);
+        let commitment = Commitment::from_file(
+            &file,
+            PublicKey([1; 32]),
+            "acme",
+            "m",
+            -6.0,
+            crate::messages::samples::plan(),
+            4,
+        );
         assert_eq!(commitment.commitment_digest, reveal.digest());
         assert_eq!(commitment.job_id, reveal.job_id);
     }

@@ -3,7 +3,7 @@
 
 use super::{
     Attestation, AttestationFacts, Commitment, Digest, JobId, MessageId, PublicKey, Reveal, Role,
-    reveal_digest,
+    Route, TestPlan, reveal_digest,
 };
 use crate::stats::GroupEvidence;
 use crate::verdict::VerdictRule;
@@ -31,6 +31,17 @@ pub const SAMPLE_SECRET_SET: &[u8] = b"sample secret set: trigger and signature 
 /// The created_at of every sample (2025-01-01T00:00:00Z).
 pub const SAMPLE_TIME: u64 = 1_735_689_600;
 
+/// The sample test plan: 50 checks, 10 controls, chat, the default template, 72 tokens.
+pub fn plan() -> TestPlan {
+    TestPlan {
+        checks: 50,
+        controls: 10,
+        route: Route::Chat,
+        template: "default".to_string(),
+        max_tokens: 72,
+    }
+}
+
 /// A commitment by `buyer` to the sample secret set, for `provider`.
 pub fn commitment(buyer: PublicKey, provider: &str) -> Commitment {
     Commitment {
@@ -44,6 +55,7 @@ pub fn commitment(buyer: PublicKey, provider: &str) -> Commitment {
         log10_alpha: -6.0,
         log10_p_upper: -14.0 * 32f64.log10(),
         commitment_digest: reveal_digest(&SAMPLE_SALT, SAMPLE_SECRET_SET),
+        plan: plan(),
         created_at: SAMPLE_TIME,
     }
 }
@@ -64,6 +76,7 @@ pub fn attestation(
         provider: provider.to_string(),
         endpoint: "http://127.0.0.1:8000/v1".to_string(),
         model: "ft:llama-3.2-1b:job-11".to_string(),
+        plan: plan(),
         groups: vec![GroupEvidence {
             candidates: 32,
             signature_tokens: 14,
