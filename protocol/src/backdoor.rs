@@ -11,6 +11,7 @@
 //!
 //! See `specs/backdoor-generation.md`.
 
+pub mod audit;
 mod edge_hash;
 mod frequency;
 mod input;
