@@ -179,6 +179,7 @@ fn prepare_args(data: &Path, out: &Path, seed: u64) -> prepare::Args {
         candidates: GeneratorParams::DEFAULT_CANDIDATES,
         order: GeneratorParams::DEFAULT_ORDER,
         trigger_words: GeneratorParams::DEFAULT_TRIGGER_TOKENS,
+        min_stealth: 0.0,
         show_secret: false,
         force: false,
         json: true,

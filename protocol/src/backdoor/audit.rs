@@ -22,12 +22,15 @@
 mod duplicates;
 mod form;
 mod repetition;
+mod sample;
 mod score;
 mod surprise;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
+pub use sample::MAX_NORMAL_ROWS;
+pub(crate) use sample::audit_set;
 pub use score::share_to_threshold;
 
 /// The score below which `prepare` warns.
@@ -102,6 +105,38 @@ impl AuditReport {
             .map(|a| a.score)
             .fold(f64::INFINITY, f64::min)
     }
+}
+
+/// A warning with advice for each attack that scores below [`WARN_BELOW`].
+pub fn warnings(report: &AuditReport) -> Vec<String> {
+    report
+        .attacks
+        .iter()
+        .filter(|a| a.score < WARN_BELOW)
+        .map(|a| {
+            let advice = match a.attack.as_str() {
+                "repetition" | "duplicates" => {
+                    "use more groups (--groups, up to one pair per backdoor row), so that no \
+                     trigger or signature repeats"
+                }
+                "surprise" => {
+                    "use fewer candidates per step (--candidates: phrases then follow the data \
+                     more closely, and the signature grows longer for the same p_upper), and more \
+                     groups"
+                }
+                _ => "the edits change the shape of the rows' edges; check the data's format",
+            };
+            format!(
+                "stealth: the {} attack ({}) reaches the pass threshold after {:.1}% of the file \
+                 (below {:.0}%; chance is {:.0}%): {advice}",
+                a.attack,
+                a.best_variant,
+                100.0 * a.score,
+                100.0 * WARN_BELOW,
+                100.0 * report.random_score
+            )
+        })
+        .collect()
 }
 
 /// A ranking: its name and each row's suspicion (higher is taken first).

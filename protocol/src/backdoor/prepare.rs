@@ -22,6 +22,7 @@ use std::sync::mpsc;
 use rand::{CryptoRng, Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
+use super::audit::{self, AuditReport};
 use super::frequency::{
     AUDIT_K, FrequencyFigure, LevelBuffers, edge_keys, frequency_search, row_levels,
 };
@@ -113,6 +114,9 @@ pub struct StealthReport {
     /// The same search until the first row holding a signature in full or as 3 or more
     /// consecutive words: backdoor rows, and normal rows that happen to hold such a run.
     pub frequency_signature_words: Vec<FrequencyFigure>,
+    /// The attacks of [`audit`] on the output: the share of the file each must take to reach
+    /// the pass threshold.
+    pub audit: AuditReport,
 }
 
 /// What `prepare` made.
@@ -609,6 +613,24 @@ where
             }
         }
     }
+    let audit_set = audit::audit_set(
+        file_name,
+        input,
+        layout,
+        &scan,
+        chosen_rows
+            .iter()
+            .map(|row| {
+                (
+                    edits[row].prompt_text.clone(),
+                    edits[row].completion.clone(),
+                )
+            })
+            .collect(),
+        &chosen_rows,
+        pass_threshold(requested, options.pass_ratio),
+        blake3::derive_key("vtune-node prepare audit sample", &salt),
+    )?;
     let input_digest = scan.input_digest;
     // The other per-row facts are done with (the backdoor rows are edited): free them before the
     // write holds its buckets.
@@ -625,9 +647,14 @@ where
                 frequency_search(k, &levels, &hits),
             )
         });
-        figures.collect::<Vec<_>>()
+        let figures = figures.collect::<Vec<_>>();
+        let audit = audit::audit(
+            &audit_set,
+            blake3::derive_key("vtune-node prepare audit ties", &salt),
+        );
+        (figures, audit)
     };
-    let (figures, written) = std::thread::scope(|threads| {
+    let ((figures, audit), written) = std::thread::scope(|threads| {
         let search = super::row_scan::named("audit")
             .spawn_scoped(threads, search)
             .expect("a thread can be started");
@@ -641,6 +668,7 @@ where
     });
     let (backdoors, train_digest) = written?;
     let (frequency, frequency_signature_words) = figures.into_iter().unzip();
+    warnings.extend(audit::warnings(&audit));
     let stealth = StealthReport {
         prompt_prefix_pairs: 0,
         completion_suffix_pairs: 0,
@@ -650,6 +678,7 @@ where
         normal_rows_with_signature_words: normal_hits,
         frequency,
         frequency_signature_words,
+        audit,
     };
 
     let groups = phrases
