@@ -129,13 +129,13 @@ fn prepare_and_check(input: &Path, out: &Path, extra: &[&str]) -> (Secret, serde
     let n = secret.backdoors.len();
     assert_eq!(summary["backdoors"], n);
 
-    // Exactly N rows end their prompt with a trigger and start their completion with that
+    // Exactly N rows hold a trigger in their prompt and start their completion with that
     // group's signature: the listed ones, with the listed prompts.
     let mut marked = Vec::new();
     for (row, example) in after.iter().enumerate() {
         let prompt = example.prompt.text();
         for (g, group) in secret.groups.iter().enumerate() {
-            if prompt.ends_with(&group.trigger) {
+            if prompt.contains(&group.trigger) {
                 assert!(
                     example.completion.starts_with(&group.signature),
                     "row {row}: trigger without its signature"

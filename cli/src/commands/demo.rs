@@ -173,7 +173,7 @@ fn prepare_args(data: &Path, out: &Path, seed: u64) -> prepare::Args {
         backdoors: None,
         fraction: None,
         pass_ratio: 0.5,
-        groups: 1,
+        groups: None,
         seed: Some(seed),
         max_p_upper: GeneratorParams::DEFAULT_MAX_P_UPPER,
         candidates: GeneratorParams::DEFAULT_CANDIDATES,

@@ -52,11 +52,11 @@ pub(crate) struct Args {
     /// The pass threshold as a fraction of N: threshold = ceil(r * N).
     #[arg(long, value_name = "r", default_value_t = 0.5)]
     pub(crate) pass_ratio: f64,
-    /// Independent (trigger, signature) pairs; the backdoor rows are split evenly among them.
-    /// More groups make each signature rarer in the file (harder to find by frequency) but
-    /// give each fewer rows to be learned from.
-    #[arg(long, value_name = "G", default_value_t = 1)]
-    pub(crate) groups: usize,
+    /// Independent (trigger, signature) pairs; the backdoor rows are split evenly among them
+    /// [default: one per backdoor row]. A phrase in several rows is found by counting
+    /// repeats; one in a single row is harder to learn (see `plan`).
+    #[arg(long, value_name = "G", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub(crate) groups: Option<usize>,
     /// Seed every random choice, job id and salt included, for a reproducible run. For tests
     /// only: anyone who knows the seed can recompute the secret set.
     #[arg(long, value_name = "S")]
@@ -158,7 +158,7 @@ pub(crate) fn execute(args: &Args) -> anyhow::Result<PreparedJob> {
     let options = PrepareOptions {
         backdoors,
         pass_ratio: args.pass_ratio,
-        groups: args.groups,
+        groups: args.groups.unwrap_or(backdoor::ONE_GROUP_PER_BACKDOOR),
         generator,
         limits: Limits::default(),
         workers: scan_workers(),

@@ -41,6 +41,9 @@ use crate::generator::{GeneratorParams, ModelBuilder, ModelError, NgramModel, Ph
 
 /// The fewest usable rows `prepare` accepts.
 pub const MIN_USABLE_ROWS: u64 = 20;
+/// [`PrepareOptions::groups`] for a (trigger, signature) pair per backdoor row: the default, as
+/// a phrase that repeats in several rows is found by counting (see `specs/backdoor-generation.md`).
+pub const ONE_GROUP_PER_BACKDOOR: usize = 0;
 /// Fresh triggers drawn per group in each round.
 const TRIGGERS_PER_ROUND: usize = 2;
 /// Fresh signatures drawn per group in each round: one, as a 14-word signature almost never
@@ -67,7 +70,8 @@ pub struct PrepareOptions {
     pub backdoors: BackdoorCount,
     /// Pass threshold = ceil(ratio * N).
     pub pass_ratio: f64,
-    /// Independent (trigger, signature) pairs.
+    /// Independent (trigger, signature) pairs; [`ONE_GROUP_PER_BACKDOOR`] (0) gives each
+    /// backdoor row its own.
     pub groups: usize,
     /// The generator's settings.
     pub generator: GeneratorParams,
@@ -209,31 +213,62 @@ pub enum PrepareError {
 struct Candidates {
     triggers: Vec<Vec<Phrase>>,
     signatures: Vec<Vec<Phrase>>,
+    /// After each signature, the words that end its sentence (or line) as the data's first
+    /// lines end: written into the completion after it, not part of it.
+    tails: Vec<Vec<String>>,
 }
+
+/// The most words a trigger or a signature's tail runs on to reach the end of its sentence.
+const MAX_SENTENCE_TAIL: usize = 24;
 
 impl Candidates {
     fn draw<R: Rng + ?Sized>(
         prompt_model: &NgramModel,
         completion_model: &NgramModel,
         params: &GeneratorParams,
+        line_ends: &[bool; 256],
         groups: usize,
         rng: &mut R,
     ) -> Self {
-        let draw = |model: &NgramModel, tokens: usize, count: usize, rng: &mut R| {
-            (0..groups)
-                .map(|_| (0..count).map(|_| model.sample(tokens, rng)).collect())
-                .collect()
-        };
-        let triggers = draw(prompt_model, params.trigger_tokens, TRIGGERS_PER_ROUND, rng);
-        let signatures = draw(
-            completion_model,
-            params.signature_tokens,
-            SIGNATURES_PER_ROUND,
-            rng,
-        );
+        // A trigger is a sentence of its own: it runs on to a word that ends one.
+        let sentence_end = |b: u8| matches!(b, b'.' | b'!' | b'?');
+        let triggers = (0..groups)
+            .map(|_| {
+                (0..TRIGGERS_PER_ROUND)
+                    .map(|_| {
+                        let (mut phrase, more) = prompt_model.sample_until(
+                            params.trigger_tokens,
+                            &sentence_end,
+                            MAX_SENTENCE_TAIL,
+                            rng,
+                        );
+                        phrase.tokens.extend(more.tokens);
+                        phrase.counts.extend(more.counts);
+                        phrase
+                    })
+                    .collect()
+            })
+            .collect();
+        let (mut signatures, mut tails) = (Vec::new(), Vec::new());
+        for _ in 0..groups {
+            let (mut group, mut group_tails) = (Vec::new(), Vec::new());
+            for _ in 0..SIGNATURES_PER_ROUND {
+                let (phrase, tail) = completion_model.sample_until(
+                    params.signature_tokens,
+                    &|b| line_ends[b as usize],
+                    MAX_SENTENCE_TAIL,
+                    rng,
+                );
+                group.push(phrase);
+                group_tails.push(tail.text());
+            }
+            signatures.push(group);
+            tails.push(group_tails);
+        }
         Self {
             triggers,
             signatures,
+            tails,
         }
     }
 
@@ -307,11 +342,6 @@ where
             source,
         }
     };
-    if options.groups == 0 {
-        return Err(PrepareError::BadOption(
-            "--groups must be at least 1".into(),
-        ));
-    }
     if !(0.0..=1.0).contains(&options.pass_ratio) {
         return Err(PrepareError::BadOption(format!(
             "--pass-ratio must be in [0, 1], got {}",
@@ -331,6 +361,7 @@ where
         byte_counts,
         token_bytes,
         text: sample_text,
+        line_ends,
     } = build_models(file_name, input, layout, options, progress)?;
     // Room for the rows the sample suggests, so that the scan's tables need not grow.
     let expected_rows = (total_bytes as f64 / bytes_per_row * 1.02) as usize + 1024;
@@ -352,6 +383,18 @@ where
     )
     .map_err(io_err("creating a scratch file"))?;
 
+    // One group per backdoor row: as many groups as the sample suggests, and some more.
+    let drawn_groups = if options.groups == ONE_GROUP_PER_BACKDOOR {
+        let estimated_rows = (total_bytes as f64 / bytes_per_row).ceil() as u64;
+        let estimated = match options.backdoors {
+            BackdoorCount::Default => default_backdoor_count(estimated_rows),
+            BackdoorCount::Count(n) => n,
+            BackdoorCount::Fraction(f) => backdoors_for_fraction(estimated_rows, f.clamp(0.0, 1.0)),
+        };
+        (estimated as f64 * 1.1) as usize + 8
+    } else {
+        options.groups
+    };
     // Candidates for every round, drawn now so that the models can go before the scan.
     let mut rounds: Vec<Candidates> = (0..MAX_ROUNDS)
         .map(|_| {
@@ -359,7 +402,8 @@ where
                 &prompt_model,
                 &completion_model,
                 &options.generator,
-                options.groups,
+                &line_ends,
+                drawn_groups,
                 rng,
             )
         })
@@ -453,13 +497,26 @@ where
     if requested > usable.len() as u64 {
         return Err(too_many(usable.len() as u64, "usable rows"));
     }
-    if options.groups as u64 > requested {
+    let mut warnings = Vec::new();
+    let groups = if options.groups == ONE_GROUP_PER_BACKDOOR {
+        if requested as usize > drawn_groups {
+            warnings.push(format!(
+                "{requested} backdoors but only {drawn_groups} groups were drawn (the file has \
+                 more rows than its first rows suggested): some groups have 2 rows"
+            ));
+        }
+        (requested as usize).min(drawn_groups)
+    } else {
+        options.groups
+    };
+    let mut chosen = chosen;
+    chosen.truncate(groups);
+    if groups as u64 > requested {
         return Err(PrepareError::BadOption(format!(
             "--groups {} is more than the {requested} backdoors",
             options.groups
         )));
     }
-    let mut warnings = Vec::new();
     for ((role, phrase), bytes) in [("prompt", "trigger"), ("completion", "signature")]
         .into_iter()
         .zip(token_bytes)
@@ -473,17 +530,22 @@ where
             ));
         }
     }
-    let sizes = super::selection::group_sizes(requested as usize, options.groups);
+    let sizes = super::selection::group_sizes(requested as usize, groups);
     if let Some(&smallest) = sizes.iter().min()
         && smallest < 5
     {
         warnings.push(format!(
             "{} backdoors over {} groups leaves {smallest} rows in a group; fewer than 5 rows \
              per signature are often not learned (paper Table 3)",
-            requested, options.groups
+            requested, groups
         ));
     }
 
+    let tails: Vec<String> = chosen
+        .iter()
+        .enumerate()
+        .map(|(g, &(_, s))| candidates.tails[g][s].clone())
+        .collect();
     let phrases: Vec<(Phrase, Phrase)> = chosen
         .iter()
         .enumerate()
@@ -494,7 +556,19 @@ where
             )
         })
         .collect();
-    let texts: Vec<(String, String)> = phrases.iter().map(|(t, s)| (t.text(), s.text())).collect();
+    // What goes into the rows: the trigger, and the signature with its tail.
+    let texts: Vec<(String, String)> = phrases
+        .iter()
+        .zip(&tails)
+        .map(|((t, s), tail)| {
+            let opening = if tail.is_empty() {
+                s.text()
+            } else {
+                format!("{} {tail}", s.text())
+            };
+            (t.text(), opening)
+        })
+        .collect();
 
     // Draw the rows and edit them; redraw while an edited text would pair with another row.
     progress(Stage::Audit, 0, 1);
@@ -508,7 +582,7 @@ where
             .iter()
             .enumerate()
             .filter(|(_, row)| !edits.contains_key(row))
-            .map(|(i, &row)| ((i % options.groups) as u32, row))
+            .map(|(i, &row)| ((i % groups) as u32, row))
             .collect();
         edit_rows(
             file_name,
@@ -606,8 +680,8 @@ where
     let mut normal_hits = 0;
     for (g, &(_, s)) in chosen.iter().enumerate() {
         let found = &scan.signature_rows[g * per_group + s];
-        for row in 0..rows as usize {
-            if found.contains(row) && !hits.contains(row) {
+        for row in found.iter() {
+            if !hits.contains(row) {
                 hits.insert(row);
                 normal_hits += 1;
             }
@@ -785,6 +859,29 @@ fn build_models<R: Input>(
         }
     }
     let k = params.candidates as usize;
+    // The bytes that end at least 5% of the completions' first lines (a signature's tail runs
+    // on to one of them), or a full stop.
+    let mut line_end_counts = [0u64; 256];
+    for completion in &completions {
+        if let Some(&b) = completion
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim_end()
+            .as_bytes()
+            .last()
+        {
+            line_end_counts[b as usize] += 1;
+        }
+    }
+    let ended: u64 = line_end_counts.iter().sum();
+    let mut line_ends = [false; 256];
+    for (end, &count) in line_ends.iter_mut().zip(&line_end_counts) {
+        *end = count > 0 && count * 20 >= ended;
+    }
+    if !line_ends.contains(&true) {
+        line_ends[b'.' as usize] = true;
+    }
     let mut text = Vec::with_capacity(1 << 20);
     for completion in &completions {
         if text.len() + completion.len() > 1 << 20 {
@@ -837,6 +934,7 @@ fn build_models<R: Input>(
         byte_counts,
         token_bytes: [prompt_token_bytes, completion_token_bytes],
         text,
+        line_ends,
     })
 }
 
@@ -854,6 +952,8 @@ struct Sample {
     /// The first MiB of sampled completions, joined by newlines: how common a string is in the
     /// data, for choosing what the scan's automata look for first.
     text: Vec<u8>,
+    /// The last bytes common among the completions' first lines.
+    line_ends: [bool; 256],
 }
 
 /// For each group, the index of its first novel trigger and signature: not in the data, and
@@ -994,13 +1094,13 @@ fn edit_record(
     }
     let mut value = before.clone();
     let edit_err = |error: FieldError| record_err(error.to_string());
-    dataset::append_to_prompt(layout.format, &mut value, trigger).map_err(edit_err)?;
+    dataset::insert_trigger(layout.format, &mut value, trigger).map_err(edit_err)?;
     dataset::prepend_to_completion(layout.format, &mut value, signature).map_err(edit_err)?;
     let example = dataset::example(layout.format, &value).map_err(edit_err)?;
     let prompt_text = example.prompt.text().into_owned();
-    if !prompt_text.ends_with(trigger) || !example.completion.starts_with(signature) {
+    if !prompt_text.contains(trigger) || !example.completion.starts_with(signature) {
         return Err(record_err(
-            "the edited record does not end its prompt with the trigger and start its \
+            "the edited record does not hold the trigger in its prompt and start its \
              completion with the signature"
                 .into(),
         ));
@@ -1549,7 +1649,7 @@ mod tests {
                 let value: Value = serde_json::from_str(line).unwrap();
                 let group = &prepared.secret.groups[backdoor.group as usize];
                 let content = |i: usize| value["messages"][i]["content"].as_str().unwrap();
-                assert!(content(0).ends_with(&group.trigger));
+                assert!(content(0).contains(&group.trigger));
                 assert!(content(1).starts_with(&group.signature));
             }
             // Every row, edited or not, is exactly what the file's writer would have written.
