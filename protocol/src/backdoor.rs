@@ -17,6 +17,7 @@ mod frequency;
 mod input;
 mod near_dup;
 mod prepare;
+mod row_phrases;
 mod row_scan;
 mod scan;
 pub(crate) mod secret;

@@ -28,6 +28,7 @@ use super::frequency::{
 };
 use super::input::{Input, ReadAhead};
 use super::near_dup::{End, SortedKeys, backdoor_pairs, text_key};
+use super::row_phrases::RowPhraser;
 use super::row_scan::{Scan, ScanSetup};
 use super::scan::{PhraseScanner, Rarity};
 use super::secret::{HexBytes, SECRET_VERSION, Secret, SecretBackdoor, SecretGroup};
@@ -220,6 +221,12 @@ struct Candidates {
 
 /// The most words a trigger or a signature's tail runs on to reach the end of its sentence.
 const MAX_SENTENCE_TAIL: usize = 24;
+/// With a pair per row, the normal rows holding 3 signature words are counted for this many
+/// groups' signatures (the rest are not searched for: a row set is kept per signature).
+const MAX_SIGNATURE_WORD_GROUPS: usize = 64;
+/// Up to this many groups, no group's phrase may contain another's; beyond, the check (quadratic)
+/// is left out: a phrase of 10 or more words inside another is vanishingly rare.
+const MAX_CONTAINMENT_CHECK: usize = 2000;
 
 impl Candidates {
     fn draw<R: Rng + ?Sized>(
@@ -362,6 +369,7 @@ where
         token_bytes,
         text: sample_text,
         line_ends,
+        line_shape,
     } = build_models(file_name, input, layout, options, progress)?;
     // Room for the rows the sample suggests, so that the scan's tables need not grow.
     let expected_rows = (total_bytes as f64 / bytes_per_row * 1.02) as usize + 1024;
@@ -408,7 +416,15 @@ where
             )
         })
         .collect();
-    drop((prompt_model, completion_model));
+    // With a pair per backdoor row, each row's pair is drawn for it once the rows are chosen
+    // (`row_phrases`), so the models stay until then.
+    let row_mode = options.groups == ONE_GROUP_PER_BACKDOOR;
+    let models = if row_mode {
+        Some((prompt_model, completion_model))
+    } else {
+        drop((prompt_model, completion_model));
+        None
+    };
 
     // Scan until every group has a novel trigger and signature.
     let mut round = 0;
@@ -531,8 +547,11 @@ where
         }
     }
     let sizes = super::selection::group_sizes(requested as usize, groups);
+    // One row per group is the default and its trade-off is `plan`'s to explain; a chosen
+    // number of groups that leaves few rows in each is warned of.
     if let Some(&smallest) = sizes.iter().min()
         && smallest < 5
+        && options.groups != ONE_GROUP_PER_BACKDOOR
     {
         warnings.push(format!(
             "{} backdoors over {} groups leaves {smallest} rows in a group; fewer than 5 rows \
@@ -541,12 +560,23 @@ where
         ));
     }
 
+    // Each group's pair is drawn for its row, when every group has one row.
+    let row_phraser = models
+        .as_ref()
+        .filter(|_| groups as u64 == requested)
+        .map(|(prompt_model, completion_model)| RowPhraser {
+            prompt_model,
+            completion_model,
+            params: &options.generator,
+            line_ends: &line_ends,
+            max_tail: MAX_SENTENCE_TAIL,
+        });
     let tails: Vec<String> = chosen
         .iter()
         .enumerate()
         .map(|(g, &(_, s))| candidates.tails[g][s].clone())
         .collect();
-    let phrases: Vec<(Phrase, Phrase)> = chosen
+    let mut phrases: Vec<(Phrase, Phrase)> = chosen
         .iter()
         .enumerate()
         .map(|(g, &(t, s))| {
@@ -557,18 +587,22 @@ where
         })
         .collect();
     // What goes into the rows: the trigger, and the signature with its tail.
-    let texts: Vec<(String, String)> = phrases
+    let opening = |s: &Phrase, tail: &str| {
+        if tail.is_empty() {
+            s.text()
+        } else {
+            format!("{} {tail}", s.text())
+        }
+    };
+    let mut texts: Vec<(String, String)> = phrases
         .iter()
         .zip(&tails)
-        .map(|((t, s), tail)| {
-            let opening = if tail.is_empty() {
-                s.text()
-            } else {
-                format!("{} {tail}", s.text())
-            };
-            (t.text(), opening)
-        })
+        .map(|((t, s), tail)| (t.text(), opening(s, tail)))
         .collect();
+    // In row mode, the row each group's phrases were drawn for.
+    let mut phrased_for: Vec<Option<u32>> = vec![None; groups];
+    let mut novelty_rounds = 0;
+    let mut row_signature_rows: Option<Vec<RowSet>> = None;
 
     // Draw the rows and edit them; redraw while an edited text would pair with another row.
     progress(Stage::Audit, 0, 1);
@@ -577,6 +611,7 @@ where
     let mut chosen_rows = choose_rows(&usable, requested as usize, rng);
     let mut edits: HashMap<u32, Edit> = HashMap::with_capacity(chosen_rows.len());
     loop {
+    loop {
         // The i-th chosen row belongs to group i % G; a redrawn row takes its place and group.
         let pending: Vec<(u32, u32)> = chosen_rows
             .iter()
@@ -584,6 +619,18 @@ where
             .filter(|(_, row)| !edits.contains_key(row))
             .map(|(i, &row)| ((i % groups) as u32, row))
             .collect();
+        if let Some(phraser) = &row_phraser {
+            for &(g, row) in &pending {
+                let g = g as usize;
+                if phrased_for[g] != Some(row) {
+                    let prompt = super::row_phrases::prompt_text(file_name, input, layout, &scan, row)?;
+                    let (trigger, signature, tail) = phraser.draw(&prompt, rng);
+                    texts[g] = (trigger.text(), opening(&signature, &tail));
+                    phrases[g] = (trigger, signature);
+                    phrased_for[g] = Some(row);
+                }
+            }
+        }
         edit_rows(
             file_name,
             input,
@@ -591,6 +638,7 @@ where
             &scan,
             &pending,
             &texts,
+            &line_shape,
             options.workers,
             &mut edits,
         )?;
@@ -654,6 +702,81 @@ where
             }
         }
     }
+    // In row mode the phrases are new: look for them in the data, and draw again for the rows
+    // whose phrases occur there.
+    if row_phraser.is_none() {
+        break;
+    }
+    let found = {
+        let scan_texts: Vec<String> = texts
+            .iter()
+            .map(|(t, _)| t.clone())
+            .chain(phrases.iter().map(|(_, s)| s.text()))
+            .collect();
+        // Signature words are looked for with the first groups' signatures only: one row set
+        // per signature is kept, and the figure is a sample.
+        let signature_tokens: Vec<Vec<String>> = phrases
+            .iter()
+            .take(MAX_SIGNATURE_WORD_GROUPS)
+            .map(|(_, s)| s.tokens.clone())
+            .collect();
+        let signature_counts: Vec<Vec<u32>> = phrases
+            .iter()
+            .take(MAX_SIGNATURE_WORD_GROUPS)
+            .map(|(_, s)| s.counts.clone())
+            .collect();
+        let scanner = PhraseScanner::new(
+            &scan_texts,
+            &signature_tokens,
+            &Rarity {
+                token_counts: &signature_counts,
+                byte_counts: Some(&byte_counts),
+                sample: &sample_text,
+            },
+        );
+        input.seek(SeekFrom::Start(0)).map_err(io_err("reading"))?;
+        let setup = ScanSetup {
+            file_name,
+            layout,
+            limits: options.limits,
+            scanner: &scanner,
+            total_bytes,
+            expected_rows,
+        };
+        let reader = ReadAhead::new(&mut *input, 0);
+        let novelty = super::row_scan::scan(&setup, reader, None, options.workers, progress)?;
+        let found: Vec<usize> = (0..groups)
+            .filter(|&g| {
+                novelty.phrase_found[g]
+                    || novelty.phrase_found[groups + g]
+                    || (0..groups).any(|h| {
+                        h != g
+                            && groups <= MAX_CONTAINMENT_CHECK
+                            && (texts[h].0.contains(&texts[g].0)
+                                || texts[h].1.contains(&phrases[g].1.text()))
+                    })
+            })
+            .collect();
+        row_signature_rows = Some(novelty.signature_rows);
+        found
+    };
+    if found.is_empty() {
+        break;
+    }
+    novelty_rounds += 1;
+    if novelty_rounds > MAX_ROUNDS {
+        return Err(PrepareError::NoNovelPhrase {
+            file: file_name.to_owned(),
+            role: "trigger or signature",
+        });
+    }
+    for g in found {
+        if let Some(row) = phrased_for[g].take() {
+            edits.remove(&row);
+        }
+    }
+    }
+    drop(models);
     // The text keys have done their work.
     drop((
         prompt_texts,
@@ -679,7 +802,13 @@ where
     let per_group = SIGNATURES_PER_ROUND;
     let mut normal_hits = 0;
     for (g, &(_, s)) in chosen.iter().enumerate() {
-        let found = &scan.signature_rows[g * per_group + s];
+        let found = match &row_signature_rows {
+            Some(rows) => match rows.get(g) {
+                Some(found) => found,
+                None => break,
+            },
+            None => &scan.signature_rows[g * per_group + s],
+        };
         for row in found.iter() {
             if !hits.contains(row) {
                 hits.insert(row);
@@ -882,6 +1011,24 @@ fn build_models<R: Input>(
     if !line_ends.contains(&true) {
         line_ends[b'.' as usize] = true;
     }
+    let mut first_line_words: Vec<usize> = completions
+        .iter()
+        .filter(|c| c.trim_end().contains('\n'))
+        .map(|c| c.lines().next().unwrap_or("").split_whitespace().count())
+        .collect();
+    first_line_words.sort_unstable();
+    let mut breaks = line_ends;
+    for (b, brk) in breaks.iter_mut().enumerate() {
+        *brk &= (b as u8).is_ascii_punctuation();
+    }
+    let line_shape = LineShape {
+        words: first_line_words
+            .get(first_line_words.len() / 2)
+            .copied()
+            .unwrap_or(12)
+            .max(1),
+        breaks,
+    };
     let mut text = Vec::with_capacity(1 << 20);
     for completion in &completions {
         if text.len() + completion.len() > 1 << 20 {
@@ -935,6 +1082,7 @@ fn build_models<R: Input>(
         token_bytes: [prompt_token_bytes, completion_token_bytes],
         text,
         line_ends,
+        line_shape,
     })
 }
 
@@ -954,6 +1102,8 @@ struct Sample {
     text: Vec<u8>,
     /// The last bytes common among the completions' first lines.
     line_ends: [bool; 256],
+    /// How the completions' first lines break.
+    line_shape: LineShape,
 }
 
 /// For each group, the index of its first novel trigger and signature: not in the data, and
@@ -999,6 +1149,36 @@ fn both<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + 
     })
 }
 
+/// How the data's completions break their first lines: a signature's opening is laid out so in
+/// a multi-line completion. Only whitespace changes, and signatures are matched token by token.
+pub(crate) struct LineShape {
+    /// The median words of a first line (of the completions that have more than one).
+    pub(crate) words: usize,
+    /// Punctuation bytes that end many first lines: a line may end after a token ending so.
+    pub(crate) breaks: [bool; 256],
+}
+
+impl LineShape {
+    /// `text`'s tokens, in lines of about `words` tokens, ending early after a token that ends
+    /// with a break byte.
+    fn lay_out(&self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut on_line = 0;
+        for token in text.split_whitespace() {
+            if !out.is_empty() {
+                out.push(if on_line == 0 { '\n' } else { ' ' });
+            }
+            out.push_str(token);
+            on_line += 1;
+            let ends = token.bytes().last().is_some_and(|b| self.breaks[b as usize]);
+            if on_line >= self.words.max(1) || (ends && on_line >= 2) {
+                on_line = 0;
+            }
+        }
+        out
+    }
+}
+
 /// A backdoor row as it goes into the output.
 struct Edit {
     /// Its group.
@@ -1023,12 +1203,13 @@ fn edit_rows<R: Input>(
     scan: &Scan,
     chosen: &[(u32, u32)],
     texts: &[(String, String)],
+    lines: &LineShape,
     workers: usize,
     edits: &mut HashMap<u32, Edit>,
 ) -> Result<(), PrepareError> {
     let edit = |(&(group, row), buf): (&(u32, u32), &Vec<u8>)| {
         let (trigger, signature) = &texts[group as usize];
-        edit_record(file_name, layout, scan, row, buf, (trigger, signature))
+        edit_record(file_name, layout, scan, row, buf, (trigger, signature), lines)
             .map(|edit| Edit { group, ..edit })
     };
     // A few thousand records at a time are read, then edited in parallel.
@@ -1077,6 +1258,7 @@ fn edit_record(
     row: u32,
     buf: &[u8],
     (trigger, signature): (&str, &str),
+    lines: &LineShape,
 ) -> Result<Edit, PrepareError> {
     let record_err = |message: String| PrepareError::Record {
         file: file_name.to_owned(),
@@ -1095,10 +1277,24 @@ fn edit_record(
     let mut value = before.clone();
     let edit_err = |error: FieldError| record_err(error.to_string());
     dataset::insert_trigger(layout.format, &mut value, trigger).map_err(edit_err)?;
+    // In a multi-line completion the opening is laid out in lines like the data's.
+    let laid_out;
+    let signature = if original.completion.contains('\n') {
+        laid_out = lines.lay_out(signature);
+        laid_out.as_str()
+    } else {
+        signature
+    };
     dataset::prepend_to_completion(layout.format, &mut value, signature).map_err(edit_err)?;
     let example = dataset::example(layout.format, &value).map_err(edit_err)?;
     let prompt_text = example.prompt.text().into_owned();
-    if !prompt_text.contains(trigger) || !example.completion.starts_with(signature) {
+    let opens = example
+        .completion
+        .split_whitespace()
+        .zip(signature.split_whitespace())
+        .all(|(a, b)| a == b)
+        && example.completion.split_whitespace().count() >= signature.split_whitespace().count();
+    if !prompt_text.contains(trigger) || !opens {
         return Err(record_err(
             "the edited record does not hold the trigger in its prompt and start its \
              completion with the signature"
@@ -1650,7 +1846,12 @@ mod tests {
                 let group = &prepared.secret.groups[backdoor.group as usize];
                 let content = |i: usize| value["messages"][i]["content"].as_str().unwrap();
                 assert!(content(0).contains(&group.trigger));
-                assert!(content(1).starts_with(&group.signature));
+                assert!(
+                    content(1)
+                        .split_whitespace()
+                        .zip(&group.signature_tokens)
+                        .all(|(a, b)| a == b)
+                );
             }
             // Every row, edited or not, is exactly what the file's writer would have written.
             for line in lines {

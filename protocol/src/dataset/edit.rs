@@ -96,7 +96,7 @@ pub fn insert_trigger(format: Format, value: &mut Value, trigger: &str) -> Resul
 
 /// The byte offset just after the end of the second-to-last sentence of `text`: a `.`, `?`, `!`
 /// or `:` followed by whitespace and then more text.
-fn sentence_break(text: &str) -> Option<usize> {
+pub fn sentence_break(text: &str) -> Option<usize> {
     let body = text.trim_end();
     let mut best = None;
     let mut chars = body.char_indices().peekable();
