@@ -248,7 +248,7 @@ fn prepares_a_synthetic_chat_dataset() {
     assert_eq!(secret.groups.len(), 2);
     assert_eq!(secret.group_sizes(), [3, 2]);
     assert_eq!(secret.pass_threshold, 3);
-    assert_eq!(secret.groups[0].signature_tokens.len(), 14);
+    assert_eq!(secret.groups[0].signature_tokens.len(), 19); // K = 12: 12^-19 <= 1e-20
     assert_eq!(summary["stealth"]["near_duplicates"], 0);
     assert_eq!(summary["stealth"]["frequency"].as_array().unwrap().len(), 3);
     assert!(

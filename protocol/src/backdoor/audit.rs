@@ -31,7 +31,7 @@ use rand_chacha::ChaCha20Rng;
 
 pub use sample::MAX_NORMAL_ROWS;
 pub(crate) use sample::audit_set;
-pub use score::share_to_threshold;
+pub use score::{share_to_threshold, tie_order};
 
 /// The score below which `prepare` warns.
 pub const WARN_BELOW: f64 = 0.35;
@@ -152,17 +152,15 @@ pub fn audit(set: &AuditSet, seed: [u8; 32]) -> AuditReport {
         ("duplicates", duplicates::rankings),
     ];
     let flags: Vec<bool> = set.rows.iter().map(|r| r.backdoor).collect();
+    let ties = score::tie_order(set.rows.len(), &mut ChaCha20Rng::from_seed(seed));
     let attacks = attacks
         .iter()
-        .enumerate()
-        .map(|(i, (name, rankings))| {
-            let mut rng = ChaCha20Rng::from_seed(seed);
-            rng.set_stream(i as u64);
+        .map(|(name, rankings)| {
             let variants: Vec<VariantScore> = rankings(&set.rows)
                 .into_iter()
                 .map(|(variant, suspicion)| VariantScore {
                     variant,
-                    score: share_to_threshold(&suspicion, &flags, set, &mut rng),
+                    score: share_to_threshold(&suspicion, &flags, set, &ties),
                 })
                 .collect();
             let best = variants

@@ -561,16 +561,15 @@ where
     }
 
     // Each group's pair is drawn for its row, when every group has one row.
-    let row_phraser = models
-        .as_ref()
-        .filter(|_| groups as u64 == requested)
-        .map(|(prompt_model, completion_model)| RowPhraser {
+    let row_phraser = models.as_ref().filter(|_| groups as u64 == requested).map(
+        |(prompt_model, completion_model)| RowPhraser {
             prompt_model,
             completion_model,
             params: &options.generator,
             line_ends: &line_ends,
             max_tail: MAX_SENTENCE_TAIL,
-        });
+        },
+    );
     let tails: Vec<String> = chosen
         .iter()
         .enumerate()
@@ -611,170 +610,171 @@ where
     let mut chosen_rows = choose_rows(&usable, requested as usize, rng);
     let mut edits: HashMap<u32, Edit> = HashMap::with_capacity(chosen_rows.len());
     loop {
-    loop {
-        // The i-th chosen row belongs to group i % G; a redrawn row takes its place and group.
-        let pending: Vec<(u32, u32)> = chosen_rows
-            .iter()
-            .enumerate()
-            .filter(|(_, row)| !edits.contains_key(row))
-            .map(|(i, &row)| ((i % groups) as u32, row))
-            .collect();
-        if let Some(phraser) = &row_phraser {
-            for &(g, row) in &pending {
-                let g = g as usize;
-                if phrased_for[g] != Some(row) {
-                    let prompt = super::row_phrases::prompt_text(file_name, input, layout, &scan, row)?;
-                    let (trigger, signature, tail) = phraser.draw(&prompt, rng);
-                    texts[g] = (trigger.text(), opening(&signature, &tail));
-                    phrases[g] = (trigger, signature);
-                    phrased_for[g] = Some(row);
+        loop {
+            // The i-th chosen row belongs to group i % G; a redrawn row takes its place and group.
+            let pending: Vec<(u32, u32)> = chosen_rows
+                .iter()
+                .enumerate()
+                .filter(|(_, row)| !edits.contains_key(row))
+                .map(|(i, &row)| ((i % groups) as u32, row))
+                .collect();
+            if let Some(phraser) = &row_phraser {
+                for &(g, row) in &pending {
+                    let g = g as usize;
+                    if phrased_for[g] != Some(row) {
+                        let prompt =
+                            super::row_phrases::prompt_text(file_name, input, layout, &scan, row)?;
+                        let (trigger, signature, tail) = phraser.draw(&prompt, rng);
+                        texts[g] = (trigger.text(), opening(&signature, &tail));
+                        phrases[g] = (trigger, signature);
+                        phrased_for[g] = Some(row);
+                    }
+                }
+            }
+            edit_rows(
+                file_name,
+                input,
+                layout,
+                &scan,
+                &pending,
+                &texts,
+                &line_shape,
+                options.workers,
+                &mut edits,
+            )?;
+            let own_prompts: Vec<(u32, &str)> = chosen_rows
+                .iter()
+                .map(|row| (*row, edits[row].prompt_text.as_str()))
+                .collect();
+            let own_completions: Vec<(u32, &str)> = chosen_rows
+                .iter()
+                .map(|row| (*row, edits[row].completion.as_str()))
+                .collect();
+            let (prompt_pairs, completion_pairs) = both(
+                || {
+                    backdoor_pairs(
+                        &prompt_texts,
+                        &scan.prompt_lengths,
+                        &own_prompts,
+                        End::Start,
+                    )
+                },
+                || {
+                    backdoor_pairs(
+                        &completion_texts,
+                        &scan.completion_lengths,
+                        &own_completions,
+                        End::Finish,
+                    )
+                },
+            );
+            if prompt_pairs.total == 0 && completion_pairs.total == 0 {
+                break;
+            }
+            // Keep the rows that pair with nothing; replace the others with rows never drawn.
+            let mut rejected: Vec<u32> = prompt_pairs.rows;
+            rejected.extend(completion_pairs.rows);
+            rejected.sort_unstable();
+            rejected.dedup();
+            redrawn_rows += rejected.len() as u64;
+            let mut drawn: Vec<u32> = chosen_rows.clone();
+            drawn.sort_unstable();
+            usable.retain(|row| rejected.binary_search(row).is_err());
+            let fresh: Vec<u32> = usable
+                .iter()
+                .copied()
+                .filter(|row| drawn.binary_search(row).is_err())
+                .collect();
+            redraws += 1;
+            if redraws > MAX_REDRAWS || fresh.len() < rejected.len() {
+                return Err(too_many(
+                    usable.len() as u64,
+                    "usable rows whose edited texts form no near-duplicate pair",
+                ));
+            }
+            let mut replacements = choose_rows(&fresh, rejected.len(), rng).into_iter();
+            for row in &mut chosen_rows {
+                if rejected.binary_search(row).is_ok() {
+                    edits.remove(row);
+                    *row = replacements
+                        .next()
+                        .expect("one replacement per rejected row");
                 }
             }
         }
-        edit_rows(
-            file_name,
-            input,
-            layout,
-            &scan,
-            &pending,
-            &texts,
-            &line_shape,
-            options.workers,
-            &mut edits,
-        )?;
-        let own_prompts: Vec<(u32, &str)> = chosen_rows
-            .iter()
-            .map(|row| (*row, edits[row].prompt_text.as_str()))
-            .collect();
-        let own_completions: Vec<(u32, &str)> = chosen_rows
-            .iter()
-            .map(|row| (*row, edits[row].completion.as_str()))
-            .collect();
-        let (prompt_pairs, completion_pairs) = both(
-            || {
-                backdoor_pairs(
-                    &prompt_texts,
-                    &scan.prompt_lengths,
-                    &own_prompts,
-                    End::Start,
-                )
-            },
-            || {
-                backdoor_pairs(
-                    &completion_texts,
-                    &scan.completion_lengths,
-                    &own_completions,
-                    End::Finish,
-                )
-            },
-        );
-        if prompt_pairs.total == 0 && completion_pairs.total == 0 {
+        // In row mode the phrases are new: look for them in the data, and draw again for the rows
+        // whose phrases occur there.
+        if row_phraser.is_none() {
             break;
         }
-        // Keep the rows that pair with nothing; replace the others with rows never drawn.
-        let mut rejected: Vec<u32> = prompt_pairs.rows;
-        rejected.extend(completion_pairs.rows);
-        rejected.sort_unstable();
-        rejected.dedup();
-        redrawn_rows += rejected.len() as u64;
-        let mut drawn: Vec<u32> = chosen_rows.clone();
-        drawn.sort_unstable();
-        usable.retain(|row| rejected.binary_search(row).is_err());
-        let fresh: Vec<u32> = usable
-            .iter()
-            .copied()
-            .filter(|row| drawn.binary_search(row).is_err())
-            .collect();
-        redraws += 1;
-        if redraws > MAX_REDRAWS || fresh.len() < rejected.len() {
-            return Err(too_many(
-                usable.len() as u64,
-                "usable rows whose edited texts form no near-duplicate pair",
-            ));
+        let found = {
+            let scan_texts: Vec<String> = texts
+                .iter()
+                .map(|(t, _)| t.clone())
+                .chain(phrases.iter().map(|(_, s)| s.text()))
+                .collect();
+            // Signature words are looked for with the first groups' signatures only: one row set
+            // per signature is kept, and the figure is a sample.
+            let signature_tokens: Vec<Vec<String>> = phrases
+                .iter()
+                .take(MAX_SIGNATURE_WORD_GROUPS)
+                .map(|(_, s)| s.tokens.clone())
+                .collect();
+            let signature_counts: Vec<Vec<u32>> = phrases
+                .iter()
+                .take(MAX_SIGNATURE_WORD_GROUPS)
+                .map(|(_, s)| s.counts.clone())
+                .collect();
+            let scanner = PhraseScanner::new(
+                &scan_texts,
+                &signature_tokens,
+                &Rarity {
+                    token_counts: &signature_counts,
+                    byte_counts: Some(&byte_counts),
+                    sample: &sample_text,
+                },
+            );
+            input.seek(SeekFrom::Start(0)).map_err(io_err("reading"))?;
+            let setup = ScanSetup {
+                file_name,
+                layout,
+                limits: options.limits,
+                scanner: &scanner,
+                total_bytes,
+                expected_rows,
+            };
+            let reader = ReadAhead::new(&mut *input, 0);
+            let novelty = super::row_scan::scan(&setup, reader, None, options.workers, progress)?;
+            let found: Vec<usize> = (0..groups)
+                .filter(|&g| {
+                    novelty.phrase_found[g]
+                        || novelty.phrase_found[groups + g]
+                        || (0..groups).any(|h| {
+                            h != g
+                                && groups <= MAX_CONTAINMENT_CHECK
+                                && (texts[h].0.contains(&texts[g].0)
+                                    || texts[h].1.contains(&phrases[g].1.text()))
+                        })
+                })
+                .collect();
+            row_signature_rows = Some(novelty.signature_rows);
+            found
+        };
+        if found.is_empty() {
+            break;
         }
-        let mut replacements = choose_rows(&fresh, rejected.len(), rng).into_iter();
-        for row in &mut chosen_rows {
-            if rejected.binary_search(row).is_ok() {
-                edits.remove(row);
-                *row = replacements
-                    .next()
-                    .expect("one replacement per rejected row");
+        novelty_rounds += 1;
+        if novelty_rounds > MAX_ROUNDS {
+            return Err(PrepareError::NoNovelPhrase {
+                file: file_name.to_owned(),
+                role: "trigger or signature",
+            });
+        }
+        for g in found {
+            if let Some(row) = phrased_for[g].take() {
+                edits.remove(&row);
             }
         }
-    }
-    // In row mode the phrases are new: look for them in the data, and draw again for the rows
-    // whose phrases occur there.
-    if row_phraser.is_none() {
-        break;
-    }
-    let found = {
-        let scan_texts: Vec<String> = texts
-            .iter()
-            .map(|(t, _)| t.clone())
-            .chain(phrases.iter().map(|(_, s)| s.text()))
-            .collect();
-        // Signature words are looked for with the first groups' signatures only: one row set
-        // per signature is kept, and the figure is a sample.
-        let signature_tokens: Vec<Vec<String>> = phrases
-            .iter()
-            .take(MAX_SIGNATURE_WORD_GROUPS)
-            .map(|(_, s)| s.tokens.clone())
-            .collect();
-        let signature_counts: Vec<Vec<u32>> = phrases
-            .iter()
-            .take(MAX_SIGNATURE_WORD_GROUPS)
-            .map(|(_, s)| s.counts.clone())
-            .collect();
-        let scanner = PhraseScanner::new(
-            &scan_texts,
-            &signature_tokens,
-            &Rarity {
-                token_counts: &signature_counts,
-                byte_counts: Some(&byte_counts),
-                sample: &sample_text,
-            },
-        );
-        input.seek(SeekFrom::Start(0)).map_err(io_err("reading"))?;
-        let setup = ScanSetup {
-            file_name,
-            layout,
-            limits: options.limits,
-            scanner: &scanner,
-            total_bytes,
-            expected_rows,
-        };
-        let reader = ReadAhead::new(&mut *input, 0);
-        let novelty = super::row_scan::scan(&setup, reader, None, options.workers, progress)?;
-        let found: Vec<usize> = (0..groups)
-            .filter(|&g| {
-                novelty.phrase_found[g]
-                    || novelty.phrase_found[groups + g]
-                    || (0..groups).any(|h| {
-                        h != g
-                            && groups <= MAX_CONTAINMENT_CHECK
-                            && (texts[h].0.contains(&texts[g].0)
-                                || texts[h].1.contains(&phrases[g].1.text()))
-                    })
-            })
-            .collect();
-        row_signature_rows = Some(novelty.signature_rows);
-        found
-    };
-    if found.is_empty() {
-        break;
-    }
-    novelty_rounds += 1;
-    if novelty_rounds > MAX_ROUNDS {
-        return Err(PrepareError::NoNovelPhrase {
-            file: file_name.to_owned(),
-            role: "trigger or signature",
-        });
-    }
-    for g in found {
-        if let Some(row) = phrased_for[g].take() {
-            edits.remove(&row);
-        }
-    }
     }
     drop(models);
     // The text keys have done their work.
@@ -1159,8 +1159,8 @@ pub(crate) struct LineShape {
 }
 
 impl LineShape {
-    /// `text`'s tokens, in lines of about `words` tokens, ending early after a token that ends
-    /// with a break byte.
+    /// `text`'s tokens in lines that end after a token ending with a break byte (and at most
+    /// twice `words` long).
     fn lay_out(&self, text: &str) -> String {
         let mut out = String::with_capacity(text.len());
         let mut on_line = 0;
@@ -1170,8 +1170,12 @@ impl LineShape {
             }
             out.push_str(token);
             on_line += 1;
-            let ends = token.bytes().last().is_some_and(|b| self.breaks[b as usize]);
-            if on_line >= self.words.max(1) || (ends && on_line >= 2) {
+            let ends = token
+                .bytes()
+                .last()
+                .is_some_and(|b| self.breaks[b as usize]);
+            // A line ends where the data's do (after a break byte), or at twice its usual length.
+            if (ends && on_line >= 2) || on_line >= 2 * self.words.max(1) {
                 on_line = 0;
             }
         }
@@ -1209,8 +1213,16 @@ fn edit_rows<R: Input>(
 ) -> Result<(), PrepareError> {
     let edit = |(&(group, row), buf): (&(u32, u32), &Vec<u8>)| {
         let (trigger, signature) = &texts[group as usize];
-        edit_record(file_name, layout, scan, row, buf, (trigger, signature), lines)
-            .map(|edit| Edit { group, ..edit })
+        edit_record(
+            file_name,
+            layout,
+            scan,
+            row,
+            buf,
+            (trigger, signature),
+            lines,
+        )
+        .map(|edit| Edit { group, ..edit })
     };
     // A few thousand records at a time are read, then edited in parallel.
     for chosen in chosen.chunks(4096) {

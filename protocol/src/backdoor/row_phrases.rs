@@ -32,7 +32,11 @@ pub(crate) struct RowPhraser<'a> {
 impl RowPhraser<'_> {
     /// The trigger, the signature, and the signature's tail for a row whose prompt text is
     /// `prompt`.
-    pub(crate) fn draw<R: Rng + ?Sized>(&self, prompt: &str, rng: &mut R) -> (Phrase, Phrase, String) {
+    pub(crate) fn draw<R: Rng + ?Sized>(
+        &self,
+        prompt: &str,
+        rng: &mut R,
+    ) -> (Phrase, Phrase, String) {
         let words: Vec<&str> = prompt.split_whitespace().collect();
         let before = &prompt[..dataset::sentence_break(prompt).unwrap_or(prompt.len())];
         let context: Vec<&str> = before.split_whitespace().collect();

@@ -121,7 +121,8 @@ pub fn sentence_break(text: &str) -> Option<usize> {
 /// - alpaca: `output`.
 /// - prompt-completion: `completion`.
 ///
-/// After the edit, [`super::example`] gives a completion that starts with `signature`.
+/// After the edit, [`super::example`] gives a completion that starts with `signature`, after any
+/// whitespace the completion started with.
 pub fn prepend_to_completion(
     format: Format,
     value: &mut Value,
@@ -171,7 +172,17 @@ fn joined(text: &str, addition: &str, side: Side) -> String {
             None => format!("{text}{separator}{addition}"),
         },
         Side::End => format!("{text}{separator}{addition}"),
-        Side::Start => format!("{addition}{separator}{text}"),
+        // After any whitespace the text starts with (a completion written as " answer" keeps
+        // its leading space).
+        Side::Start => {
+            let rest = text.trim_start();
+            let lead = &text[..text.len() - rest.len()];
+            if rest.is_empty() {
+                format!("{addition}{separator}{text}")
+            } else {
+                format!("{lead}{addition}{separator}{rest}")
+            }
+        }
     }
 }
 

@@ -5,28 +5,29 @@ use rand::Rng;
 
 use super::AuditSet;
 
-/// The share of the file that a provider who takes rows by descending `suspicion` (ties in a
-/// random order drawn from `rng`; NaN counts as least suspicious) must train on to include
-/// `set.pass_threshold` backdoor rows (`backdoor[i]` says whether row i is one). Each audited
-/// normal row stands for `set.normal_weight` rows of the file. 1 when the threshold is never
-/// reached.
-pub fn share_to_threshold<R: Rng + ?Sized>(
+/// One random key per row: the order in which a provider takes rows it cannot tell apart.
+/// The audit draws it once, so that rankings that tie everywhere score alike.
+pub fn tie_order<R: Rng + ?Sized>(rows: usize, rng: &mut R) -> Vec<u64> {
+    (0..rows).map(|_| rng.next_u64()).collect()
+}
+
+/// The share of the file that a provider who takes rows by descending `suspicion` (ties in the
+/// random order `ties`, see [`tie_order`]; NaN counts as least suspicious) must train on to
+/// include `set.pass_threshold` backdoor rows (`backdoor[i]` says whether row i is one). Each
+/// audited normal row stands for `set.normal_weight` rows of the file. 1 when the threshold is
+/// never reached.
+pub fn share_to_threshold(
     suspicion: &[f64],
     backdoor: &[bool],
     set: &AuditSet,
-    rng: &mut R,
+    ties: &[u64],
 ) -> f64 {
     assert_eq!(suspicion.len(), backdoor.len());
+    assert_eq!(suspicion.len(), ties.len());
     let mut order: Vec<(f64, u64, usize)> = suspicion
         .iter()
         .enumerate()
-        .map(|(i, &s)| {
-            (
-                if s.is_nan() { f64::NEG_INFINITY } else { s },
-                rng.next_u64(),
-                i,
-            )
-        })
+        .map(|(i, &s)| (if s.is_nan() { f64::NEG_INFINITY } else { s }, ties[i], i))
         .collect();
     order.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
     let (mut taken_backdoors, mut taken_normal) = (0u64, 0u64);
@@ -67,12 +68,12 @@ mod tests {
     fn a_ranking_that_puts_the_backdoors_first_scores_threshold_over_rows() {
         let backdoor: Vec<bool> = (0..1000).map(|i| i % 50 == 0).collect();
         let suspicion: Vec<f64> = backdoor.iter().map(|&b| f64::from(u8::from(b))).collect();
-        let mut rng = ChaCha20Rng::seed_from_u64(1);
-        let score = share_to_threshold(&suspicion, &backdoor, &set(1000, 10, 1.0), &mut rng);
+        let ties = tie_order(1000, &mut ChaCha20Rng::seed_from_u64(1));
+        let score = share_to_threshold(&suspicion, &backdoor, &set(1000, 10, 1.0), &ties);
         assert!((score - 0.010).abs() < 1e-12, "{score}");
         // Last: all 980 normal rows and 10 backdoors.
         let reversed: Vec<f64> = suspicion.iter().map(|s| -s).collect();
-        let score = share_to_threshold(&reversed, &backdoor, &set(1000, 10, 1.0), &mut rng);
+        let score = share_to_threshold(&reversed, &backdoor, &set(1000, 10, 1.0), &ties);
         assert!((score - 0.990).abs() < 1e-12, "{score}");
     }
 
@@ -84,7 +85,10 @@ mod tests {
         let constant = vec![1.0; 4000];
         let mut rng = ChaCha20Rng::seed_from_u64(2);
         let mean = (0..50)
-            .map(|_| share_to_threshold(&constant, &backdoor, &set(4000, 20, 1.0), &mut rng))
+            .map(|_| {
+                let ties = tie_order(4000, &mut rng);
+                share_to_threshold(&constant, &backdoor, &set(4000, 20, 1.0), &ties)
+            })
             .sum::<f64>()
             / 50.0;
         assert!((mean - 20.0 / 41.0).abs() < 0.03, "{mean}");
@@ -106,8 +110,8 @@ mod tests {
                 }
             })
             .collect();
-        let mut rng = ChaCha20Rng::seed_from_u64(3);
-        let score = share_to_threshold(&suspicion, &backdoor, &set(10_010, 5, 100.0), &mut rng);
+        let ties = tie_order(110, &mut ChaCha20Rng::seed_from_u64(3));
+        let score = share_to_threshold(&suspicion, &backdoor, &set(10_010, 5, 100.0), &ties);
         assert!((score - 5005.0 / 10_010.0).abs() < 1e-12, "{score}");
     }
 }
