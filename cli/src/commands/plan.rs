@@ -290,10 +290,14 @@ fn print_human(plan: &Plan) {
         percent(plan.pass_threshold, plan.backdoors)
     );
     println!(
-        "p-value of a pass at k  ≤ {} (log10 {}): k of N checks sharing one signature, \
-         p_upper = {}",
+        "p-value of a pass at k  ≤ {} (log10 {}): {}, p_upper = {}",
         format_log10_prob(plan.log10_p_value_at_threshold),
         log10_text(plan.log10_p_value_at_threshold),
+        if plan.groups == 1 {
+            "k of N checks sharing one signature"
+        } else {
+            "the groups holding k rows learned, the others not"
+        },
         format_log10_prob(plan.log10_p_upper),
     );
     println!(
@@ -351,7 +355,7 @@ mod tests {
     fn graded_evidence_of_single_row_groups_is_strong() {
         // 38 single-row groups, K = 32, L = 14: half of them matching 4 tokens.
         let half = job_p_value(38, 1, 19, 4, 32, 14);
-        assert!(half < -90.0, "{half}");
+        assert!(half < -80.0, "{half}");
         // All learned: far below 1e-20.
         assert!(job_p_value(38, 1, 38, 14, 32, 14) < -500.0);
     }
