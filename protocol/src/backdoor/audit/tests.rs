@@ -109,8 +109,8 @@ fn a_repeated_trigger_is_found_at_once() {
         );
     }
     let report = run(rows, 15);
-    // 15 backdoor rows of 3,000: 0.5% of the file.
-    assert!(score(&report, "repetition") <= 0.006, "{report:#?}");
+    // 15 backdoor rows of 3,000 are 0.5% of the file; a few normal rows tie with them.
+    assert!(score(&report, "repetition") <= 0.01, "{report:#?}");
     assert!(score(&report, "duplicates") <= 0.05, "{report:#?}");
 }
 
