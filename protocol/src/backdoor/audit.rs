@@ -142,10 +142,13 @@ pub fn warnings(report: &AuditReport) -> Vec<String> {
 /// A ranking: its name and each row's suspicion (higher is taken first).
 pub(crate) type Ranking = (String, Vec<f64>);
 
+/// An attack: its rankings of the rows.
+type Attack = fn(&[AuditRow]) -> Vec<Ranking>;
+
 /// Runs every attack on `set`; `seed` orders the ties.
 pub fn audit(set: &AuditSet, seed: [u8; 32]) -> AuditReport {
     let backdoors = set.rows.iter().filter(|r| r.backdoor).count() as u64;
-    let attacks: [(&str, fn(&[AuditRow]) -> Vec<Ranking>); 4] = [
+    let attacks: [(&str, Attack); 4] = [
         ("repetition", repetition::rankings),
         ("surprise", surprise::rankings),
         ("form", form::rankings),
