@@ -391,18 +391,10 @@ where
     )
     .map_err(io_err("creating a scratch file"))?;
 
-    // One group per backdoor row: as many groups as the sample suggests, and some more.
-    let drawn_groups = if options.groups == ONE_GROUP_PER_BACKDOOR {
-        let estimated_rows = (total_bytes as f64 / bytes_per_row).ceil() as u64;
-        let estimated = match options.backdoors {
-            BackdoorCount::Default => default_backdoor_count(estimated_rows),
-            BackdoorCount::Count(n) => n,
-            BackdoorCount::Fraction(f) => backdoors_for_fraction(estimated_rows, f.clamp(0.0, 1.0)),
-        };
-        (estimated as f64 * 1.1) as usize + 8
-    } else {
-        options.groups
-    };
+    // With a pair per backdoor row, each row's pair is drawn for it once the rows are chosen
+    // (`row_phrases`): no candidates are drawn before the scan.
+    let row_mode = options.groups == ONE_GROUP_PER_BACKDOOR;
+    let drawn_groups = if row_mode { 0 } else { options.groups };
     // Candidates for every round, drawn now so that the models can go before the scan.
     let mut rounds: Vec<Candidates> = (0..MAX_ROUNDS)
         .map(|_| {
@@ -416,9 +408,7 @@ where
             )
         })
         .collect();
-    // With a pair per backdoor row, each row's pair is drawn for it once the rows are chosen
-    // (`row_phrases`), so the models stay until then.
-    let row_mode = options.groups == ONE_GROUP_PER_BACKDOOR;
+    // In row mode the models stay until the rows are chosen.
     let models = if row_mode {
         Some((prompt_model, completion_model))
     } else {
@@ -514,19 +504,11 @@ where
         return Err(too_many(usable.len() as u64, "usable rows"));
     }
     let mut warnings = Vec::new();
-    let groups = if options.groups == ONE_GROUP_PER_BACKDOOR {
-        if requested as usize > drawn_groups {
-            warnings.push(format!(
-                "{requested} backdoors but only {drawn_groups} groups were drawn (the file has \
-                 more rows than its first rows suggested): some groups have 2 rows"
-            ));
-        }
-        (requested as usize).min(drawn_groups)
+    let groups = if row_mode {
+        requested as usize
     } else {
         options.groups
     };
-    let mut chosen = chosen;
-    chosen.truncate(groups);
     if groups as u64 > requested {
         return Err(PrepareError::BadOption(format!(
             "--groups {} is more than the {requested} backdoors",
@@ -560,30 +542,46 @@ where
         ));
     }
 
-    // Each group's pair is drawn for its row, when every group has one row.
-    let row_phraser = models.as_ref().filter(|_| groups as u64 == requested).map(
-        |(prompt_model, completion_model)| RowPhraser {
+    // Each group's pair is drawn for its row; until then the groups hold empty phrases.
+    let chosen = if row_mode {
+        vec![(0, 0); groups]
+    } else {
+        chosen
+    };
+    let row_phraser = models
+        .as_ref()
+        .map(|(prompt_model, completion_model)| RowPhraser {
             prompt_model,
             completion_model,
             params: &options.generator,
             line_ends: &line_ends,
             max_tail: MAX_SENTENCE_TAIL,
-        },
-    );
+        });
     let tails: Vec<String> = chosen
         .iter()
         .enumerate()
-        .map(|(g, &(_, s))| candidates.tails[g][s].clone())
+        .map(|(g, &(_, s))| {
+            candidates
+                .tails
+                .get(g)
+                .map_or(String::new(), |t| t[s].clone())
+        })
         .collect();
     let mut phrases: Vec<(Phrase, Phrase)> = chosen
         .iter()
         .enumerate()
-        .map(|(g, &(t, s))| {
-            (
-                candidates.triggers[g][t].clone(),
-                candidates.signatures[g][s].clone(),
-            )
-        })
+        .map(
+            |(g, &(t, s))| match (candidates.triggers.get(g), candidates.signatures.get(g)) {
+                (Some(triggers), Some(signatures)) => (triggers[t].clone(), signatures[s].clone()),
+                _ => {
+                    let empty = Phrase {
+                        tokens: Vec::new(),
+                        counts: Vec::new(),
+                    };
+                    (empty.clone(), empty)
+                }
+            },
+        )
         .collect();
     // What goes into the rows: the trigger, and the signature with its tail.
     let opening = |s: &Phrase, tail: &str| {

@@ -14,7 +14,7 @@ use crate::dataset::{self, Layout, Location};
 /// attacks' frequencies then come from fewer rows, while every backdoor row is kept, so a
 /// backdoor's phrases look relatively more frequent: the sampled audit errs on the provider's
 /// side.
-pub const MAX_NORMAL_ROWS: usize = 50_000;
+pub const MAX_NORMAL_ROWS: usize = 20_000;
 
 /// The audit set of a prepared file: `backdoors` as (prompt text, completion text), `chosen` the
 /// input rows they were made from; the normal rows come from `input` at the scan's offsets.
