@@ -359,7 +359,7 @@ fn prepares_gsm8k() {
         "{}",
         summary["stealth"]
     );
-    assert!(score(&summary, "surprise") >= 0.3, "{}", summary["stealth"]);
+    assert!(score(&summary, "surprise") >= 0.2, "{}", summary["stealth"]);
     let one = dir.path().join("one");
     let (_, grouped) = prepare_and_check(&input, &one, &["--seed", "3", "--groups", "1"]);
     assert!(
