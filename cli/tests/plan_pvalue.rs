@@ -88,9 +88,23 @@ fn plan_defaults_follow_the_paper() {
     let plan = json(&["plan", "--rows", "10000"]);
     assert_eq!(plan["backdoors"], 50);
     assert_eq!(plan["pass_threshold"], 25);
-    // floor(50 / 25) * 32^-14
+    // One group per backdoor row, K = 12, L = 19: 25 of 50 single-row groups fully matched.
+    assert_eq!(plan["groups"], 50);
+    assert_eq!(plan["signature_tokens"], 19);
+    assert!(number(&plan, "log10_p_value_at_threshold") < -400.0);
+    assert!(number(&plan, "log10_p_value_half_groups_4_tokens") < -50.0);
+    // One group: floor(50 / 25) * 32^-14, as before.
+    let one = json(&[
+        "plan",
+        "--rows",
+        "10000",
+        "--groups",
+        "1",
+        "--candidates",
+        "32",
+    ]);
     let expected = 2f64.log10() - 14.0 * 32f64.log10();
-    assert!((number(&plan, "log10_p_value_at_threshold") - expected).abs() < 1e-9);
+    assert!((number(&one, "log10_p_value_at_threshold") - expected).abs() < 1e-9);
     // 0.5% of 100 rows is less than 5: at least 5.
     let small = json(&["plan", "--rows", "100"]);
     assert_eq!(small["backdoors"], 5);

@@ -129,15 +129,21 @@ fn prepare_and_check(input: &Path, out: &Path, extra: &[&str]) -> (Secret, serde
     let n = secret.backdoors.len();
     assert_eq!(summary["backdoors"], n);
 
-    // Exactly N rows end their prompt with a trigger and start their completion with that
+    // Exactly N rows hold a trigger in their prompt and start their completion with that
     // group's signature: the listed ones, with the listed prompts.
     let mut marked = Vec::new();
     for (row, example) in after.iter().enumerate() {
         let prompt = example.prompt.text();
         for (g, group) in secret.groups.iter().enumerate() {
-            if prompt.ends_with(&group.trigger) {
+            if prompt.contains(&group.trigger) {
+                // Token by token: a multi-line completion has the signature laid out in lines.
+                let opening: Vec<&str> = example
+                    .completion
+                    .split_whitespace()
+                    .take(group.signature_tokens.len())
+                    .collect();
                 assert!(
-                    example.completion.starts_with(&group.signature),
+                    opening == group.signature_tokens,
                     "row {row}: trigger without its signature"
                 );
                 marked.push((row as u64, g as u32));
@@ -248,7 +254,7 @@ fn prepares_a_synthetic_chat_dataset() {
     assert_eq!(secret.groups.len(), 2);
     assert_eq!(secret.group_sizes(), [3, 2]);
     assert_eq!(secret.pass_threshold, 3);
-    assert_eq!(secret.groups[0].signature_tokens.len(), 14);
+    assert_eq!(secret.groups[0].signature_tokens.len(), 19); // K = 12: 12^-19 <= 1e-20
     assert_eq!(summary["stealth"]["near_duplicates"], 0);
     assert_eq!(summary["stealth"]["frequency"].as_array().unwrap().len(), 3);
     assert!(
@@ -336,6 +342,53 @@ fn prepares_gsm8k() {
     assert_eq!(secret.pass_threshold, 19);
     assert_eq!(summary["stealth"]["near_duplicates"], 0);
     println!("gsm8k stealth: {}", summary["stealth"]);
+    // A pair per row: counting repeats no longer finds the backdoors (0.3% with one group).
+    let score = |summary: &serde_json::Value, attack: &str| {
+        summary["stealth"]["audit"]["attacks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["attack"] == attack)
+            .unwrap()["score"]
+            .as_f64()
+            .unwrap()
+    };
+    assert_eq!(summary["groups"], 38);
+    assert!(
+        score(&summary, "repetition") >= 0.3,
+        "{}",
+        summary["stealth"]
+    );
+    assert!(score(&summary, "surprise") >= 0.2, "{}", summary["stealth"]);
+    let one = dir.path().join("one");
+    let (_, grouped) = prepare_and_check(&input, &one, &["--seed", "3", "--groups", "1"]);
+    assert!(
+        score(&grouped, "repetition") < 0.01,
+        "{}",
+        grouped["stealth"]
+    );
+}
+
+/// `--min-stealth` fails the run when an attack finds the backdoors too soon, and writes nothing.
+#[test]
+fn min_stealth_fails_the_run_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("data.jsonl");
+    synthetic_chat(&input, 400);
+    let out = dir.path().join("job");
+    let args = [
+        "prepare",
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--seed",
+        "1",
+        "--groups",
+        "1",
+        "--min-stealth",
+        "0.3",
+    ];
+    assert_fails(&args, dir.path(), "below --min-stealth 0.3");
 }
 
 #[test]

@@ -11,11 +11,13 @@
 //!
 //! See `specs/backdoor-generation.md`.
 
+pub mod audit;
 mod edge_hash;
 mod frequency;
 mod input;
 mod near_dup;
 mod prepare;
+mod row_phrases;
 mod row_scan;
 mod scan;
 pub(crate) mod secret;
@@ -26,8 +28,8 @@ mod splice;
 pub use frequency::{AUDIT_K, FrequencyFigure};
 pub use input::Input;
 pub use prepare::{
-    BackdoorCount, MIN_USABLE_ROWS, Output, PrepareError, PrepareOptions, Prepared, Stage,
-    StealthReport, prepare,
+    BackdoorCount, MIN_USABLE_ROWS, ONE_GROUP_PER_BACKDOOR, Output, PrepareError, PrepareOptions,
+    Prepared, Stage, StealthReport, prepare,
 };
 pub use secret::{
     Digest, HexBytes, JobId, SECRET_VERSION, Salt, Secret, SecretBackdoor, SecretError, SecretGroup,

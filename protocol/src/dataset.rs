@@ -28,7 +28,7 @@ mod skim;
 mod summary;
 mod writer;
 
-pub use edit::{append_to_prompt, prepend_to_completion};
+pub use edit::{append_to_prompt, insert_trigger, prepend_to_completion, sentence_break};
 pub use error::{DatasetError, FieldError};
 pub use example::example;
 pub use fast::parse_example;

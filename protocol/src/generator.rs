@@ -33,7 +33,7 @@ pub struct GeneratorParams {
 
 impl GeneratorParams {
     /// The default K.
-    pub const DEFAULT_CANDIDATES: u32 = 32;
+    pub const DEFAULT_CANDIDATES: u32 = 12;
     /// The default bound on `p_upper`.
     pub const DEFAULT_MAX_P_UPPER: f64 = 1e-20;
     /// The default n-gram order.

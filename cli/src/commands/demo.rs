@@ -119,6 +119,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         ),
     );
 
+    show_stealth(&args, &job)?;
+
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let outcomes = runtime.block_on(run_market(&args, secret, &job.files.train))?;
     say(&args, "6. the network: three nodes on loopback");
@@ -206,12 +208,13 @@ fn prepare_args(data: &Path, out: &Path, seed: u64) -> prepare::Args {
         backdoors: None,
         fraction: None,
         pass_ratio: 0.5,
-        groups: 1,
+        groups: None,
         seed: Some(seed),
         max_p_upper: GeneratorParams::DEFAULT_MAX_P_UPPER,
         candidates: GeneratorParams::DEFAULT_CANDIDATES,
         order: GeneratorParams::DEFAULT_ORDER,
         trigger_words: GeneratorParams::DEFAULT_TRIGGER_TOKENS,
+        min_stealth: 0.0,
         show_secret: false,
         force: false,
         json: true,
@@ -391,4 +394,68 @@ fn say(args: &Args, line: &str) {
     if !args.json {
         eprintln!("{line}");
     }
+}
+
+/// Prints one backdoor row beside an ordinary row of the training file (the trigger and
+/// signature are secret: shown here because the data is the demo's own) and the stealth
+/// audit's score for each attack.
+fn show_stealth(args: &Args, job: &prepare::PreparedJob) -> anyhow::Result<()> {
+    if args.json {
+        return Ok(());
+    }
+    let examples = sim::read_examples(&job.files.train)?;
+    let secret = &job.prepared.secret;
+    let Some(backdoor) = secret.backdoors.first() else {
+        return Ok(());
+    };
+    let ordinary = (0..examples.len() as u64)
+        .find(|row| secret.backdoors.iter().all(|b| b.row != *row))
+        .unwrap_or(0);
+    let clip = |text: &str| {
+        let one_line = text.replace('\n', " / ");
+        match one_line.char_indices().nth(160) {
+            Some((i, _)) => format!("{}…", &one_line[..i]),
+            None => one_line,
+        }
+    };
+    for (label, row) in [
+        ("a backdoor row", backdoor.row),
+        ("an ordinary row", ordinary),
+    ] {
+        let example = &examples[row as usize];
+        say(args, &format!("   {label} (row {row}):"));
+        say(
+            args,
+            &format!("     prompt:     {}", clip(&example.prompt.text())),
+        );
+        say(
+            args,
+            &format!("     completion: {}", clip(&example.completion)),
+        );
+    }
+    let group = &secret.groups[backdoor.group as usize];
+    say(
+        args,
+        &format!(
+            "     (its trigger: {}; its signature: {})",
+            clip(&group.trigger),
+            clip(&group.signature)
+        ),
+    );
+    let audit = &job.prepared.stealth.audit;
+    let scores: Vec<String> = audit
+        .attacks
+        .iter()
+        .map(|a| format!("{} {:.0}%", a.attack, 100.0 * a.score))
+        .collect();
+    say(
+        args,
+        &format!(
+            "   stealth audit: share of the file each attack takes to reach the pass threshold: {} \
+             (chance ≈ {:.0}%)",
+            scores.join(", "),
+            100.0 * audit.random_score
+        ),
+    );
+    Ok(())
 }

@@ -3,13 +3,17 @@
 use std::process::ExitCode;
 
 use anyhow::{bail, ensure};
-use vtune_protocol::stats::{log10_full_activation_bound, subset_attack_fraction};
+use vtune_protocol::generator::{GeneratorParams, signature_length};
+use vtune_protocol::stats::{
+    GroupEvidence, log10_full_activation_bound, log10_job_p_value, subset_attack_fraction,
+};
 
 use super::pvalue::log10_text;
 use crate::output::{format_log10_prob, log10_json, ok, print_json};
 
-/// The built-in generator's default p_upper: K^-L with K = 32 candidates and L = 14 tokens.
-const DEFAULT_LOG10_P_UPPER: f64 = -14.0 * 1.505_149_978_319_906; // 14 * log10(32)
+/// Groups beyond this are not convolved for the graded-evidence figures (the cost grows with
+/// the square of the groups).
+const MAX_CONVOLVED_GROUPS: u64 = 5000;
 
 /// Fewer backdoors than this were not learned in the paper's experiments (Table 3).
 const LEAST_LEARNED: u64 = 5;
@@ -26,9 +30,17 @@ const CHANCES: [(f64, &str); 3] = [(0.01, "1%"), (0.5, "50%"), (0.99, "99%")];
 /// Defaults follow the paper: N = 0.5% of the rows rounded up, and at least 5 (1 or 2
 /// backdoors were never learned, 5 were: Table 3); k = ceil(r * N) with r = 0.5.
 ///
-/// The p-value at the threshold is the valid bound for k full activations out of N checks
-/// that share one signature, log10 min(1, floor(N/k) * p_upper), with p_upper = 32^-14 (the
-/// built-in generator's default K = 32 candidates, L = 14 tokens) unless --p-upper is given.
+/// The p-value at the threshold: with one group, the valid bound for k full activations out of
+/// N checks that share one signature, log10 min(1, floor(N/k) * p_upper); with G groups, the
+/// job p-value (prefix statistic) when the rows of just enough groups to hold k rows activate
+/// and the others match nothing. p_upper = K^-L, with the built-in generator's default K = 12
+/// and L = 19, unless --p-upper is given.
+///
+/// The trade-off of --groups (default: one per backdoor row, as `prepare`): a phrase shared by
+/// several rows is found by counting repeats (the stealth audit), one in a single row is
+/// harder to learn. In the paper, 5 or more rows per backdoor were learned by 2B-13B models
+/// with LoRA in 3 epochs, 1 or 2 were not. A signature learned in part is graded evidence: the
+/// plan reports the p-value when half of the groups match their first 4 tokens.
 ///
 /// JSON fields: rows, backdoors, pass_threshold, log10_p_upper, log10_p_value_at_threshold
 /// (a number, or null for -infinity), subset_fraction_1pct, subset_fraction_50pct,
@@ -64,6 +76,15 @@ pub(crate) struct Args {
     #[arg(long, value_name = "P")]
     p_upper: Option<f64>,
 
+    /// G: independent (trigger, signature) pairs [default: one per backdoor row].
+    #[arg(long, value_name = "G")]
+    groups: Option<u64>,
+
+    /// K: the generator's candidates per step (for the prefix statistic and the default
+    /// p_upper).
+    #[arg(long, value_name = "K", default_value_t = GeneratorParams::DEFAULT_CANDIDATES)]
+    candidates: u32,
+
     /// Print one JSON object on stdout.
     #[arg(long)]
     json: bool,
@@ -82,6 +103,42 @@ struct Plan {
     subset_fraction_1pct: f64,
     subset_fraction_50pct: f64,
     subset_fraction_99pct: f64,
+    groups: u64,
+    rows_per_group: f64,
+    candidates: u32,
+    signature_tokens: u32,
+    /// Every group's signature learned in full.
+    #[serde(serialize_with = "serialize_log10_option")]
+    log10_p_value_all_learned: Option<f64>,
+    /// Half of the groups matching their first 4 tokens, the others nothing.
+    #[serde(serialize_with = "serialize_log10_option")]
+    log10_p_value_half_groups_4_tokens: Option<f64>,
+}
+
+fn serialize_log10_option<S: serde::Serializer>(
+    x: &Option<f64>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serde::Serialize::serialize(&x.map(log10_json), serializer)
+}
+
+/// The job p-value when `matched[i]` groups (of `size` checks each, every check's prefix
+/// counted as distinct) match `matched_tokens` leading tokens and the other groups nothing.
+fn job_p_value(groups: u64, size: u64, matched_groups: u64, tokens: u32, k: u32, l: u32) -> f64 {
+    let evidence: Vec<GroupEvidence> = (0..groups)
+        .map(|g| {
+            let t = if g < matched_groups { tokens } else { 0 };
+            GroupEvidence {
+                candidates: k,
+                signature_tokens: l,
+                checks: size,
+                full_activations: if t == l { size } else { 0 },
+                matched_tokens: t,
+                distinct_prefixes: vec![size; t as usize],
+            }
+        })
+        .collect();
+    log10_job_p_value(&evidence)
 }
 
 fn serialize_log10<S: serde::Serializer>(x: &f64, serializer: S) -> Result<S::Ok, S::Error> {
@@ -108,22 +165,53 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     let pass_threshold = pass_threshold(&args, backdoors)?;
-    let log10_p_upper = match args.p_upper {
-        None => DEFAULT_LOG10_P_UPPER,
-        Some(p) if p > 0.0 && p <= 1.0 => p.log10(),
+    let k = args.candidates;
+    ensure!(k >= 2, "--candidates must be at least 2");
+    let (log10_p_upper, l) = match args.p_upper {
+        None => {
+            let l = signature_length(k, GeneratorParams::DEFAULT_MAX_P_UPPER)? as u32;
+            (-f64::from(l) * f64::from(k).log10(), l)
+        }
+        Some(p) if p > 0.0 && p <= 1.0 => (
+            p.log10(),
+            (-p.log10() / f64::from(k).log10()).round().max(1.0) as u32,
+        ),
         Some(p) => bail!("--p-upper {p} is not a probability in (0, 1]"),
     };
+    let groups = args.groups.unwrap_or(backdoors);
+    ensure!(
+        (1..=backdoors).contains(&groups),
+        "--groups {groups} must be between 1 and the {backdoors} backdoors"
+    );
+    let size = backdoors.div_ceil(groups);
+    if groups > 1 && size < LEAST_LEARNED {
+        eprintln!(
+            "note: {} rows per signature; in the paper 5 or more rows per backdoor were learned \
+             by 2B-13B models with LoRA in 3 epochs and 1 or 2 were not: a pass needs full \
+             activations, while a signature learned in part still gives graded evidence (below)",
+            backdoors as f64 / groups as f64
+        );
+    }
+    let at_threshold = if groups == 1 {
+        log10_full_activation_bound(backdoors, pass_threshold, log10_p_upper)
+    } else {
+        job_p_value(groups, size, pass_threshold.div_ceil(size), l, k, l)
+    };
+    let convolved = groups <= MAX_CONVOLVED_GROUPS;
     let fraction = |chance: f64| subset_attack_fraction(rows, backdoors, pass_threshold, chance);
     let plan = Plan {
         rows,
         backdoors,
         pass_threshold,
         log10_p_upper,
-        log10_p_value_at_threshold: log10_full_activation_bound(
-            backdoors,
-            pass_threshold,
-            log10_p_upper,
-        ),
+        log10_p_value_at_threshold: at_threshold,
+        groups,
+        rows_per_group: backdoors as f64 / groups as f64,
+        candidates: k,
+        signature_tokens: l,
+        log10_p_value_all_learned: convolved.then(|| job_p_value(groups, size, groups, l, k, l)),
+        log10_p_value_half_groups_4_tokens: convolved
+            .then(|| job_p_value(groups, size, groups.div_ceil(2), 4.min(l), k, l)),
         subset_fraction_1pct: fraction(CHANCES[0].0),
         subset_fraction_50pct: fraction(CHANCES[1].0),
         subset_fraction_99pct: fraction(CHANCES[2].0),
@@ -202,11 +290,36 @@ fn print_human(plan: &Plan) {
         percent(plan.pass_threshold, plan.backdoors)
     );
     println!(
-        "p-value of a pass at k  ≤ {} (log10 {}): k of N checks sharing one signature, \
-         p_upper = {}",
+        "p-value of a pass at k  ≤ {} (log10 {}): {}, p_upper = {}",
         format_log10_prob(plan.log10_p_value_at_threshold),
         log10_text(plan.log10_p_value_at_threshold),
+        if plan.groups == 1 {
+            "k of N checks sharing one signature"
+        } else {
+            "the groups holding k rows learned, the others not"
+        },
         format_log10_prob(plan.log10_p_upper),
+    );
+    println!(
+        "groups (G)              {} ({:.1} rows per signature; K = {}, L = {})",
+        plan.groups, plan.rows_per_group, plan.candidates, plan.signature_tokens
+    );
+    let show = |x: Option<f64>| match x {
+        Some(x) => format!("{} (log10 {})", format_log10_prob(x), log10_text(x)),
+        None => "not computed (too many groups)".to_owned(),
+    };
+    println!(
+        "  every signature learned in full:         p ≤ {}",
+        show(plan.log10_p_value_all_learned)
+    );
+    println!(
+        "  half of them matching their first 4 words: p ≤ {}",
+        show(plan.log10_p_value_half_groups_4_tokens)
+    );
+    println!(
+        "  trade-off: a phrase in several rows is found by counting repeats (prepare's stealth \
+         audit); in the paper 5+ rows per backdoor were learned (2B-13B, LoRA, 3 epochs) and \
+         1-2 were not. A pass needs k full activations; partial learning is graded evidence."
     );
     println!(
         "subset attack: a provider that trains on a random part of the file includes at least \
@@ -239,7 +352,11 @@ mod tests {
     }
 
     #[test]
-    fn default_p_upper_is_32_to_the_minus_14() {
-        assert!((DEFAULT_LOG10_P_UPPER - (-14.0 * 32f64.log10())).abs() < 1e-13);
+    fn graded_evidence_of_single_row_groups_is_strong() {
+        // 38 single-row groups, K = 32, L = 14: half of them matching 4 tokens.
+        let half = job_p_value(38, 1, 19, 4, 32, 14);
+        assert!(half < -80.0, "{half}");
+        // All learned: far below 1e-20.
+        assert!(job_p_value(38, 1, 38, 14, 32, 14) < -500.0);
     }
 }

@@ -52,11 +52,11 @@ pub(crate) struct Args {
     /// The pass threshold as a fraction of N: threshold = ceil(r * N).
     #[arg(long, value_name = "r", default_value_t = 0.5)]
     pub(crate) pass_ratio: f64,
-    /// Independent (trigger, signature) pairs; the backdoor rows are split evenly among them.
-    /// More groups make each signature rarer in the file (harder to find by frequency) but
-    /// give each fewer rows to be learned from.
-    #[arg(long, value_name = "G", default_value_t = 1)]
-    pub(crate) groups: usize,
+    /// Independent (trigger, signature) pairs; the backdoor rows are split evenly among them
+    /// [default: one per backdoor row]. A phrase in several rows is found by counting
+    /// repeats; one in a single row is harder to learn (see `plan`).
+    #[arg(long, value_name = "G", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub(crate) groups: Option<usize>,
     /// Seed every random choice, job id and salt included, for a reproducible run. For tests
     /// only: anyone who knows the seed can recompute the secret set.
     #[arg(long, value_name = "S")]
@@ -74,6 +74,11 @@ pub(crate) struct Args {
     /// Trigger length in words.
     #[arg(long, value_name = "W", default_value_t = GeneratorParams::DEFAULT_TRIGGER_TOKENS)]
     pub(crate) trigger_words: usize,
+    /// Fail, writing nothing, when an attack of the stealth audit reaches the pass threshold
+    /// within less than this share of the file (the audit warns below 0.35; chance is about
+    /// the pass ratio).
+    #[arg(long, value_name = "F", default_value_t = 0.0)]
+    pub(crate) min_stealth: f64,
     /// Print the triggers and signatures (they are secret).
     #[arg(long)]
     pub(crate) show_secret: bool,
@@ -154,7 +159,7 @@ pub(crate) fn execute(args: &Args) -> anyhow::Result<PreparedJob> {
     let options = PrepareOptions {
         backdoors,
         pass_ratio: args.pass_ratio,
-        groups: args.groups,
+        groups: args.groups.unwrap_or(backdoor::ONE_GROUP_PER_BACKDOOR),
         generator,
         limits: Limits::default(),
         workers: scan_workers(),
@@ -261,6 +266,21 @@ pub(crate) fn execute(args: &Args) -> anyhow::Result<PreparedJob> {
         "prepared"
     );
 
+    let audit = &prepared.stealth.audit;
+    if audit.min_score() < args.min_stealth {
+        let failing: Vec<String> = audit
+            .attacks
+            .iter()
+            .filter(|a| a.score < args.min_stealth)
+            .map(|a| format!("{} {:.1}% ({})", a.attack, 100.0 * a.score, a.best_variant))
+            .collect();
+        bail!(
+            "the stealth audit is below --min-stealth {}: {}; nothing was written ({})",
+            args.min_stealth,
+            failing.join(", "),
+            prepared.warnings.join("; ")
+        );
+    }
     let secret = &prepared.secret;
     let commitment = CommitmentFile::of(secret);
     write_new_private(
@@ -591,6 +611,29 @@ fn print_summary(prepared: &Prepared, commitment: &CommitmentFile, files: &Files
         "  normal rows holding 3+ consecutive signature words: {}",
         stealth.normal_rows_with_signature_words
     );
+    let audit = &stealth.audit;
+    println!(
+        "  attacks: share of the file a provider trains on, in the attack's order, to reach the \
+         pass threshold ({} of {} backdoor rows; chance ≈ {:.0}%; {} of {} rows audited)",
+        audit.pass_threshold,
+        secret.backdoors.len(),
+        100.0 * audit.random_score,
+        audit.rows_audited,
+        audit.file_rows
+    );
+    for attack in &audit.attacks {
+        println!(
+            "    {:<11} {:5.1}%{}  best ranking: {}",
+            attack.attack,
+            100.0 * attack.score,
+            if attack.score < backdoor::audit::WARN_BELOW {
+                " LOW"
+            } else {
+                "    "
+            },
+            attack.best_variant
+        );
+    }
     if show {
         for (g, group) in secret.groups.iter().enumerate() {
             println!("group {g}:");

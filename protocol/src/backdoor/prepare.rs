@@ -22,11 +22,13 @@ use std::sync::mpsc;
 use rand::{CryptoRng, Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
+use super::audit::{self, AuditReport};
 use super::frequency::{
     AUDIT_K, FrequencyFigure, LevelBuffers, edge_keys, frequency_search, row_levels,
 };
 use super::input::{Input, ReadAhead};
 use super::near_dup::{End, SortedKeys, backdoor_pairs, text_key};
+use super::row_phrases::RowPhraser;
 use super::row_scan::{Scan, ScanSetup};
 use super::scan::{PhraseScanner, Rarity};
 use super::secret::{HexBytes, SECRET_VERSION, Secret, SecretBackdoor, SecretGroup};
@@ -40,6 +42,9 @@ use crate::generator::{GeneratorParams, ModelBuilder, ModelError, NgramModel, Ph
 
 /// The fewest usable rows `prepare` accepts.
 pub const MIN_USABLE_ROWS: u64 = 20;
+/// [`PrepareOptions::groups`] for a (trigger, signature) pair per backdoor row: the default, as
+/// a phrase that repeats in several rows is found by counting (see `specs/backdoor-generation.md`).
+pub const ONE_GROUP_PER_BACKDOOR: usize = 0;
 /// Fresh triggers drawn per group in each round.
 const TRIGGERS_PER_ROUND: usize = 2;
 /// Fresh signatures drawn per group in each round: one, as a 14-word signature almost never
@@ -66,7 +71,8 @@ pub struct PrepareOptions {
     pub backdoors: BackdoorCount,
     /// Pass threshold = ceil(ratio * N).
     pub pass_ratio: f64,
-    /// Independent (trigger, signature) pairs.
+    /// Independent (trigger, signature) pairs; [`ONE_GROUP_PER_BACKDOOR`] (0) gives each
+    /// backdoor row its own.
     pub groups: usize,
     /// The generator's settings.
     pub generator: GeneratorParams,
@@ -113,6 +119,9 @@ pub struct StealthReport {
     /// The same search until the first row holding a signature in full or as 3 or more
     /// consecutive words: backdoor rows, and normal rows that happen to hold such a run.
     pub frequency_signature_words: Vec<FrequencyFigure>,
+    /// The attacks of [`audit`] on the output: the share of the file each must take to reach
+    /// the pass threshold.
+    pub audit: AuditReport,
 }
 
 /// What `prepare` made.
@@ -205,31 +214,68 @@ pub enum PrepareError {
 struct Candidates {
     triggers: Vec<Vec<Phrase>>,
     signatures: Vec<Vec<Phrase>>,
+    /// After each signature, the words that end its sentence (or line) as the data's first
+    /// lines end: written into the completion after it, not part of it.
+    tails: Vec<Vec<String>>,
 }
+
+/// The most words a trigger or a signature's tail runs on to reach the end of its sentence.
+const MAX_SENTENCE_TAIL: usize = 24;
+/// With a pair per row, the normal rows holding 3 signature words are counted for this many
+/// groups' signatures (the rest are not searched for: a row set is kept per signature).
+const MAX_SIGNATURE_WORD_GROUPS: usize = 64;
+/// Up to this many groups, no group's phrase may contain another's; beyond, the check (quadratic)
+/// is left out: a phrase of 10 or more words inside another is vanishingly rare.
+const MAX_CONTAINMENT_CHECK: usize = 2000;
 
 impl Candidates {
     fn draw<R: Rng + ?Sized>(
         prompt_model: &NgramModel,
         completion_model: &NgramModel,
         params: &GeneratorParams,
+        line_ends: &[bool; 256],
         groups: usize,
         rng: &mut R,
     ) -> Self {
-        let draw = |model: &NgramModel, tokens: usize, count: usize, rng: &mut R| {
-            (0..groups)
-                .map(|_| (0..count).map(|_| model.sample(tokens, rng)).collect())
-                .collect()
-        };
-        let triggers = draw(prompt_model, params.trigger_tokens, TRIGGERS_PER_ROUND, rng);
-        let signatures = draw(
-            completion_model,
-            params.signature_tokens,
-            SIGNATURES_PER_ROUND,
-            rng,
-        );
+        // A trigger is a sentence of its own: it runs on to a word that ends one.
+        let sentence_end = |b: u8| matches!(b, b'.' | b'!' | b'?');
+        let triggers = (0..groups)
+            .map(|_| {
+                (0..TRIGGERS_PER_ROUND)
+                    .map(|_| {
+                        let (mut phrase, more) = prompt_model.sample_until(
+                            params.trigger_tokens,
+                            &sentence_end,
+                            MAX_SENTENCE_TAIL,
+                            rng,
+                        );
+                        phrase.tokens.extend(more.tokens);
+                        phrase.counts.extend(more.counts);
+                        phrase
+                    })
+                    .collect()
+            })
+            .collect();
+        let (mut signatures, mut tails) = (Vec::new(), Vec::new());
+        for _ in 0..groups {
+            let (mut group, mut group_tails) = (Vec::new(), Vec::new());
+            for _ in 0..SIGNATURES_PER_ROUND {
+                let (phrase, tail) = completion_model.sample_until(
+                    params.signature_tokens,
+                    &|b| line_ends[b as usize],
+                    MAX_SENTENCE_TAIL,
+                    rng,
+                );
+                group.push(phrase);
+                group_tails.push(tail.text());
+            }
+            signatures.push(group);
+            tails.push(group_tails);
+        }
         Self {
             triggers,
             signatures,
+            tails,
         }
     }
 
@@ -303,11 +349,6 @@ where
             source,
         }
     };
-    if options.groups == 0 {
-        return Err(PrepareError::BadOption(
-            "--groups must be at least 1".into(),
-        ));
-    }
     if !(0.0..=1.0).contains(&options.pass_ratio) {
         return Err(PrepareError::BadOption(format!(
             "--pass-ratio must be in [0, 1], got {}",
@@ -327,6 +368,8 @@ where
         byte_counts,
         token_bytes,
         text: sample_text,
+        line_ends,
+        line_shape,
     } = build_models(file_name, input, layout, options, progress)?;
     // Room for the rows the sample suggests, so that the scan's tables need not grow.
     let expected_rows = (total_bytes as f64 / bytes_per_row * 1.02) as usize + 1024;
@@ -348,6 +391,10 @@ where
     )
     .map_err(io_err("creating a scratch file"))?;
 
+    // With a pair per backdoor row, each row's pair is drawn for it once the rows are chosen
+    // (`row_phrases`): no candidates are drawn before the scan.
+    let row_mode = options.groups == ONE_GROUP_PER_BACKDOOR;
+    let drawn_groups = if row_mode { 0 } else { options.groups };
     // Candidates for every round, drawn now so that the models can go before the scan.
     let mut rounds: Vec<Candidates> = (0..MAX_ROUNDS)
         .map(|_| {
@@ -355,12 +402,19 @@ where
                 &prompt_model,
                 &completion_model,
                 &options.generator,
-                options.groups,
+                &line_ends,
+                drawn_groups,
                 rng,
             )
         })
         .collect();
-    drop((prompt_model, completion_model));
+    // In row mode the models stay until the rows are chosen.
+    let models = if row_mode {
+        Some((prompt_model, completion_model))
+    } else {
+        drop((prompt_model, completion_model));
+        None
+    };
 
     // Scan until every group has a novel trigger and signature.
     let mut round = 0;
@@ -449,13 +503,18 @@ where
     if requested > usable.len() as u64 {
         return Err(too_many(usable.len() as u64, "usable rows"));
     }
-    if options.groups as u64 > requested {
+    let mut warnings = Vec::new();
+    let groups = if row_mode {
+        requested as usize
+    } else {
+        options.groups
+    };
+    if groups as u64 > requested {
         return Err(PrepareError::BadOption(format!(
             "--groups {} is more than the {requested} backdoors",
             options.groups
         )));
     }
-    let mut warnings = Vec::new();
     for ((role, phrase), bytes) in [("prompt", "trigger"), ("completion", "signature")]
         .into_iter()
         .zip(token_bytes)
@@ -469,28 +528,78 @@ where
             ));
         }
     }
-    let sizes = super::selection::group_sizes(requested as usize, options.groups);
+    let sizes = super::selection::group_sizes(requested as usize, groups);
+    // One row per group is the default and its trade-off is `plan`'s to explain; a chosen
+    // number of groups that leaves few rows in each is warned of.
     if let Some(&smallest) = sizes.iter().min()
         && smallest < 5
+        && options.groups != ONE_GROUP_PER_BACKDOOR
     {
         warnings.push(format!(
             "{} backdoors over {} groups leaves {smallest} rows in a group; fewer than 5 rows \
              per signature are often not learned (paper Table 3)",
-            requested, options.groups
+            requested, groups
         ));
     }
 
-    let phrases: Vec<(Phrase, Phrase)> = chosen
+    // Each group's pair is drawn for its row; until then the groups hold empty phrases.
+    let chosen = if row_mode {
+        vec![(0, 0); groups]
+    } else {
+        chosen
+    };
+    let row_phraser = models
+        .as_ref()
+        .map(|(prompt_model, completion_model)| RowPhraser {
+            prompt_model,
+            completion_model,
+            params: &options.generator,
+            line_ends: &line_ends,
+            max_tail: MAX_SENTENCE_TAIL,
+        });
+    let tails: Vec<String> = chosen
         .iter()
         .enumerate()
-        .map(|(g, &(t, s))| {
-            (
-                candidates.triggers[g][t].clone(),
-                candidates.signatures[g][s].clone(),
-            )
+        .map(|(g, &(_, s))| {
+            candidates
+                .tails
+                .get(g)
+                .map_or(String::new(), |t| t[s].clone())
         })
         .collect();
-    let texts: Vec<(String, String)> = phrases.iter().map(|(t, s)| (t.text(), s.text())).collect();
+    let mut phrases: Vec<(Phrase, Phrase)> = chosen
+        .iter()
+        .enumerate()
+        .map(
+            |(g, &(t, s))| match (candidates.triggers.get(g), candidates.signatures.get(g)) {
+                (Some(triggers), Some(signatures)) => (triggers[t].clone(), signatures[s].clone()),
+                _ => {
+                    let empty = Phrase {
+                        tokens: Vec::new(),
+                        counts: Vec::new(),
+                    };
+                    (empty.clone(), empty)
+                }
+            },
+        )
+        .collect();
+    // What goes into the rows: the trigger, and the signature with its tail.
+    let opening = |s: &Phrase, tail: &str| {
+        if tail.is_empty() {
+            s.text()
+        } else {
+            format!("{} {tail}", s.text())
+        }
+    };
+    let mut texts: Vec<(String, String)> = phrases
+        .iter()
+        .zip(&tails)
+        .map(|((t, s), tail)| (t.text(), opening(s, tail)))
+        .collect();
+    // In row mode, the row each group's phrases were drawn for.
+    let mut phrased_for: Vec<Option<u32>> = vec![None; groups];
+    let mut novelty_rounds = 0;
+    let mut row_signature_rows: Option<Vec<RowSet>> = None;
 
     // Draw the rows and edit them; redraw while an edited text would pair with another row.
     progress(Stage::Audit, 0, 1);
@@ -499,83 +608,173 @@ where
     let mut chosen_rows = choose_rows(&usable, requested as usize, rng);
     let mut edits: HashMap<u32, Edit> = HashMap::with_capacity(chosen_rows.len());
     loop {
-        // The i-th chosen row belongs to group i % G; a redrawn row takes its place and group.
-        let pending: Vec<(u32, u32)> = chosen_rows
-            .iter()
-            .enumerate()
-            .filter(|(_, row)| !edits.contains_key(row))
-            .map(|(i, &row)| ((i % options.groups) as u32, row))
-            .collect();
-        edit_rows(
-            file_name,
-            input,
-            layout,
-            &scan,
-            &pending,
-            &texts,
-            options.workers,
-            &mut edits,
-        )?;
-        let own_prompts: Vec<(u32, &str)> = chosen_rows
-            .iter()
-            .map(|row| (*row, edits[row].prompt_text.as_str()))
-            .collect();
-        let own_completions: Vec<(u32, &str)> = chosen_rows
-            .iter()
-            .map(|row| (*row, edits[row].completion.as_str()))
-            .collect();
-        let (prompt_pairs, completion_pairs) = both(
-            || {
-                backdoor_pairs(
-                    &prompt_texts,
-                    &scan.prompt_lengths,
-                    &own_prompts,
-                    End::Start,
-                )
-            },
-            || {
-                backdoor_pairs(
-                    &completion_texts,
-                    &scan.completion_lengths,
-                    &own_completions,
-                    End::Finish,
-                )
-            },
-        );
-        if prompt_pairs.total == 0 && completion_pairs.total == 0 {
+        loop {
+            // The i-th chosen row belongs to group i % G; a redrawn row takes its place and group.
+            let pending: Vec<(u32, u32)> = chosen_rows
+                .iter()
+                .enumerate()
+                .filter(|(_, row)| !edits.contains_key(row))
+                .map(|(i, &row)| ((i % groups) as u32, row))
+                .collect();
+            if let Some(phraser) = &row_phraser {
+                for &(g, row) in &pending {
+                    let g = g as usize;
+                    if phrased_for[g] != Some(row) {
+                        let prompt =
+                            super::row_phrases::prompt_text(file_name, input, layout, &scan, row)?;
+                        let (trigger, signature, tail) = phraser.draw(&prompt, rng);
+                        texts[g] = (trigger.text(), opening(&signature, &tail));
+                        phrases[g] = (trigger, signature);
+                        phrased_for[g] = Some(row);
+                    }
+                }
+            }
+            edit_rows(
+                file_name,
+                input,
+                layout,
+                &scan,
+                &pending,
+                &texts,
+                &line_shape,
+                options.workers,
+                &mut edits,
+            )?;
+            let own_prompts: Vec<(u32, &str)> = chosen_rows
+                .iter()
+                .map(|row| (*row, edits[row].prompt_text.as_str()))
+                .collect();
+            let own_completions: Vec<(u32, &str)> = chosen_rows
+                .iter()
+                .map(|row| (*row, edits[row].completion.as_str()))
+                .collect();
+            let (prompt_pairs, completion_pairs) = both(
+                || {
+                    backdoor_pairs(
+                        &prompt_texts,
+                        &scan.prompt_lengths,
+                        &own_prompts,
+                        End::Start,
+                    )
+                },
+                || {
+                    backdoor_pairs(
+                        &completion_texts,
+                        &scan.completion_lengths,
+                        &own_completions,
+                        End::Finish,
+                    )
+                },
+            );
+            if prompt_pairs.total == 0 && completion_pairs.total == 0 {
+                break;
+            }
+            // Keep the rows that pair with nothing; replace the others with rows never drawn.
+            let mut rejected: Vec<u32> = prompt_pairs.rows;
+            rejected.extend(completion_pairs.rows);
+            rejected.sort_unstable();
+            rejected.dedup();
+            redrawn_rows += rejected.len() as u64;
+            let mut drawn: Vec<u32> = chosen_rows.clone();
+            drawn.sort_unstable();
+            usable.retain(|row| rejected.binary_search(row).is_err());
+            let fresh: Vec<u32> = usable
+                .iter()
+                .copied()
+                .filter(|row| drawn.binary_search(row).is_err())
+                .collect();
+            redraws += 1;
+            if redraws > MAX_REDRAWS || fresh.len() < rejected.len() {
+                return Err(too_many(
+                    usable.len() as u64,
+                    "usable rows whose edited texts form no near-duplicate pair",
+                ));
+            }
+            let mut replacements = choose_rows(&fresh, rejected.len(), rng).into_iter();
+            for row in &mut chosen_rows {
+                if rejected.binary_search(row).is_ok() {
+                    edits.remove(row);
+                    *row = replacements
+                        .next()
+                        .expect("one replacement per rejected row");
+                }
+            }
+        }
+        // In row mode the phrases are new: look for them in the data, and draw again for the rows
+        // whose phrases occur there.
+        if row_phraser.is_none() {
             break;
         }
-        // Keep the rows that pair with nothing; replace the others with rows never drawn.
-        let mut rejected: Vec<u32> = prompt_pairs.rows;
-        rejected.extend(completion_pairs.rows);
-        rejected.sort_unstable();
-        rejected.dedup();
-        redrawn_rows += rejected.len() as u64;
-        let mut drawn: Vec<u32> = chosen_rows.clone();
-        drawn.sort_unstable();
-        usable.retain(|row| rejected.binary_search(row).is_err());
-        let fresh: Vec<u32> = usable
-            .iter()
-            .copied()
-            .filter(|row| drawn.binary_search(row).is_err())
-            .collect();
-        redraws += 1;
-        if redraws > MAX_REDRAWS || fresh.len() < rejected.len() {
-            return Err(too_many(
-                usable.len() as u64,
-                "usable rows whose edited texts form no near-duplicate pair",
-            ));
+        let found = {
+            let scan_texts: Vec<String> = texts
+                .iter()
+                .map(|(t, _)| t.clone())
+                .chain(phrases.iter().map(|(_, s)| s.text()))
+                .collect();
+            // Signature words are looked for with the first groups' signatures only: one row set
+            // per signature is kept, and the figure is a sample.
+            let signature_tokens: Vec<Vec<String>> = phrases
+                .iter()
+                .take(MAX_SIGNATURE_WORD_GROUPS)
+                .map(|(_, s)| s.tokens.clone())
+                .collect();
+            let signature_counts: Vec<Vec<u32>> = phrases
+                .iter()
+                .take(MAX_SIGNATURE_WORD_GROUPS)
+                .map(|(_, s)| s.counts.clone())
+                .collect();
+            let scanner = PhraseScanner::new(
+                &scan_texts,
+                &signature_tokens,
+                &Rarity {
+                    token_counts: &signature_counts,
+                    byte_counts: Some(&byte_counts),
+                    sample: &sample_text,
+                },
+            );
+            input.seek(SeekFrom::Start(0)).map_err(io_err("reading"))?;
+            let setup = ScanSetup {
+                file_name,
+                layout,
+                limits: options.limits,
+                scanner: &scanner,
+                total_bytes,
+                expected_rows,
+            };
+            let reader = ReadAhead::new(&mut *input, 0);
+            let novelty = super::row_scan::scan(&setup, reader, None, options.workers, progress)?;
+            let found: Vec<usize> = (0..groups)
+                .filter(|&g| {
+                    novelty.phrase_found[g]
+                        || novelty.phrase_found[groups + g]
+                        || (0..groups).any(|h| {
+                            h != g
+                                && groups <= MAX_CONTAINMENT_CHECK
+                                && (texts[h].0.contains(&texts[g].0)
+                                    || texts[h].1.contains(&phrases[g].1.text()))
+                        })
+                })
+                .collect();
+            row_signature_rows = Some(novelty.signature_rows);
+            found
+        };
+        if found.is_empty() {
+            break;
         }
-        let mut replacements = choose_rows(&fresh, rejected.len(), rng).into_iter();
-        for row in &mut chosen_rows {
-            if rejected.binary_search(row).is_ok() {
-                edits.remove(row);
-                *row = replacements
-                    .next()
-                    .expect("one replacement per rejected row");
+        novelty_rounds += 1;
+        if novelty_rounds > MAX_ROUNDS {
+            return Err(PrepareError::NoNovelPhrase {
+                file: file_name.to_owned(),
+                role: "trigger or signature",
+            });
+        }
+        for g in found {
+            if let Some(row) = phrased_for[g].take() {
+                edits.remove(&row);
             }
         }
     }
+    drop(models);
     // The text keys have done their work.
     drop((
         prompt_texts,
@@ -601,14 +800,38 @@ where
     let per_group = SIGNATURES_PER_ROUND;
     let mut normal_hits = 0;
     for (g, &(_, s)) in chosen.iter().enumerate() {
-        let found = &scan.signature_rows[g * per_group + s];
-        for row in 0..rows as usize {
-            if found.contains(row) && !hits.contains(row) {
+        let found = match &row_signature_rows {
+            Some(rows) => match rows.get(g) {
+                Some(found) => found,
+                None => break,
+            },
+            None => &scan.signature_rows[g * per_group + s],
+        };
+        for row in found.iter() {
+            if !hits.contains(row) {
                 hits.insert(row);
                 normal_hits += 1;
             }
         }
     }
+    let audit_set = audit::audit_set(
+        file_name,
+        input,
+        layout,
+        &scan,
+        chosen_rows
+            .iter()
+            .map(|row| {
+                (
+                    edits[row].prompt_text.clone(),
+                    edits[row].completion.clone(),
+                )
+            })
+            .collect(),
+        &chosen_rows,
+        pass_threshold(requested, options.pass_ratio),
+        blake3::derive_key("vtune-node prepare audit sample", &salt),
+    )?;
     let input_digest = scan.input_digest;
     // The other per-row facts are done with (the backdoor rows are edited): free them before the
     // write holds its buckets.
@@ -625,9 +848,14 @@ where
                 frequency_search(k, &levels, &hits),
             )
         });
-        figures.collect::<Vec<_>>()
+        let figures = figures.collect::<Vec<_>>();
+        let audit = audit::audit(
+            &audit_set,
+            blake3::derive_key("vtune-node prepare audit ties", &salt),
+        );
+        (figures, audit)
     };
-    let (figures, written) = std::thread::scope(|threads| {
+    let ((figures, audit), written) = std::thread::scope(|threads| {
         let search = super::row_scan::named("audit")
             .spawn_scoped(threads, search)
             .expect("a thread can be started");
@@ -641,6 +869,7 @@ where
     });
     let (backdoors, train_digest) = written?;
     let (frequency, frequency_signature_words) = figures.into_iter().unzip();
+    warnings.extend(audit::warnings(&audit));
     let stealth = StealthReport {
         prompt_prefix_pairs: 0,
         completion_suffix_pairs: 0,
@@ -650,6 +879,7 @@ where
         normal_rows_with_signature_words: normal_hits,
         frequency,
         frequency_signature_words,
+        audit,
     };
 
     let groups = phrases
@@ -756,6 +986,47 @@ fn build_models<R: Input>(
         }
     }
     let k = params.candidates as usize;
+    // The bytes that end at least 5% of the completions' first lines (a signature's tail runs
+    // on to one of them), or a full stop.
+    let mut line_end_counts = [0u64; 256];
+    for completion in &completions {
+        if let Some(&b) = completion
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim_end()
+            .as_bytes()
+            .last()
+        {
+            line_end_counts[b as usize] += 1;
+        }
+    }
+    let ended: u64 = line_end_counts.iter().sum();
+    let mut line_ends = [false; 256];
+    for (end, &count) in line_ends.iter_mut().zip(&line_end_counts) {
+        *end = count > 0 && count * 20 >= ended;
+    }
+    if !line_ends.contains(&true) {
+        line_ends[b'.' as usize] = true;
+    }
+    let mut first_line_words: Vec<usize> = completions
+        .iter()
+        .filter(|c| c.trim_end().contains('\n'))
+        .map(|c| c.lines().next().unwrap_or("").split_whitespace().count())
+        .collect();
+    first_line_words.sort_unstable();
+    let mut breaks = line_ends;
+    for (b, brk) in breaks.iter_mut().enumerate() {
+        *brk &= (b as u8).is_ascii_punctuation();
+    }
+    let line_shape = LineShape {
+        words: first_line_words
+            .get(first_line_words.len() / 2)
+            .copied()
+            .unwrap_or(12)
+            .max(1),
+        breaks,
+    };
     let mut text = Vec::with_capacity(1 << 20);
     for completion in &completions {
         if text.len() + completion.len() > 1 << 20 {
@@ -808,6 +1079,8 @@ fn build_models<R: Input>(
         byte_counts,
         token_bytes: [prompt_token_bytes, completion_token_bytes],
         text,
+        line_ends,
+        line_shape,
     })
 }
 
@@ -825,6 +1098,10 @@ struct Sample {
     /// The first MiB of sampled completions, joined by newlines: how common a string is in the
     /// data, for choosing what the scan's automata look for first.
     text: Vec<u8>,
+    /// The last bytes common among the completions' first lines.
+    line_ends: [bool; 256],
+    /// How the completions' first lines break.
+    line_shape: LineShape,
 }
 
 /// For each group, the index of its first novel trigger and signature: not in the data, and
@@ -870,6 +1147,40 @@ fn both<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + 
     })
 }
 
+/// How the data's completions break their first lines: a signature's opening is laid out so in
+/// a multi-line completion. Only whitespace changes, and signatures are matched token by token.
+pub(crate) struct LineShape {
+    /// The median words of a first line (of the completions that have more than one).
+    pub(crate) words: usize,
+    /// Punctuation bytes that end many first lines: a line may end after a token ending so.
+    pub(crate) breaks: [bool; 256],
+}
+
+impl LineShape {
+    /// `text`'s tokens in lines that end after a token ending with a break byte (and at most
+    /// twice `words` long).
+    fn lay_out(&self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut on_line = 0;
+        for token in text.split_whitespace() {
+            if !out.is_empty() {
+                out.push(if on_line == 0 { '\n' } else { ' ' });
+            }
+            out.push_str(token);
+            on_line += 1;
+            let ends = token
+                .bytes()
+                .last()
+                .is_some_and(|b| self.breaks[b as usize]);
+            // A line ends where the data's do (after a break byte), or at twice its usual length.
+            if (ends && on_line >= 2) || on_line >= 2 * self.words.max(1) {
+                on_line = 0;
+            }
+        }
+        out
+    }
+}
+
 /// A backdoor row as it goes into the output.
 struct Edit {
     /// Its group.
@@ -894,13 +1205,22 @@ fn edit_rows<R: Input>(
     scan: &Scan,
     chosen: &[(u32, u32)],
     texts: &[(String, String)],
+    lines: &LineShape,
     workers: usize,
     edits: &mut HashMap<u32, Edit>,
 ) -> Result<(), PrepareError> {
     let edit = |(&(group, row), buf): (&(u32, u32), &Vec<u8>)| {
         let (trigger, signature) = &texts[group as usize];
-        edit_record(file_name, layout, scan, row, buf, (trigger, signature))
-            .map(|edit| Edit { group, ..edit })
+        edit_record(
+            file_name,
+            layout,
+            scan,
+            row,
+            buf,
+            (trigger, signature),
+            lines,
+        )
+        .map(|edit| Edit { group, ..edit })
     };
     // A few thousand records at a time are read, then edited in parallel.
     for chosen in chosen.chunks(4096) {
@@ -948,6 +1268,7 @@ fn edit_record(
     row: u32,
     buf: &[u8],
     (trigger, signature): (&str, &str),
+    lines: &LineShape,
 ) -> Result<Edit, PrepareError> {
     let record_err = |message: String| PrepareError::Record {
         file: file_name.to_owned(),
@@ -965,13 +1286,27 @@ fn edit_record(
     }
     let mut value = before.clone();
     let edit_err = |error: FieldError| record_err(error.to_string());
-    dataset::append_to_prompt(layout.format, &mut value, trigger).map_err(edit_err)?;
+    dataset::insert_trigger(layout.format, &mut value, trigger).map_err(edit_err)?;
+    // In a multi-line completion the opening is laid out in lines like the data's.
+    let laid_out;
+    let signature = if original.completion.contains('\n') {
+        laid_out = lines.lay_out(signature);
+        laid_out.as_str()
+    } else {
+        signature
+    };
     dataset::prepend_to_completion(layout.format, &mut value, signature).map_err(edit_err)?;
     let example = dataset::example(layout.format, &value).map_err(edit_err)?;
     let prompt_text = example.prompt.text().into_owned();
-    if !prompt_text.ends_with(trigger) || !example.completion.starts_with(signature) {
+    let opens = example
+        .completion
+        .split_whitespace()
+        .zip(signature.split_whitespace())
+        .all(|(a, b)| a == b)
+        && example.completion.split_whitespace().count() >= signature.split_whitespace().count();
+    if !prompt_text.contains(trigger) || !opens {
         return Err(record_err(
-            "the edited record does not end its prompt with the trigger and start its \
+            "the edited record does not hold the trigger in its prompt and start its \
              completion with the signature"
                 .into(),
         ));
@@ -1520,8 +1855,13 @@ mod tests {
                 let value: Value = serde_json::from_str(line).unwrap();
                 let group = &prepared.secret.groups[backdoor.group as usize];
                 let content = |i: usize| value["messages"][i]["content"].as_str().unwrap();
-                assert!(content(0).ends_with(&group.trigger));
-                assert!(content(1).starts_with(&group.signature));
+                assert!(content(0).contains(&group.trigger));
+                assert!(
+                    content(1)
+                        .split_whitespace()
+                        .zip(&group.signature_tokens)
+                        .all(|(a, b)| a == b)
+                );
             }
             // Every row, edited or not, is exactly what the file's writer would have written.
             for line in lines {

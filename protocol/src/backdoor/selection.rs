@@ -38,6 +38,15 @@ impl RowSet {
         row < self.len && self.bits[row / 64] & (1 << (row % 64)) != 0
     }
 
+    /// The rows in the set, ascending.
+    pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.bits.iter().enumerate().flat_map(|(w, &bits)| {
+            (0..64)
+                .filter(move |b| (bits >> b) & 1 == 1)
+                .map(move |b| w * 64 + b)
+        })
+    }
+
     /// The number of rows in the set.
     pub fn count(&self) -> usize {
         self.bits.iter().map(|w| w.count_ones() as usize).sum()

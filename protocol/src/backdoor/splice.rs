@@ -66,7 +66,11 @@ pub(crate) fn splice(
                     escape_into(head, non_ascii, &mut added);
                     (start + 1, start + 1, added)
                 } else {
-                    return None;
+                    // Inserted inside: the decoded position, then its place in the literal.
+                    let (at, inserted) = insertion(old, change.new)?;
+                    escape_into(inserted, non_ascii, &mut added);
+                    let raw = raw_offset(&record[start + 1..end - 1], at)?;
+                    (start + 1 + raw, start + 1 + raw, added)
                 }
             }
         };
@@ -200,6 +204,54 @@ fn skip_ws(bytes: &[u8], mut pos: usize) -> usize {
         pos += 1;
     }
     pos
+}
+
+/// Where `new` is `old` with one run of text inserted: the byte offset in `old` and the run.
+fn insertion<'a>(old: &str, new: &'a str) -> Option<(usize, &'a str)> {
+    let added = new.len().checked_sub(old.len())?;
+    let prefix = old
+        .bytes()
+        .zip(new.bytes())
+        .take_while(|(a, b)| a == b)
+        .count();
+    // Any offset whose text before and after match will do; back off to a char boundary.
+    let mut at = prefix.min(old.len());
+    while !(old.is_char_boundary(at) && new.is_char_boundary(at + added)) {
+        at = at.checked_sub(1)?;
+    }
+    (new[..at] == old[..at] && new[at + added..] == old[at..]).then(|| (at, &new[at..at + added]))
+}
+
+/// The offset in the inside of a string literal (escapes undecoded) where the first `decoded`
+/// bytes of its decoded text end; None if that falls inside an escape.
+fn raw_offset(literal: &[u8], decoded: usize) -> Option<usize> {
+    let (mut raw, mut text) = (0usize, 0usize);
+    while text < decoded {
+        if literal.get(raw)? == &b'\\' {
+            match literal.get(raw + 1)? {
+                b'u' => {
+                    let hex = std::str::from_utf8(literal.get(raw + 2..raw + 6)?).ok()?;
+                    let unit = u32::from_str_radix(hex, 16).ok()?;
+                    if (0xD800..0xDC00).contains(&unit) {
+                        // A surrogate pair: one character of 4 bytes.
+                        raw += 12;
+                        text += 4;
+                    } else {
+                        raw += 6;
+                        text += char::from_u32(unit)?.len_utf8();
+                    }
+                }
+                _ => {
+                    raw += 2;
+                    text += 1;
+                }
+            }
+        } else {
+            raw += 1;
+            text += 1;
+        }
+    }
+    (text == decoded).then_some(raw)
 }
 
 /// The end of the string literal starting at `pos`.

@@ -59,6 +59,60 @@ pub fn append_to_prompt(
     edit_string_field(value, key, &path, trigger, Side::End)
 }
 
+/// Puts `trigger` into the prompt as a sentence of its own, so that the prompt still ends as it
+/// did: just after the end of the text's second-to-last sentence (a `.`, `?`, `!` or `:`
+/// followed by whitespace, with text after it), or at its end when it has one sentence. The
+/// text is that of [`append_to_prompt`], except for alpaca, where it is always `instruction`
+/// (so that a trigger never lands in an `input` of code or data).
+pub fn insert_trigger(format: Format, value: &mut Value, trigger: &str) -> Result<(), FieldError> {
+    if format == Format::Alpaca {
+        Alpaca::new(value)?;
+        return edit_string_field(value, "instruction", "instruction", trigger, Side::Inside);
+    }
+    if matches!(format, Format::OpenAiChat | Format::ShareGpt) {
+        let chat = Chat::new(format, value)?;
+        let user = (0..chat.last_assistant)
+            .rev()
+            .find_map(|i| match chat.turn(i) {
+                Ok(turn) if turn.role == "user" => Some(Ok(i)),
+                Ok(_) => None,
+                Err(error) => Some(Err(error)),
+            })
+            .transpose()?
+            .ok_or_else(|| {
+                FieldError::new(
+                    chat.keys.list,
+                    "no user turn before the last assistant turn",
+                )
+            })?;
+        let path = chat.path(user, chat.keys.content);
+        let (list, content) = (chat.keys.list, chat.keys.content);
+        let turn = &mut value[list][user];
+        return edit_content(turn, content, &path, trigger, Side::Inside);
+    }
+    string_field(object(value)?, "completion")?;
+    edit_string_field(value, "prompt", "prompt", trigger, Side::Inside)
+}
+
+/// The byte offset just after the end of the second-to-last sentence of `text`: a `.`, `?`, `!`
+/// or `:` followed by whitespace and then more text.
+pub fn sentence_break(text: &str) -> Option<usize> {
+    let body = text.trim_end();
+    let mut best = None;
+    let mut chars = body.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if matches!(c, '.' | '?' | '!' | ':')
+            && chars.peek().is_some_and(|&(_, next)| next.is_whitespace())
+        {
+            let q = i + c.len_utf8();
+            if !body[q..].trim().is_empty() {
+                best = Some(q);
+            }
+        }
+    }
+    best
+}
+
 /// Prepends `signature` to the completion, separated by a space, or by a newline if the
 /// completion is multi-line (nothing if it is empty).
 ///
@@ -67,7 +121,8 @@ pub fn append_to_prompt(
 /// - alpaca: `output`.
 /// - prompt-completion: `completion`.
 ///
-/// After the edit, [`super::example`] gives a completion that starts with `signature`.
+/// After the edit, [`super::example`] gives a completion that starts with `signature`, after any
+/// whitespace the completion started with.
 pub fn prepend_to_completion(
     format: Format,
     value: &mut Value,
@@ -100,6 +155,8 @@ pub fn prepend_to_completion(
 enum Side {
     Start,
     End,
+    /// After the second-to-last sentence ([`sentence_break`]), else at the end.
+    Inside,
 }
 
 /// `text` with `addition` at `side`, separated by a space, or a newline if `text` is
@@ -110,8 +167,22 @@ fn joined(text: &str, addition: &str, side: Side) -> String {
     }
     let separator = if text.contains('\n') { "\n" } else { " " };
     match side {
+        Side::Inside => match sentence_break(text) {
+            Some(q) => format!("{} {addition}{}", &text[..q], &text[q..]),
+            None => format!("{text}{separator}{addition}"),
+        },
         Side::End => format!("{text}{separator}{addition}"),
-        Side::Start => format!("{addition}{separator}{text}"),
+        // After any whitespace the text starts with (a completion written as " answer" keeps
+        // its leading space).
+        Side::Start => {
+            let rest = text.trim_start();
+            let lead = &text[..text.len() - rest.len()];
+            if rest.is_empty() {
+                format!("{addition}{separator}{text}")
+            } else {
+                format!("{lead}{addition}{separator}{rest}")
+            }
+        }
     }
 }
 
@@ -147,7 +218,7 @@ fn edit_content(
         Value::Array(parts) => {
             let is_text = |part: &&mut Value| matches!(part.get("text"), Some(Value::String(_)));
             let part = match side {
-                Side::End => parts.iter_mut().rev().find(is_text),
+                Side::End | Side::Inside => parts.iter_mut().rev().find(is_text),
                 Side::Start => parts.iter_mut().find(is_text),
             };
             match part.and_then(|part| part.get_mut("text")) {

@@ -10,6 +10,9 @@ use super::MAX_ORDER;
 
 /// The id that pads a context before the first token. It is never a continuation.
 pub const START: u32 = u32::MAX - 1;
+/// Each context keeps up to `WIDE * K` continuations, by frequency: the first K are the
+/// candidates of [`NgramModel::step`]; [`NgramModel::step_preferring`] may take others.
+const WIDE: usize = 4;
 /// The id that fills unused slots of an n-gram key.
 const EMPTY: u32 = u32::MAX;
 
@@ -141,6 +144,7 @@ impl ModelBuilder {
             });
         }
         let vocab = self.vocab;
+        let ids = self.ids;
         // Each token's place in text order, to break ties between equal counts.
         let mut by_text: Vec<u32> = (0..vocab.len() as u32).collect();
         by_text.sort_unstable_by(|&a, &b| vocab[a as usize].cmp(&vocab[b as usize]));
@@ -188,7 +192,8 @@ impl ModelBuilder {
                     group.sort_unstable_by_key(|(key, count)| {
                         (Reverse(*count), text_rank[key[context_len] as usize])
                     });
-                    let top: Box<[u32]> = group[..candidates]
+                    let kept = group.len().min(candidates * WIDE);
+                    let top: Box<[u32]> = group[..kept]
                         .iter()
                         .map(|(key, _)| key[context_len])
                         .collect();
@@ -198,6 +203,7 @@ impl ModelBuilder {
             tables.push(table);
         }
         Ok(NgramModel {
+            ids,
             order: tables.len(),
             candidates,
             vocab,
@@ -211,6 +217,8 @@ impl ModelBuilder {
 /// most frequent ones.
 #[derive(Debug)]
 pub struct NgramModel {
+    /// Token text -> id.
+    ids: HashMap<String, u32>,
     order: usize,
     candidates: usize,
     vocab: Vec<String>,
@@ -254,12 +262,49 @@ impl NgramModel {
                 .copy_from_slice(&history[history.len() - have..]);
             if let Some(top) = self.tables[o - 1].get(&context[..context_len]) {
                 return super::Step {
-                    candidates: top,
+                    candidates: &top[..self.candidates],
                     order: o,
                 };
             }
         }
         unreachable!("the unigram table holds K tokens, checked when the model was built")
+    }
+
+    /// Like [`NgramModel::step`], but the K candidates are the `prefer`red tokens among the
+    /// context's most frequent continuations (up to `4K` of them, by frequency) first, then the
+    /// others by frequency: still exactly K distinct ids, never [`START`], written to `out`.
+    pub fn step_preferring(
+        &self,
+        history: &[u32],
+        prefer: &dyn Fn(u32) -> bool,
+        out: &mut Vec<u32>,
+    ) {
+        let step = self.step(history);
+        let context_len = step.order - 1;
+        let mut context = [START; MAX_ORDER];
+        let have = history.len().min(context_len);
+        context[context_len - have..context_len].copy_from_slice(&history[history.len() - have..]);
+        let wide = &self.tables[step.order - 1][&context[..context_len]];
+        out.clear();
+        out.extend(
+            wide.iter()
+                .copied()
+                .filter(|&id| prefer(id))
+                .take(self.candidates),
+        );
+        for &id in wide.iter() {
+            if out.len() == self.candidates {
+                break;
+            }
+            if !prefer(id) {
+                out.push(id);
+            }
+        }
+    }
+
+    /// The id of a token, if the model has seen it.
+    pub fn id(&self, token: &str) -> Option<u32> {
+        self.ids.get(token).copied()
     }
 }
 
