@@ -56,9 +56,27 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
         .expect("bincode's standard config encodes every protocol type")
 }
 
+/// How many bytes of memory bincode may claim per byte of input. Bincode counts a
+/// container's elements at their in-memory size (8 bytes for a `u64` that takes 1 byte as a
+/// varint, about 56 for a group of an attestation that takes 6 or more), so a limit equal to
+/// the input limit would refuse valid messages with many groups.
+pub const CLAIM_PER_BYTE: usize = 16;
+
 /// Decodes one `T` that must fill `bytes` exactly, reading at most `LIMIT` bytes and
 /// allocating no more than that. `what` names the type in errors.
 pub fn decode<T, const LIMIT: usize>(what: &'static str, bytes: &[u8]) -> Result<T, DecodeError>
+where
+    T: Serialize + DeserializeOwned,
+{
+    decode_claiming::<T, LIMIT, LIMIT>(what, bytes)
+}
+
+/// [`decode`], letting bincode claim up to `CLAIM` bytes of memory (messages pass
+/// `LIMIT *` [`CLAIM_PER_BYTE`]).
+pub fn decode_claiming<T, const LIMIT: usize, const CLAIM: usize>(
+    what: &'static str,
+    bytes: &[u8],
+) -> Result<T, DecodeError>
 where
     T: Serialize + DeserializeOwned,
 {
@@ -69,7 +87,7 @@ where
             limit: LIMIT,
         });
     }
-    let config = bincode::config::standard().with_limit::<LIMIT>();
+    let config = bincode::config::standard().with_limit::<CLAIM>();
     let (value, read): (T, usize) = bincode::serde::decode_from_slice(bytes, config)
         .map_err(|source| DecodeError::Malformed { what, source })?;
     if read != bytes.len() {

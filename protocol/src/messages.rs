@@ -11,7 +11,11 @@ macro_rules! payload {
             const MAX_BYTES: usize = $limit;
 
             fn decode_payload(bytes: &[u8]) -> Result<Self, $crate::codec::DecodeError> {
-                $crate::codec::decode::<Self, { $limit }>(stringify!($ty), bytes)
+                $crate::codec::decode_claiming::<
+                    Self,
+                    { $limit },
+                    { $limit * $crate::codec::CLAIM_PER_BYTE },
+                >(stringify!($ty), bytes)
             }
 
             fn check(

@@ -289,3 +289,49 @@ proptest! {
         }
     }
 }
+
+/// One group per backdoor row (the default) makes attestations of many small groups: 40
+/// groups of 19 tokens fit the 2 KiB limit on the wire and must open, although bincode counts
+/// their prefix counts at 8 bytes each in memory.
+#[test]
+fn an_attestation_of_forty_single_row_groups_opens() {
+    let key = SigningKey::from_bytes(&[9; 32]);
+    let signer = PublicKey(key.verifying_key().to_bytes());
+    let mut a = samples::attestation(signer, MessageId([1; 32]), "acme", 5);
+    a.groups = (0..40)
+        .map(|_| GroupEvidence {
+            candidates: 12,
+            signature_tokens: 19,
+            checks: 1,
+            full_activations: 1,
+            matched_tokens: 19,
+            distinct_prefixes: vec![1; 19],
+        })
+        .collect();
+    let facts = AttestationFacts {
+        job_id: a.job_id,
+        commitment_id: a.commitment_id,
+        attester: a.attester,
+        role: a.role,
+        provider: a.provider.clone(),
+        endpoint: a.endpoint.clone(),
+        model: a.model.clone(),
+        plan: TestPlan {
+            checks: 40,
+            ..a.plan.clone()
+        },
+        groups: a.groups.clone(),
+        errors: 0,
+        rule: VerdictRule {
+            log10_alpha: -6.0,
+            pass_threshold: 20,
+        },
+        control_checks: a.control_checks,
+        control_activations: 0,
+        transcript_digest: a.transcript_digest,
+        created_at: 5,
+    };
+    let envelope = Envelope::seal(&Attestation::from_facts(facts), &key).unwrap();
+    assert!(envelope.payload.len() < 2048, "{}", envelope.payload.len());
+    open::<Attestation>(&envelope.to_bytes()).expect("it opens");
+}
