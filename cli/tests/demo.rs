@@ -105,3 +105,18 @@ fn demo_rejects_a_nonsense_subset_fraction() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--subset"));
 }
+
+#[test]
+fn demo_never_overwrites_a_used_workdir() {
+    let dir = tempfile::tempdir().unwrap();
+    let mine = dir.path().join("data.jsonl");
+    std::fs::write(&mine, "my own data\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_vtune-node"))
+        .args(["demo", "--rows", "300", "--workdir"])
+        .arg(dir.path())
+        .output()
+        .expect("run vtune-node demo");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not empty"));
+    assert_eq!(std::fs::read_to_string(&mine).unwrap(), "my own data\n");
+}

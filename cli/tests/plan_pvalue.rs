@@ -122,6 +122,19 @@ fn plan_defaults_follow_the_paper() {
     ]);
     assert_eq!(by_fraction["backdoors"], 50);
     assert_eq!(by_fraction["pass_threshold"], 26);
+    // The names `prepare` uses work too, with the same meaning.
+    let same = json(&[
+        "plan",
+        "--rows",
+        "10000",
+        "--fraction",
+        "0.005",
+        "--pass-ratio",
+        "0.52",
+        "--max-p-upper",
+        "1e-20",
+    ]);
+    assert_eq!(same["pass_threshold"], 26);
 }
 
 #[test]

@@ -289,3 +289,36 @@ fn check_refuses_an_attestation_whose_alpha_or_plan_differ_from_its_commitment()
         assert!(stderr.contains(field), "{stderr}");
     }
 }
+
+#[test]
+fn check_of_a_json_file_points_at_the_signed_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("attestation.json");
+    std::fs::write(&json, "{\"verdict\": \"pass\"}").unwrap();
+    std::fs::write(dir.path().join("attestation.msg"), b"x").unwrap();
+    let out = vtune(dir.path(), &["check", json.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("not a signed message") && stderr.contains("attestation.msg"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn signing_in_a_data_dir_that_does_not_exist_warns_of_a_new_identity() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = job_dir(dir.path(), &dir.path().join("prepare-data"));
+    let fresh = dir.path().join("no-such-dir");
+    let out = commit(&fresh, &job);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("warning") && stderr.contains("NEW node identity"),
+        "{stderr}"
+    );
+}

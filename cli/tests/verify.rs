@@ -340,3 +340,52 @@ fn a_misconfigured_endpoint_is_a_usage_error_and_any_url_form_works() {
         );
     }
 }
+
+#[test]
+fn the_api_key_comes_from_openai_api_key_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = prepared_job(dir.path());
+    // A key that cannot be sent in a header: the error proves the variable was read.
+    let out = vtune()
+        .arg("verify")
+        .arg("--job")
+        .arg(&job)
+        .args(["--endpoint", "http://127.0.0.1:9/v1", "--model", "m"])
+        .env("OPENAI_API_KEY", "bad\nkey")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("API key"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn provider_sim_prints_its_endpoint_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = prepared_job(dir.path());
+    let mut child = vtune()
+        .arg("provider-sim")
+        .arg("--train")
+        .arg(job.join("train.jsonl"))
+        .args(["--listen", "127.0.0.1:0", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let endpoint = json["endpoint"].as_str().unwrap();
+    assert!(
+        endpoint.starts_with("http://127.0.0.1:") && endpoint.ends_with("/v1"),
+        "{json}"
+    );
+    assert_eq!(json["model"], "vtune-sim");
+}

@@ -231,6 +231,18 @@ pub(crate) fn reveal(args: RevealArgs) -> anyhow::Result<ExitCode> {
 /// Reads and verifies one `.msg` file.
 fn read_msg(path: &Path) -> anyhow::Result<Verified<AnyMessage>> {
     let bytes = read_bounded(path)?;
+    if bytes.first() == Some(&b'{') {
+        let signed = path.with_extension("msg");
+        bail!(
+            "{} is JSON, not a signed message: `check` reads the binary envelope{}",
+            path.display(),
+            if signed.exists() {
+                format!(" beside it, {}", signed.display())
+            } else {
+                " (`*.msg`, written by `commit`, `verify` and `reveal`)".to_string()
+            }
+        );
+    }
     open_any(&bytes).with_context(|| format!("{}", path.display()))
 }
 

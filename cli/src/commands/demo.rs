@@ -81,6 +81,16 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let temp;
     let dir = match &args.workdir {
         Some(dir) => {
+            // Never overwrite a user's files: the work dir must be new or empty.
+            if let Ok(mut entries) = std::fs::read_dir(dir)
+                && entries.next().is_some()
+            {
+                anyhow::bail!(
+                    "--workdir {} is not empty; the demo writes data.jsonl, job/ and nodes/ \
+                     there and never overwrites files: pass a new or empty directory",
+                    dir.display()
+                );
+            }
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create --workdir {}", dir.display()))?;
             dir.clone()

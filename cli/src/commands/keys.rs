@@ -21,8 +21,18 @@ impl DataDirArg {
     /// The node key, created on first use (which is reported on stderr).
     pub(crate) fn load_or_create_key(&self) -> anyhow::Result<NodeKey> {
         let dir = keys::data_dir(self.data_dir.as_deref())?;
+        let existed = dir.exists();
         let (key, created) = keys::load_or_create(&dir)?;
-        if created {
+        if created && !existed {
+            eprintln!(
+                "warning: the data dir {} did not exist, so this is a NEW node identity: \
+                 created a new node key {} (peer id {}). If you meant an existing node, pass its --data-dir \
+                 (or VTUNE_DATA_DIR).",
+                dir.display(),
+                keys::key_path(&dir).display(),
+                key.peer_id()
+            );
+        } else if created {
             eprintln!(
                 "created a new node key {} (peer id {})",
                 keys::key_path(&dir).display(),

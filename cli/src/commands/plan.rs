@@ -34,7 +34,7 @@ const CHANCES: [(f64, &str); 3] = [(0.01, "1%"), (0.5, "50%"), (0.99, "99%")];
 /// N checks that share one signature, log10 min(1, floor(N/k) * p_upper); with G groups, the
 /// job p-value (prefix statistic) when the rows of just enough groups to hold k rows activate
 /// and the others match nothing. p_upper = K^-L, with the built-in generator's default K = 12
-/// and L = 19, unless --p-upper is given.
+/// and L = 19, unless --max-p-upper is given.
 ///
 /// The trade-off of --groups (default: one per backdoor row, as `prepare`): a phrase shared by
 /// several rows is found by counting repeats (the stealth audit), one in a single row is
@@ -64,17 +64,19 @@ pub(crate) struct Args {
     fraction: Option<f64>,
 
     /// k: full activations needed for a pass, at most N [default: ceil(r * N)].
-    #[arg(long, value_name = "K", conflicts_with = "ratio")]
+    #[arg(long, value_name = "K", conflicts_with = "pass_ratio")]
     pass_threshold: Option<u64>,
 
-    /// r: the pass threshold as a fraction of N, in (0, 1], rounded up [default: 0.5].
-    #[arg(long, value_name = "R")]
-    ratio: Option<f64>,
+    /// r: the pass threshold as a fraction of N, in (0, 1], rounded up [default: 0.5] (as
+    /// `prepare --pass-ratio`; `--ratio` is an alias).
+    #[arg(long, value_name = "R", alias = "ratio")]
+    pass_ratio: Option<f64>,
 
     /// p_upper, the probability of the generator's most likely signature, in (0, 1]
     /// [default: 32^-14 = 8.47e-22, the built-in generator's default K = 32, L = 14].
-    #[arg(long, value_name = "P")]
-    p_upper: Option<f64>,
+    /// (As `prepare --max-p-upper`; `--p-upper` is an alias.)
+    #[arg(long, value_name = "P", alias = "p-upper")]
+    max_p_upper: Option<f64>,
 
     /// G: independent (trigger, signature) pairs [default: one per backdoor row].
     #[arg(long, value_name = "G")]
@@ -167,7 +169,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let pass_threshold = pass_threshold(&args, backdoors)?;
     let k = args.candidates;
     ensure!(k >= 2, "--candidates must be at least 2");
-    let (log10_p_upper, l) = match args.p_upper {
+    let (log10_p_upper, l) = match args.max_p_upper {
         None => {
             let l = signature_length(k, GeneratorParams::DEFAULT_MAX_P_UPPER)? as u32;
             (-f64::from(l) * f64::from(k).log10(), l)
@@ -176,7 +178,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             p.log10(),
             (-p.log10() / f64::from(k).log10()).round().max(1.0) as u32,
         ),
-        Some(p) => bail!("--p-upper {p} is not a probability in (0, 1]"),
+        Some(p) => bail!("--max-p-upper {p} is not a probability in (0, 1]"),
     };
     let groups = args.groups.unwrap_or(backdoors);
     ensure!(
@@ -240,14 +242,14 @@ fn backdoors(args: &Args) -> anyhow::Result<u64> {
     }
 }
 
-/// k from `--pass-threshold`, `--ratio`, or the default r = 0.5.
+/// k from `--pass-threshold`, `--pass-ratio`, or the default r = 0.5.
 fn pass_threshold(args: &Args, backdoors: u64) -> anyhow::Result<u64> {
-    let threshold = match (args.pass_threshold, args.ratio) {
+    let threshold = match (args.pass_threshold, args.pass_ratio) {
         (Some(k), _) => k,
         (None, Some(r)) => {
             ensure!(
                 r > 0.0 && r <= 1.0,
-                "--ratio {r} is not a fraction in (0, 1]"
+                "--pass-ratio {r} is not a fraction in (0, 1]"
             );
             ceil_product(r, backdoors)
         }

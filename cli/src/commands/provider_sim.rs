@@ -19,6 +19,9 @@ rows --behavior selects; it memorizes trained rows. Prints `listening on http://
 once ready, then `endpoint http://ADDR/v1`: the URL to pass to `verify --endpoint`."
 )]
 pub(crate) struct Args {
+    /// Print the start-up line as JSON: {"listening", "endpoint", "model"}.
+    #[arg(long)]
+    pub(crate) json: bool,
     /// The training file as delivered to the provider (the job's `train.*`).
     #[arg(long, value_name = "FILE")]
     pub(crate) train: PathBuf,
@@ -114,10 +117,21 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         let mut stdout = std::io::stdout().lock();
         // One write, so that a reader of the first line alone gets both.
         let addr = handle.addr();
-        let lines = format!(
-            "listening on http://{addr}\nendpoint http://{addr}/v1 (pass it to `verify --endpoint`; model `{}`)\n",
-            args.model
-        );
+        let lines = if args.json {
+            format!(
+                "{}\n",
+                serde_json::json!({
+                    "listening": format!("http://{addr}"),
+                    "endpoint": format!("http://{addr}/v1"),
+                    "model": args.model,
+                })
+            )
+        } else {
+            format!(
+                "listening on http://{addr}\nendpoint http://{addr}/v1 (pass it to `verify --endpoint`; model `{}`)\n",
+                args.model
+            )
+        };
         stdout.write_all(lines.as_bytes())?;
         stdout.flush()?;
         drop(stdout);

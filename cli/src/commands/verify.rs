@@ -28,7 +28,8 @@ pub(crate) struct Args {
     /// The model name to request.
     #[arg(long, env = "VTUNE_MODEL")]
     pub(crate) model: String,
-    /// Read the API key (sent as a bearer token) from this environment variable.
+    /// Read the API key (sent as a bearer token) from this environment variable [default:
+    /// OPENAI_API_KEY, when it is set; no key otherwise].
     #[arg(long, value_name = "VAR")]
     pub(crate) api_key_env: Option<String>,
     /// Requests in flight at most.
@@ -110,11 +111,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let mut config = EndpointConfig::new(&args.endpoint, &args.model);
     config.api = super::test_plan::api_of(plan.route);
-    config.api_key = args
-        .api_key_env
-        .as_deref()
-        .map(ApiKey::from_env)
-        .transpose()?;
+    config.api_key = match args.api_key_env.as_deref() {
+        Some(var) => Some(ApiKey::from_env(var)?),
+        None => ApiKey::from_env("OPENAI_API_KEY").ok(),
+    };
     config.concurrency = args.concurrency;
     config.timeout = Duration::from_secs_f64(args.timeout);
     config.max_retries = args.max_retries;
