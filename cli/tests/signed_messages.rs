@@ -214,6 +214,13 @@ fn reveal_opens_the_commitment_and_check_verifies_it() {
     assert_eq!(view["kind"], "reveal");
     assert_eq!(view["id"], written["id"]);
     assert!(view["commitment_checked"].is_string());
+    // The revealed phrases are shown readably, as in secret.json.
+    let secret = json_file(&job.join("secret.json"));
+    let revealed = view["revealed"].as_array().expect("the phrases");
+    assert_eq!(revealed.len(), secret["groups"].as_array().unwrap().len());
+    assert_eq!(revealed[0]["trigger"], secret["groups"][0]["trigger"]);
+    let out = vtune(&data, &["check", reveal_msg.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("group 1: trigger"));
 
     // A validly signed reveal of another set does not open the commitment.
     let key = keys::load(&data.join(keys::KEY_FILE)).unwrap();

@@ -230,3 +230,86 @@ mod tests {
         other
     }
 }
+
+/// A revealed group's phrases, read back from a canonical secret set.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RevealedGroup {
+    /// The trigger phrase.
+    pub trigger: String,
+    /// The signature, as its tokens joined by spaces.
+    pub signature: String,
+    /// K: the generator's candidates per step.
+    pub candidates: u32,
+}
+
+/// Reads the job id and the groups' phrases at the start of a canonical secret set (what a
+/// reveal carries), for people: `check reveal.msg` prints them. The backdoor rows that follow
+/// are left unread.
+pub fn revealed_groups(bytes: &[u8]) -> Result<([u8; 16], Vec<RevealedGroup>), String> {
+    let at = bytes
+        .strip_prefix(SECRET_SET_TAG)
+        .ok_or("the secret set does not start with its tag")?;
+    let mut reader = Reader(at);
+    let job: [u8; 16] = reader.take(16)?.try_into().expect("16 bytes");
+    let groups = reader.u32()?;
+    let mut out = Vec::new();
+    for _ in 0..groups {
+        let trigger = reader.text()?;
+        let tokens = reader.u32()?;
+        let signature = (0..tokens)
+            .map(|_| reader.text())
+            .collect::<Result<Vec<_>, _>>()?;
+        let candidates = reader.u32()?;
+        out.push(RevealedGroup {
+            trigger,
+            signature: signature.join(" "),
+            candidates,
+        });
+    }
+    Ok((job, out))
+}
+
+/// Reads the canonical encoding's parts in order.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        if self.0.len() < n {
+            return Err("the secret set ends early".to_string());
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+
+    fn u32(&mut self) -> Result<u32, String> {
+        Ok(u32::from_be_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
+    }
+
+    fn text(&mut self) -> Result<String, String> {
+        let len = self.u32()? as usize;
+        String::from_utf8(self.take(len)?.to_vec()).map_err(|_| "a phrase is not UTF-8".to_string())
+    }
+}
+
+#[cfg(test)]
+mod reveal_tests {
+    use super::*;
+    use crate::backdoor::secret::tests::sample_secret;
+
+    #[test]
+    fn the_phrases_read_back_from_the_canonical_set() {
+        let secret = sample_secret();
+        let (job, groups) = revealed_groups(&canonical_secret_set(&secret)).unwrap();
+        assert_eq!(job, secret.job_id.0);
+        assert_eq!(groups.len(), secret.groups.len());
+        for (read, group) in groups.iter().zip(&secret.groups) {
+            assert_eq!(read.trigger, group.trigger);
+            assert_eq!(read.signature, group.signature_tokens.join(" "));
+            assert_eq!(read.candidates, group.candidates);
+        }
+        assert!(revealed_groups(b"nope").is_err());
+    }
+}

@@ -271,6 +271,20 @@ pub(crate) fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
                     json["id"].as_str().unwrap_or(""),
                     json["signer"].as_str().unwrap_or("")
                 );
+                for (i, group) in json["revealed"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .enumerate()
+                {
+                    eprintln!(
+                        "  group {}: trigger {}  signature {}  (K = {})",
+                        i + 1,
+                        group["trigger"],
+                        group["signature"],
+                        group["candidates"]
+                    );
+                }
             }
             output::print_json(&json)?;
             output::ok()
@@ -329,6 +343,12 @@ fn validate(args: &CheckArgs) -> anyhow::Result<serde_json::Value> {
     }
     if let Some(id) = checked_against {
         object.insert("commitment_checked".into(), id.to_string().into());
+    }
+    // A reveal's secret set is bytes; its phrases are what a reader wants to see.
+    if let AnyMessage::Reveal(r) = verified.message()
+        && let Ok((_, groups)) = vtune_protocol::commit::revealed_groups(&r.secret_set)
+    {
+        object.insert("revealed".into(), serde_json::to_value(groups)?);
     }
     Ok(json)
 }
