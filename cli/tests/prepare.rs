@@ -516,3 +516,78 @@ fn bad_input_gets_a_clear_error_and_leaves_nothing() {
         "junk.jsonl",
     );
 }
+
+/// An Alpaca file of `rows` word problems in which every row also carries `extra(output)`
+/// under `field`.
+fn alpaca_with(path: &Path, rows: usize, field: &str, extra: fn(&str, &str) -> String) {
+    let words = [
+        "apples", "boxes", "each", "total", "how", "many", "she", "buys", "sells", "has",
+    ];
+    let mut state = 0x9e3779b97f4a7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        words[(state % words.len() as u64) as usize]
+    };
+    let records: Vec<serde_json::Value> = (0..rows)
+        .map(|i| {
+            let instruction = format!(
+                "Q{i}: {}?",
+                (0..12).map(|_| next()).collect::<Vec<_>>().join(" ")
+            );
+            let output = format!(
+                "{} #### {i}",
+                (0..16).map(|_| next()).collect::<Vec<_>>().join(" ")
+            );
+            let mut record =
+                serde_json::json!({"instruction": instruction, "input": "", "output": output});
+            record[field] = extra(&instruction, &output).into();
+            record
+        })
+        .collect();
+    std::fs::write(path, serde_json::to_string_pretty(&records).unwrap()).unwrap();
+}
+
+#[test]
+fn a_mirrored_answer_field_is_edited_like_the_answer_and_a_formatted_copy_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("mirrored.json");
+    alpaca_with(&input, 600, "response", |_, output| output.to_string());
+    let out = dir.path().join("job");
+    let run = Command::new(env!("CARGO_BIN_EXE_vtune-node"))
+        .arg("prepare")
+        .arg(&input)
+        .arg("--out")
+        .arg(&out)
+        .args(["--seed", "1", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let train: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(out.join("train.json")).unwrap()).unwrap();
+    assert!(
+        train.iter().all(|r| r["output"] == r["response"]),
+        "every row keeps its copies equal"
+    );
+
+    let input = dir.path().join("formatted.json");
+    alpaca_with(&input, 600, "text", |instruction, output| {
+        format!("### Instruction:\n{instruction}\n\n### Response:\n{output}")
+    });
+    let run = Command::new(env!("CARGO_BIN_EXE_vtune-node"))
+        .arg("prepare")
+        .arg(&input)
+        .arg("--out")
+        .arg(dir.path().join("job2"))
+        .args(["--seed", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("field `text`"), "{stderr}");
+}

@@ -15,6 +15,7 @@ pub mod audit;
 mod edge_hash;
 mod frequency;
 mod input;
+mod mirror;
 mod near_dup;
 mod prepare;
 mod row_phrases;

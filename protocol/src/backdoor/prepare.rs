@@ -1296,6 +1296,14 @@ fn edit_record(
         signature
     };
     dataset::prepend_to_completion(layout.format, &mut value, signature).map_err(edit_err)?;
+    // Copies of the edited texts in other fields get the same edit, or the file is refused.
+    super::mirror::mirror_edits(&before, &mut value).map_err(|field| {
+        record_err(format!(
+            "field `{field}` holds the prompt or completion inside it; the backdoor edit \
+             cannot be made there consistently, and editing one copy only would mark the \
+             backdoor rows. Remove the field (or keep it equal to the completion)"
+        ))
+    })?;
     let example = dataset::example(layout.format, &value).map_err(edit_err)?;
     let prompt_text = example.prompt.text().into_owned();
     let opens = example
