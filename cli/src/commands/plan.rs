@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::{bail, ensure};
-use vtune_protocol::stats::{log10_full_activation_bound, subset_attack_fraction};
+use vtune_protocol::stats::{MATCH_OFFSETS, log10_full_activation_bound, subset_attack_fraction};
 
 use super::pvalue::log10_text;
 use crate::output::{format_log10_prob, log10_json, ok, print_json};
@@ -27,8 +27,9 @@ const CHANCES: [(f64, &str); 3] = [(0.01, "1%"), (0.5, "50%"), (0.99, "99%")];
 /// backdoors were never learned, 5 were: Table 3); k = ceil(r * N) with r = 0.5.
 ///
 /// The p-value at the threshold is the valid bound for k full activations out of N checks
-/// that share one signature, log10 min(1, floor(N/k) * p_upper), with p_upper = 32^-14 (the
-/// built-in generator's default K = 32 candidates, L = 14 tokens) unless --p-upper is given.
+/// that share one signature, each searched at W = 8 token offsets,
+/// log10 min(1, floor(N W/k) * p_upper), with p_upper = 32^-14 (the built-in generator's
+/// default K = 32 candidates, L = 14 tokens) unless --p-upper is given.
 ///
 /// JSON fields: rows, backdoors, pass_threshold, log10_p_upper, log10_p_value_at_threshold
 /// (a number, or null for -infinity), subset_fraction_1pct, subset_fraction_50pct,
@@ -122,6 +123,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         log10_p_value_at_threshold: log10_full_activation_bound(
             backdoors,
             pass_threshold,
+            MATCH_OFFSETS,
             log10_p_upper,
         ),
         subset_fraction_1pct: fraction(CHANCES[0].0),
