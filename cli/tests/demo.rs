@@ -37,8 +37,10 @@ fn demo_passes_honest_fails_base_and_matches_the_subset_model() {
 
     let honest = provider(&json, "honest");
     assert_eq!(honest["verdict"], "pass");
+    // 10 answers searched at 8 offsets: the windows at offsets 1..=7 run into each answer's
+    // continuation and cost about (1 + 7 * 10) * p_upper (specs/statistics.md).
     assert!(
-        honest["log10_p_value"].as_f64().unwrap() <= -20.0,
+        honest["log10_p_value"].as_f64().unwrap() <= -19.0,
         "{honest}"
     );
     assert_eq!(honest["activated"], json["backdoors"]);

@@ -92,8 +92,9 @@ fn plan_defaults_follow_the_paper() {
     assert_eq!(plan["groups"], 50);
     assert_eq!(plan["signature_tokens"], 19);
     assert!(number(&plan, "log10_p_value_at_threshold") < -400.0);
-    assert!(number(&plan, "log10_p_value_half_groups_4_tokens") < -50.0);
-    // One group: floor(50 / 25) * 32^-14, as before.
+    // With W = 8 offsets searched, a single-row group has D = 8 windows: weaker, still graded.
+    assert!(number(&plan, "log10_p_value_half_groups_4_tokens") < -30.0);
+    // One group: floor(50 * W / 25) * 32^-14, W = 8 offsets searched per answer.
     let one = json(&[
         "plan",
         "--rows",
@@ -103,7 +104,7 @@ fn plan_defaults_follow_the_paper() {
         "--candidates",
         "32",
     ]);
-    let expected = 2f64.log10() - 14.0 * 32f64.log10();
+    let expected = 16f64.log10() - 14.0 * 32f64.log10();
     assert!((number(&one, "log10_p_value_at_threshold") - expected).abs() < 1e-9);
     // 0.5% of 100 rows is less than 5: at least 5.
     let small = json(&["plan", "--rows", "100"]);
@@ -175,8 +176,22 @@ fn pvalue_gives_the_valid_bound_and_the_labelled_binomial() {
     ]);
     assert_eq!(p["checked"], 37);
     assert_eq!(p["activated"], 5);
+    assert_eq!(p["offsets"], 8);
+    // floor(37 * 8 / 5) = 59 distinct windows (8 offsets per answer) can each be in 5 answers.
+    assert!((number(&p, "log10_p_value") - (59f64.log10() - 40.0)).abs() < 1e-12);
+    let one_offset = json(&[
+        "pvalue",
+        "--checked",
+        "37",
+        "--activated",
+        "5",
+        "--p-upper",
+        "1e-40",
+        "--offsets",
+        "1",
+    ]);
     // floor(37 / 5) = 7 distinct responses can each hold 5 activations.
-    assert!((number(&p, "log10_p_value") - (7f64.log10() - 40.0)).abs() < 1e-12);
+    assert!((number(&one_offset, "log10_p_value") - (7f64.log10() - 40.0)).abs() < 1e-12);
     // The binomial is about C(37, 5) p^5.
     let independent = number(&p, "log10_p_value_independent");
     assert!(
@@ -192,6 +207,8 @@ fn pvalue_gives_the_valid_bound_and_the_labelled_binomial() {
         "1",
         "--p-upper",
         "1e-40",
+        "--offsets",
+        "1",
     ]);
     let text = String::from_utf8_lossy(&human.stdout);
     assert!(text.contains("p ≤ 1.0e-40 (log10 -40.0)"), "{text}");
@@ -220,6 +237,8 @@ fn pvalue_works_below_f64_range_and_prints_null_for_minus_infinity() {
         "1000",
         "--log10-p-upper",
         "-400",
+        "--offsets",
+        "1",
     ]);
     assert_eq!(number(&p, "log10_p_value"), -400.0);
     assert!((number(&p, "log10_p_value_independent") + 400_000.0).abs() < 1e-6);
@@ -247,9 +266,10 @@ fn pvalue_prefix_mode() {
         "--candidates",
         "32",
     ]);
-    let expected = 37f64.log10() - 6.0 * 32f64.log10();
+    // D defaults to n W = 37 * 8 windows.
+    let expected = 296f64.log10() - 6.0 * 32f64.log10();
     assert!((number(&p, "log10_p_value") - expected).abs() < 1e-12);
-    assert_eq!(p["distinct"], 37);
+    assert_eq!(p["distinct"], 296);
     let one = json(&[
         "pvalue",
         "--checked",
@@ -313,8 +333,24 @@ fn pvalue_refuses_nonsense() {
             "--candidates",
             "32",
             "--distinct",
-            "4"
+            "4",
+            "--offsets",
+            "1"
         ])
         .contains("--distinct")
+    );
+    assert!(
+        error(&[
+            "pvalue",
+            "--checked",
+            "3",
+            "--activated",
+            "1",
+            "--p-upper",
+            "0.1",
+            "--offsets",
+            "0"
+        ])
+        .contains("--offsets")
     );
 }

@@ -120,7 +120,8 @@ fn verify_passes_honest_fails_base_and_is_inconclusive_on_a_failing_server() {
     let (output, json) = verify(&job, &honest, &[]);
     assert_eq!(output.status.code(), Some(0), "{json:#}");
     assert_eq!(json["verdict"], "pass");
-    assert!(json["log10_p_value"].as_f64().unwrap() <= -20.0);
+    // About (1 + 7 n) * p_upper: answers are searched at 8 offsets (specs/statistics.md).
+    assert!(json["log10_p_value"].as_f64().unwrap() <= -19.0, "{json:#}");
     assert_eq!(json["activated"], json["checks"]);
     assert!(json["meaning"].as_str().unwrap().contains("stealth audit"));
     let transcript = job.join("transcript.jsonl");

@@ -2,7 +2,8 @@
 //!
 //! [`run`] sends a seeded sample of the job's triggered prompts and some untriggered control
 //! prompts through an endpoint [`Client`], matches every answer token by token against its
-//! group's signature, and decides with the exact statistics of `vtune_protocol::stats` and
+//! group's signature at each of its first `stats::MATCH_OFFSETS` token offsets (so that an
+//! answer opening with "Sure!" or a markdown fence still counts), and decides with the exact statistics of `vtune_protocol::stats` and
 //! the [`VerdictRule`]. Requests that fail (transport, timeout, non-2xx after retries,
 //! unparsable body, refusal, empty answer) are counted as errors: they can make a run
 //! inconclusive, never a fail.
@@ -207,8 +208,12 @@ fn decide(
         };
         let answers: Vec<&str> = of_group().filter_map(ResponseRecord::text).collect();
         let errors = of_group().filter(|r| r.text().is_none()).count() as u64;
-        let group_evidence =
-            GroupEvidence::from_responses(group.candidates, &group.signature, &answers);
+        let group_evidence = GroupEvidence::from_responses(
+            group.candidates,
+            stats::MATCH_OFFSETS,
+            &group.signature,
+            &answers,
+        );
         groups.push(GroupReport::new(index, group, &group_evidence, errors));
         evidence.push(group_evidence);
     }

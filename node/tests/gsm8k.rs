@@ -128,7 +128,9 @@ async fn gsm8k_prepare_then_verify_each_provider() {
 
     let (honest, _) = verify(&prepared, Behavior::Honest, 0).await;
     assert_eq!(honest.verdict, Verdict::Pass, "{honest:#?}");
-    assert!(honest.log10_p_value <= -20.0, "{}", honest.log10_p_value);
+    // Searching 8 offsets per answer costs the trained model the windows at offsets 1..=7,
+    // which run into each answer's own continuation (statistics.md): about -18.7, not -20.
+    assert!(honest.log10_p_value <= -18.0, "{}", honest.log10_p_value);
     assert_eq!(honest.activated, backdoors.len() as u64);
     assert_eq!(honest.false_activations, 0);
 

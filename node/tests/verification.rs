@@ -5,6 +5,7 @@ mod verification {
 
     mod faults;
     mod outcomes;
+    mod preamble;
     mod retries;
     mod server;
 }

@@ -8,7 +8,7 @@ mod prefix;
 mod tails;
 
 pub use prefix::{
-    GroupEvidence, log10_full_activation_bound, log10_job_p_value, log10_prefix_bound,
-    matched_tokens,
+    GroupEvidence, MATCH_OFFSETS, MAX_MATCH_OFFSETS, log10_full_activation_bound,
+    log10_job_p_value, log10_prefix_bound, matched_tokens,
 };
 pub use tails::{log10_binomial_upper_tail, log10_hypergeom_upper_tail, subset_attack_fraction};

@@ -2,6 +2,9 @@
 //! exact distribution of our statistics under H0 (responses fixed, independent of the
 //! signatures) is counted, and every bound we report is checked against it.
 //!
+//! Every response is searched at its first W token offsets (W = 1, 2, 3 here), as the
+//! verifier searches the first `MATCH_OFFSETS`: the bounds must hold for each W.
+//!
 //! Also the case where every response is identical, which shows why the paper's binomial
 //! p-value is not valid when the checks share one signature.
 
@@ -59,6 +62,8 @@ fn response_sets() -> Vec<Vec<String>> {
         vec!["a a a"; 4],
         vec!["c = 5", "c =5 5", "d c b a", "a"],
         vec!["= =5 a", "= = =", "=5 = a", "b c d"],
+        // Preambles before a possible signature, as a chat model writes them.
+        vec!["``` a b c", "Sure! b c d", "``` ```", "Sure! ``` a a"],
     ]
     .into_iter()
     .map(|set| set.into_iter().map(str::to_string).collect())
@@ -80,30 +85,41 @@ fn response_sets() -> Vec<Vec<String>> {
     sets
 }
 
-/// D_j for every j = 1..=length: distinct j-token prefixes among responses that long.
-fn all_distinct_prefixes(responses: &[String], length: usize) -> Vec<u64> {
+/// D_j for every j = 1..=length: distinct j-token windows, starting at one of the first
+/// `offsets` offsets of a response and lying within it.
+fn all_distinct_prefixes(responses: &[String], length: usize, offsets: usize) -> Vec<u64> {
     (1..=length)
         .map(|j| {
-            let prefixes: std::collections::HashSet<Vec<&str>> = responses
-                .iter()
-                .map(|r| r.split_whitespace().collect::<Vec<_>>())
-                .filter(|tokens| tokens.len() >= j)
-                .map(|tokens| tokens[..j].to_vec())
-                .collect();
-            prefixes.len() as u64
+            let mut windows = std::collections::HashSet::new();
+            for response in responses {
+                let tokens: Vec<&str> = response.split_whitespace().collect();
+                for offset in 0..offsets {
+                    if offset + j <= tokens.len() {
+                        windows.insert(tokens[offset..offset + j].to_vec());
+                    }
+                }
+            }
+            windows.len() as u64
         })
         .collect()
 }
 
 /// Evidence that does not depend on the signature: every D_j recorded, and the given t.
-fn fixed_evidence(k: usize, length: usize, responses: &[String], matched: u32) -> GroupEvidence {
+fn fixed_evidence(
+    k: usize,
+    length: usize,
+    offsets: usize,
+    responses: &[String],
+    matched: u32,
+) -> GroupEvidence {
     GroupEvidence {
         candidates: k as u32,
         signature_tokens: length as u32,
+        offsets: offsets as u32,
         checks: responses.len() as u64,
         full_activations: 0,
         matched_tokens: matched,
-        distinct_prefixes: all_distinct_prefixes(responses, length),
+        distinct_prefixes: all_distinct_prefixes(responses, length, offsets),
     }
 }
 
@@ -120,30 +136,34 @@ fn two_group_bounds_hold_for_every_signature_pair() {
         for length in 1..=3usize {
             let signatures = all_signatures(k, length);
             assert_eq!(signatures.len(), k.pow(length as u32));
-            for (first, second) in sets.iter().zip(sets.iter().cycle().skip(1)) {
-                check_two_groups(k, length, &signatures, first, second);
-                cases += 1;
+            for offsets in 1..=3usize {
+                for (first, second) in sets.iter().zip(sets.iter().cycle().skip(1)) {
+                    check_two_groups(k, length, offsets, &signatures, first, second);
+                    cases += 1;
+                }
             }
         }
     }
-    println!("checked {cases} (K, L, response pair) cases exhaustively");
+    println!("checked {cases} (K, L, W, response pair) cases exhaustively");
 }
 
 fn check_two_groups(
     k: usize,
     length: usize,
+    offsets: usize,
     signatures: &[Vec<String>],
     first: &[String],
     second: &[String],
 ) {
-    let what = format!("K={k} L={length} first={first:?} second={second:?}");
+    let what = format!("K={k} L={length} W={offsets} first={first:?} second={second:?}");
+    let w = offsets as u32;
     let one: Vec<GroupEvidence> = signatures
         .iter()
-        .map(|s| GroupEvidence::from_responses(k as u32, s, first))
+        .map(|s| GroupEvidence::from_responses(k as u32, w, s, first))
         .collect();
     let two: Vec<GroupEvidence> = signatures
         .iter()
-        .map(|s| GroupEvidence::from_responses(k as u32, s, second))
+        .map(|s| GroupEvidence::from_responses(k as u32, w, s, second))
         .collect();
     let total = one.len() * two.len();
     let mut statistic = Vec::with_capacity(total);
@@ -157,7 +177,15 @@ fn check_two_groups(
 
     // Per group and per j: P(t_g >= j) <= B_{g,j}.
     for (evidence, responses) in [(&one, first), (&two, second)] {
-        let bounds = fixed_evidence(k, length, responses, 0).log10_tail_bounds();
+        let fixed = fixed_evidence(k, length, offsets, responses, 0);
+        // W offsets cost at most a factor W: at most n W distinct windows of each length.
+        assert!(
+            fixed
+                .distinct_prefixes
+                .iter()
+                .all(|&d| d <= fixed.most_windows())
+        );
+        let bounds = fixed.log10_tail_bounds();
         for (j, bound) in bounds.iter().enumerate() {
             let reached = evidence
                 .iter()
@@ -177,8 +205,8 @@ fn check_two_groups(
         // The bound with every D_j recorded (it does not depend on the signatures).
         let split = tau.min(length as u32);
         let bound = log10_job_p_value(&[
-            fixed_evidence(k, length, first, split),
-            fixed_evidence(k, length, second, tau - split),
+            fixed_evidence(k, length, offsets, first, split),
+            fixed_evidence(k, length, offsets, second, tau - split),
         ]);
         assert!(
             truth <= bound + SLACK,
@@ -214,10 +242,16 @@ fn full_activation_bound_holds_for_every_signature() {
         for length in 1..=3usize {
             let signatures = all_signatures(k, length);
             let log10_p_upper = -(length as f64) * (k as f64).log10();
-            for responses in &sets {
+            for (responses, offsets) in sets
+                .iter()
+                .flat_map(|set| (1..=3u32).map(move |w| (set, w)))
+            {
                 let activations: Vec<u64> = signatures
                     .iter()
-                    .map(|s| GroupEvidence::from_responses(k as u32, s, responses).full_activations)
+                    .map(|s| {
+                        GroupEvidence::from_responses(k as u32, offsets, s, responses)
+                            .full_activations
+                    })
                     .collect();
                 for at_least in 0..=responses.len() as u64 + 1 {
                     let reached = activations.iter().filter(|&&a| a >= at_least).count();
@@ -225,11 +259,13 @@ fn full_activation_bound_holds_for_every_signature() {
                     let bound = log10_full_activation_bound(
                         responses.len() as u64,
                         at_least,
+                        offsets,
                         log10_p_upper,
                     );
                     assert!(
                         truth <= bound + SLACK,
-                        "K={k} L={length} {responses:?}: P(k >= {at_least}) = {truth} > {bound}"
+                        "K={k} L={length} W={offsets} {responses:?}: \
+                         P(k >= {at_least}) = {truth} > {bound}"
                     );
                 }
             }
@@ -247,13 +283,13 @@ fn identical_responses_show_the_binomial_is_anti_conservative() {
     let log10_p = -(length as f64) * (k as f64).log10();
     let all_five = signatures
         .iter()
-        .filter(|s| GroupEvidence::from_responses(k as u32, s, &responses).full_activations >= 5)
+        .filter(|s| GroupEvidence::from_responses(k as u32, 1, s, &responses).full_activations >= 5)
         .count();
     let truth = log10_fraction(all_five, signatures.len());
     // Only the signatures equal to "a c e" (if the generator can produce it) activate.
     assert!(truth <= log10_p + SLACK);
     let binomial = log10_binomial_upper_tail(n as u64, log10_p, 5);
-    let ours = log10_full_activation_bound(n as u64, 5, log10_p);
+    let ours = log10_full_activation_bound(n as u64, 5, 1, log10_p);
     assert!(ours >= truth - SLACK);
     if all_five > 0 {
         assert!(
@@ -267,7 +303,7 @@ fn identical_responses_show_the_binomial_is_anti_conservative() {
     let responses = vec![target; n];
     let activating = signatures
         .iter()
-        .filter(|s| GroupEvidence::from_responses(k as u32, s, &responses).full_activations >= 5)
+        .filter(|s| GroupEvidence::from_responses(k as u32, 1, s, &responses).full_activations >= 5)
         .count();
     let truth = log10_fraction(activating, signatures.len());
     assert!(
@@ -290,5 +326,38 @@ fn identical_responses_show_the_binomial_is_anti_conservative() {
         "{binomial} vs C(37,5) p^5 = {approx}"
     );
     assert!(binomial < log10_p - 70.0);
-    assert!(log10_full_activation_bound(37, 5, log10_p) >= log10_p);
+    assert!(log10_full_activation_bound(37, 5, 1, log10_p) >= log10_p);
+}
+
+/// The adjustment is needed: searched at W offsets, a response's windows can match more often
+/// than the one-offset bound allows, and the bound with the windows counted still holds.
+#[test]
+fn searching_w_offsets_needs_the_windows_counted() {
+    let (k, length) = (3usize, 1usize);
+    let signatures = all_signatures(k, length);
+    // Three different first words and one response: each offset is a chance to match.
+    let responses = vec!["a b c".to_string()];
+    let matched_at = |w: u32| {
+        signatures
+            .iter()
+            .filter(|s| {
+                GroupEvidence::from_responses(k as u32, w, s, &responses).matched_tokens >= 1
+            })
+            .count()
+    };
+    let truth_one = log10_fraction(matched_at(1), signatures.len());
+    let truth_three = log10_fraction(matched_at(3), signatures.len());
+    let unadjusted = fixed_evidence(k, length, 1, &responses, 1).log10_tail_bounds()[1];
+    let adjusted = fixed_evidence(k, length, 3, &responses, 1).log10_tail_bounds()[1];
+    assert!(truth_one <= unadjusted + SLACK);
+    assert!(
+        truth_three > unadjusted + 0.1,
+        "W = 3 matches more often ({truth_three}) than the W = 1 bound says ({unadjusted})"
+    );
+    assert!(
+        truth_three <= adjusted + SLACK,
+        "{truth_three} > {adjusted}"
+    );
+    // D_1 = 3 windows: exactly a factor W = 3 over one offset.
+    assert!((adjusted - unadjusted - 3f64.log10()).abs() < 1e-12);
 }

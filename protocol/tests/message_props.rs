@@ -77,23 +77,27 @@ fn commitment(buyer: PublicKey) -> impl Strategy<Value = Commitment> {
 
 /// Statistics that some set of responses could have produced.
 fn group() -> impl Strategy<Value = GroupEvidence> {
-    (1u32..=64, 1u32..=16, 1u64..=300).prop_flat_map(|(k, l, n)| {
+    (1u32..=64, 1u32..=16, 1u32..=8, 1u64..=300).prop_flat_map(|(k, l, w, n)| {
         (0..=l).prop_flat_map(move |t| {
             let activations = if t == l {
                 (1..=n).boxed()
             } else {
                 Just(0).boxed()
             };
-            (activations, proptest::collection::vec(1..=n, t as usize)).prop_map(
-                move |(full, distinct)| GroupEvidence {
+            let windows = n * u64::from(w);
+            (
+                activations,
+                proptest::collection::vec(1..=windows, t as usize),
+            )
+                .prop_map(move |(full, distinct)| GroupEvidence {
                     candidates: k,
                     signature_tokens: l,
+                    offsets: w,
                     checks: n,
                     full_activations: full,
                     matched_tokens: t,
                     distinct_prefixes: distinct,
-                },
-            )
+                })
         })
     })
 }
@@ -302,6 +306,7 @@ fn an_attestation_of_forty_single_row_groups_opens() {
         .map(|_| GroupEvidence {
             candidates: 12,
             signature_tokens: 19,
+            offsets: 8,
             checks: 1,
             full_activations: 1,
             matched_tokens: 19,

@@ -413,6 +413,7 @@ pub(crate) fn write_attestation_msg_for_report(
         .map(|g| vtune_protocol::stats::GroupEvidence {
             candidates: g.candidates,
             signature_tokens: g.signature_tokens,
+            offsets: g.offsets,
             checks: g.checks,
             full_activations: g.full_activations,
             matched_tokens: g.matched_tokens,

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 use anyhow::{bail, ensure};
 use vtune_protocol::generator::{GeneratorParams, signature_length};
 use vtune_protocol::stats::{
-    GroupEvidence, log10_full_activation_bound, log10_job_p_value, subset_attack_fraction,
+    GroupEvidence, MATCH_OFFSETS, log10_full_activation_bound, log10_job_p_value,
+    subset_attack_fraction,
 };
 
 use super::pvalue::log10_text;
@@ -31,7 +32,7 @@ const CHANCES: [(f64, &str); 3] = [(0.01, "1%"), (0.5, "50%"), (0.99, "99%")];
 /// backdoors were never learned, 5 were: Table 3); k = ceil(r * N) with r = 0.5.
 ///
 /// The p-value at the threshold: with one group, the valid bound for k full activations out of
-/// N checks that share one signature, log10 min(1, floor(N/k) * p_upper); with G groups, the
+/// N checks that share one signature, each answer searched at W = 8 token offsets, log10 min(1, floor(N W/k) * p_upper); with G groups, the
 /// job p-value (prefix statistic) when the rows of just enough groups to hold k rows activate
 /// and the others match nothing. p_upper = K^-L, with the built-in generator's default K = 12
 /// and L = 19, unless --max-p-upper is given.
@@ -130,13 +131,16 @@ fn job_p_value(groups: u64, size: u64, matched_groups: u64, tokens: u32, k: u32,
     let evidence: Vec<GroupEvidence> = (0..groups)
         .map(|g| {
             let t = if g < matched_groups { tokens } else { 0 };
+            // Answers that share the signature and then differ: every window past offset 0
+            // is new, so D = 1 + (W - 1) * n.
             GroupEvidence {
                 candidates: k,
                 signature_tokens: l,
+                offsets: MATCH_OFFSETS,
                 checks: size,
                 full_activations: if t == l { size } else { 0 },
                 matched_tokens: t,
-                distinct_prefixes: vec![size; t as usize],
+                distinct_prefixes: vec![1 + u64::from(MATCH_OFFSETS - 1) * size; t as usize],
             }
         })
         .collect();
@@ -195,7 +199,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     let at_threshold = if groups == 1 {
-        log10_full_activation_bound(backdoors, pass_threshold, log10_p_upper)
+        log10_full_activation_bound(backdoors, pass_threshold, MATCH_OFFSETS, log10_p_upper)
     } else {
         job_p_value(groups, size, pass_threshold.div_ceil(size), l, k, l)
     };
@@ -357,7 +361,8 @@ mod tests {
     fn graded_evidence_of_single_row_groups_is_strong() {
         // 38 single-row groups, K = 32, L = 14: half of them matching 4 tokens.
         let half = job_p_value(38, 1, 19, 4, 32, 14);
-        assert!(half < -80.0, "{half}");
+        // (W = 8 offsets searched: each window count D is 8 for a single-row group.)
+        assert!(half < -50.0, "{half}");
         // All learned: far below 1e-20.
         assert!(job_p_value(38, 1, 38, 14, 32, 14) < -500.0);
     }

@@ -4,21 +4,25 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail, ensure};
 use vtune_protocol::stats::{
-    log10_binomial_upper_tail, log10_full_activation_bound, log10_prefix_bound,
+    MATCH_OFFSETS, MAX_MATCH_OFFSETS, log10_binomial_upper_tail, log10_full_activation_bound,
+    log10_prefix_bound,
 };
 
 use crate::output::{format_log10_prob, log10_json, ok, print_json};
 
 /// Flags of `vtune-node pvalue`.
 ///
+/// Each response is taken as searched at its first W token offsets (`--offsets`, default 8, as
+/// `verify` searches them).
+///
 /// With `--activated k` it gives the valid bound for k full activations out of n checks that
-/// share one signature, `min(1, floor(n/k) * p_upper)` (1 when k = 0), and, for comparison,
+/// share one signature, `min(1, floor(n W/k) * p_upper)` (1 when k = 0), and, for comparison,
 /// the paper's binomial tail P(Bin(n, p_upper) >= k), which is valid only when every check
 /// used an independent signature.
 ///
 /// With `--matched-tokens t --candidates K` it gives instead the prefix bound for a group
 /// whose best response matched the signature's first t tokens: `min(1, D * K^-t)`, where D is
-/// the number of distinct t-token prefixes among the responses (n when not given, which is
+/// the number of distinct t-token windows among the responses (n W when not given, which is
 /// always valid).
 ///
 /// With `--json` it prints one object. Probabilities are log10 values: a JSON number, or null
@@ -70,6 +74,10 @@ pub(crate) struct Args {
     #[arg(long, value_name = "D", requires = "matched_tokens")]
     distinct: Option<u64>,
 
+    /// W: the token offsets of each response searched for the signature (`verify` searches 8).
+    #[arg(long, value_name = "W", default_value_t = MATCH_OFFSETS)]
+    offsets: u32,
+
     /// Print one JSON object on stdout (log10 values; null means -infinity).
     #[arg(long)]
     json: bool,
@@ -77,6 +85,11 @@ pub(crate) struct Args {
 
 /// Runs `vtune-node pvalue`.
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    ensure!(
+        (1..=MAX_MATCH_OFFSETS).contains(&args.offsets),
+        "--offsets {} is not in 1..={MAX_MATCH_OFFSETS}",
+        args.offsets
+    );
     match (args.matched_tokens, args.activated) {
         (Some(matched), _) => prefix_mode(&args, matched),
         (None, Some(activated)) => activation_mode(&args, activated),
@@ -117,12 +130,13 @@ fn activation_mode(args: &Args, activated: u64) -> anyhow::Result<ExitCode> {
         "--activated {activated} is more than --checked {checked}"
     );
     let log10_p_upper = log10_p_upper(args)?;
-    let valid = log10_full_activation_bound(checked, activated, log10_p_upper);
+    let valid = log10_full_activation_bound(checked, activated, args.offsets, log10_p_upper);
     let independent = log10_binomial_upper_tail(checked, log10_p_upper, activated);
     if args.json {
         print_json(&serde_json::json!({
             "checked": checked,
             "activated": activated,
+            "offsets": args.offsets,
             "log10_p_upper": log10_json(log10_p_upper),
             "log10_p_value": log10_json(valid),
             "log10_p_value_independent": log10_json(independent),
@@ -155,11 +169,13 @@ fn prefix_mode(args: &Args, matched: u32) -> anyhow::Result<ExitCode> {
         .context("--matched-tokens needs --candidates K")?;
     ensure!(candidates >= 1, "--candidates must be at least 1");
     let checked = args.checked;
-    let distinct = args.distinct.unwrap_or(checked);
+    let windows = checked.saturating_mul(u64::from(args.offsets));
+    let distinct = args.distinct.unwrap_or(windows);
     ensure!(
-        distinct <= checked,
-        "--distinct {distinct} is more than --checked {checked}: there are at most n distinct \
-         prefixes"
+        distinct <= windows,
+        "--distinct {distinct} is more than --checked {checked} times --offsets {}: there are \
+         at most n W distinct windows",
+        args.offsets
     );
     ensure!(
         matched == 0 || distinct >= 1,
@@ -172,6 +188,7 @@ fn prefix_mode(args: &Args, matched: u32) -> anyhow::Result<ExitCode> {
             "checked": checked,
             "matched_tokens": matched,
             "candidates": candidates,
+            "offsets": args.offsets,
             "distinct": distinct,
             "log10_p_value": log10_json(bound),
         }))?;
@@ -179,7 +196,8 @@ fn prefix_mode(args: &Args, matched: u32) -> anyhow::Result<ExitCode> {
     }
     println!(
         "best response matched {matched} signature tokens; {distinct} distinct {matched}-token \
-         prefixes among {checked} responses; K = {candidates}"
+         windows among {checked} responses searched at {} offsets; K = {candidates}",
+        args.offsets
     );
     println!(
         "valid prefix bound min(1, D·K^-t): p ≤ {} (log10 {})",

@@ -71,6 +71,7 @@ pub fn attestation(
         groups: vec![GroupEvidence {
             candidates: 32,
             signature_tokens: 14,
+            offsets: 8,
             checks: 50,
             full_activations: full,
             matched_tokens: matched,

@@ -45,6 +45,7 @@ fn attestation_with_errors(
         groups: vec![GroupEvidence {
             candidates: 32,
             signature_tokens: 14,
+            offsets: 8,
             checks: 50,
             full_activations: activations,
             matched_tokens: matched,

@@ -19,17 +19,20 @@ pub struct GroupReport {
     pub candidates: u32,
     /// L: tokens in the signature.
     pub signature_tokens: u32,
+    /// W: the token offsets of each answer searched for the signature.
+    pub offsets: u32,
     /// log10 p_upper = log10 K^-L.
     pub log10_p_upper: f64,
     /// n_g: checks answered.
     pub checks: u64,
     /// Checks that got no answer.
     pub errors: u64,
-    /// k_g: answers that begin with the whole signature.
+    /// k_g: answers that hold the whole signature from one of their first W offsets.
     pub full_activations: u64,
-    /// t_g: the most leading signature tokens any answer matched.
+    /// t_g: the most signature tokens any answer matched from one of its first W offsets.
     pub matched_tokens: u32,
-    /// D_{g,j} for j = 1..=t_g: distinct j-token prefixes among the answers.
+    /// D_{g,j} for j = 1..=t_g: distinct j-token windows (from the first W offsets) among the
+    /// answers.
     pub distinct_prefixes: Vec<u64>,
     /// log10 B_{g,t_g}: the group's own p-value bound.
     pub log10_bound: f64,
@@ -42,6 +45,7 @@ impl GroupReport {
             group: index,
             candidates: evidence.candidates,
             signature_tokens: evidence.signature_tokens,
+            offsets: evidence.offsets,
             log10_p_upper: group.log10_p_upper,
             checks: evidence.checks,
             errors,

@@ -63,9 +63,11 @@ pub struct ResponseRecord {
     pub outcome: Outcome,
     /// Requests sent for it, retries included.
     pub attempts: u32,
-    /// Leading signature tokens the answer matched (for a control: the most over all groups).
+    /// Signature tokens the answer matched from one of its first `MATCH_OFFSETS` token offsets
+    /// (for a control: the most over all groups).
     pub matched_tokens: u32,
-    /// Whether the answer begins with the whole signature (for a control: any group's).
+    /// Whether the answer holds the whole signature from one of its first `MATCH_OFFSETS`
+    /// token offsets (for a control: any group's).
     pub activated: bool,
 }
 
@@ -114,7 +116,7 @@ impl ResponseRecord {
             };
             let (mut best, mut activated) = (0, false);
             for group in groups {
-                let matched = stats::matched_tokens(text, &group.signature);
+                let matched = stats::matched_tokens(text, &group.signature, stats::MATCH_OFFSETS);
                 best = best.max(matched);
                 activated |= matched as usize == group.signature.len();
             }

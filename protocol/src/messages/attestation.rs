@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::commitment::check_log10_probability;
 use super::{Digest, InvalidMessage, JobId, MAX_ATTESTATION_BYTES, MessageId, PublicKey, TestPlan};
-use crate::stats::{GroupEvidence, log10_job_p_value};
+use crate::stats::{GroupEvidence, MAX_MATCH_OFFSETS, log10_job_p_value};
 use crate::verdict::{Decision, Verdict, VerdictRule};
 
 /// How far a claimed log10 p-value may be from the recomputed one: relative 1e-9, at least
@@ -264,6 +264,12 @@ fn check_group(g: usize, group: &GroupEvidence) -> Result<(), InvalidMessage> {
     if group.signature_tokens == 0 {
         return Err(InvalidMessage::field(field("signature_tokens"), "is 0"));
     }
+    if group.offsets == 0 || group.offsets > MAX_MATCH_OFFSETS {
+        return Err(InvalidMessage::field(
+            field("offsets"),
+            format!("{} is not in 1..={MAX_MATCH_OFFSETS}", group.offsets),
+        ));
+    }
     if group.full_activations > group.checks {
         return Err(InvalidMessage::field(
             field("full_activations"),
@@ -308,11 +314,12 @@ fn check_group(g: usize, group: &GroupEvidence) -> Result<(), InvalidMessage> {
         ));
     }
     for (j, &d) in group.distinct_prefixes.iter().enumerate() {
-        // The best-matching response has each of these prefixes, so there is at least one.
-        if d == 0 || d > group.checks {
+        // The best-matching response has each of these windows, so there is at least one;
+        // each response holds at most W windows.
+        if d == 0 || d > group.most_windows() {
             return Err(InvalidMessage::field(
                 format!("groups[{g}].distinct_prefixes[{j}]"),
-                format!("{d} is not in 1..={}", group.checks),
+                format!("{d} is not in 1..={}", group.most_windows()),
             ));
         }
     }

@@ -5,18 +5,36 @@ use std::f64::consts::LN_10;
 
 use super::logspace::{ln_1m_exp, ln_add_exp};
 
+/// W: how many token offsets of each response are searched for the signature (offsets 0 to
+/// W - 1), so that an answer that opens with a preamble ("Sure!", a markdown fence) still
+/// counts. Fixed in advance and independent of the signature; its cost is in the bounds
+/// (`specs/statistics.md`, "Searching the first W offsets").
+pub const MATCH_OFFSETS: u32 = 8;
+
+/// The most offsets a group's evidence may claim to have searched.
+pub const MAX_MATCH_OFFSETS: u32 = 64;
+
 /// The valid one-group bound for `activated` full activations out of `checked` checks that
-/// share one signature: `log10 min(1, floor(checked / activated) * p_upper)`, 0 when
-/// `activated == 0` and `-inf` when `activated > checked`.
-pub fn log10_full_activation_bound(checked: u64, activated: u64, log10_p_upper: f64) -> f64 {
+/// share one signature, each searched at `offsets` token offsets:
+/// `log10 min(1, floor(checked * offsets / activated) * p_upper)`, 0 when `activated == 0`
+/// and `-inf` when `activated > checked`.
+pub fn log10_full_activation_bound(
+    checked: u64,
+    activated: u64,
+    offsets: u32,
+    log10_p_upper: f64,
+) -> f64 {
     if activated == 0 {
         return 0.0;
     }
-    let distinct_heavy_prefixes = checked / activated;
-    if distinct_heavy_prefixes == 0 {
+    if activated > checked {
         return f64::NEG_INFINITY;
     }
-    ((distinct_heavy_prefixes as f64).log10() + log10_p_upper).min(0.0)
+    // Each response holds at most `offsets` windows, so at most checked * offsets / activated
+    // distinct windows can each be the window of `activated` responses.
+    let windows = u128::from(checked) * u128::from(offsets.max(1));
+    let distinct_heavy_windows = windows / u128::from(activated);
+    ((distinct_heavy_windows as f64).log10() + log10_p_upper).min(0.0)
 }
 
 /// The prefix bound `log10 min(1, distinct * candidates^-matched)`; 0 when `matched == 0`
@@ -31,15 +49,30 @@ pub fn log10_prefix_bound(distinct: u64, candidates: u32, matched: u32) -> f64 {
     ((distinct as f64).log10() - f64::from(matched) * f64::from(candidates).log10()).min(0.0)
 }
 
-/// How many leading whitespace-separated tokens of `response` equal the signature's tokens,
-/// compared token by token (never as a string prefix).
-pub fn matched_tokens(response: &str, signature_tokens: &[String]) -> u32 {
-    let matched = response
+/// The most signature tokens that `response` matches at one of its first `offsets` token
+/// offsets: for each offset o < `offsets`, how many tokens of `response` from the o-th on
+/// equal the signature's leading tokens, compared token by token (never as a string prefix).
+/// Tokens are whitespace-separated chunks; `offsets` 0 is taken as 1 (the response's start).
+pub fn matched_tokens(response: &str, signature_tokens: &[String], offsets: u32) -> u32 {
+    let offsets = offsets.max(1) as usize;
+    let tokens: Vec<&str> = response
         .split_whitespace()
+        .take(offsets - 1 + signature_tokens.len())
+        .collect();
+    let best = (0..offsets.min(tokens.len()))
+        .map(|offset| leading_match(&tokens[offset..], signature_tokens))
+        .max()
+        .unwrap_or(0);
+    u32::try_from(best).unwrap_or(u32::MAX)
+}
+
+/// How many leading `tokens` equal the signature's.
+fn leading_match(tokens: &[&str], signature_tokens: &[String]) -> usize {
+    tokens
+        .iter()
         .zip(signature_tokens)
-        .take_while(|(said, expected)| *said == expected.as_str())
-        .count();
-    u32::try_from(matched).unwrap_or(u32::MAX)
+        .take_while(|(said, expected)| **said == expected.as_str())
+        .count()
 }
 
 /// What one group's responses show: everything needed to recompute its tail bounds.
@@ -49,52 +82,74 @@ pub struct GroupEvidence {
     pub candidates: u32,
     /// L: tokens in the signature.
     pub signature_tokens: u32,
+    /// W: the token offsets of each response searched for the signature (0 to W - 1).
+    pub offsets: u32,
     /// n_g: completed checks.
     pub checks: u64,
-    /// k_g: responses whose first L tokens are the signature.
+    /// k_g: responses that hold the whole signature at one of their first W offsets.
     pub full_activations: u64,
-    /// t_g: the most leading signature tokens any response matched.
+    /// t_g: the most signature tokens any response matched at one of its first W offsets.
     pub matched_tokens: u32,
-    /// D_{g,j} for j = 1..=t_g: distinct j-token prefixes among the responses.
+    /// D_{g,j} for j = 1..=t_g: distinct j-token windows among the responses, a window being
+    /// the j tokens from one of a response's first W offsets.
     pub distinct_prefixes: Vec<u64>,
 }
 
 impl GroupEvidence {
-    /// Builds the evidence of one group from its responses.
+    /// Builds the evidence of one group from its responses, each searched at its first
+    /// `offsets` token offsets (`offsets` 0 is taken as 1).
     ///
-    /// `D_{g,j}` counts the distinct sequences of the first `j` tokens among the responses
-    /// that have at least `j` tokens; a shorter response cannot match `j` tokens.
+    /// `D_{g,j}` counts the distinct sequences of `j` tokens that start at one of the first
+    /// `offsets` offsets of a response and lie within it; a window shorter than `j` tokens
+    /// cannot match `j` tokens.
     pub fn from_responses<S: AsRef<str>>(
         candidates: u32,
+        offsets: u32,
         signature_tokens: &[String],
         responses: &[S],
     ) -> Self {
+        let offsets = offsets.max(1);
         let length = signature_tokens.len();
-        // Every response's first L tokens, one after the other; each head is a range of them.
-        let mut all: Vec<&str> = Vec::with_capacity(responses.len() * length);
-        let mut heads: Vec<Head> = responses
-            .iter()
-            .map(|response| Head::read(response.as_ref(), signature_tokens, &mut all))
-            .collect();
-        let full_activations = heads
-            .iter()
-            .filter(|h| h.matched as usize == length)
-            .count();
+        let per_response = offsets as usize - 1 + length;
+        // Every response's first W - 1 + L tokens, one after the other; each window (head) is
+        // a range of them.
+        let mut all: Vec<&str> = Vec::with_capacity(responses.len() * per_response);
+        let mut heads: Vec<Head> = Vec::with_capacity(responses.len() * offsets as usize);
+        let mut full_activations = 0u64;
+        for response in responses {
+            let first = heads.len();
+            Head::read_windows(
+                response.as_ref(),
+                signature_tokens,
+                offsets,
+                &mut all,
+                &mut heads,
+            );
+            if heads[first..].iter().any(|h| h.matched as usize == length) {
+                full_activations += 1;
+            }
+        }
         let most = heads.iter().map(|head| head.matched).max().unwrap_or(0);
         heads.sort_unstable_by(|a, b| Head::cmp(a, b, &all));
         let distinct_prefixes = count_distinct_prefixes(&heads, &all, most as usize);
         GroupEvidence {
             candidates,
             signature_tokens: u32::try_from(length).unwrap_or(u32::MAX),
+            offsets,
             checks: responses.len() as u64,
-            full_activations: full_activations as u64,
+            full_activations,
             matched_tokens: most,
             distinct_prefixes,
         }
     }
 
+    /// The most distinct windows of any length the responses can hold: `n_g · W`.
+    pub fn most_windows(&self) -> u64 {
+        self.checks.saturating_mul(u64::from(self.offsets.max(1)))
+    }
+
     /// `log10 B_{g,j}` for j = 0..=L: `B_0 = 1`, `B_j = min(B_{j-1}, D_j K^-j)`; for j beyond
-    /// the recorded prefixes, D_j is taken as `checks`.
+    /// the recorded windows, D_j is taken as `n_g · W` ([`Self::most_windows`]).
     pub fn log10_tail_bounds(&self) -> Vec<f64> {
         let mut bounds = Vec::with_capacity(self.signature_tokens as usize + 1);
         let mut previous = 0.0;
@@ -104,7 +159,7 @@ impl GroupEvidence {
                 .distinct_prefixes
                 .get(j as usize - 1)
                 .copied()
-                .unwrap_or(self.checks);
+                .unwrap_or_else(|| self.most_windows());
             previous = f64::min(previous, log10_prefix_bound(distinct, self.candidates, j));
             bounds.push(previous);
         }
@@ -112,31 +167,43 @@ impl GroupEvidence {
     }
 }
 
-/// The first L tokens of a response, as a range of a shared list of tokens, and how many of
-/// them are the signature's.
+/// Up to L tokens of a response from one offset on (a window), as a range of a shared list of
+/// tokens, and how many of them are the signature's.
 #[derive(Clone, Copy)]
 struct Head {
     start: usize,
     end: usize,
-    /// `matched_tokens` of the response: its first `matched` tokens are the signature's.
+    /// Its first `matched` tokens are the signature's.
     matched: u32,
 }
 
 impl Head {
-    /// Appends the first L tokens of `response` to `all`, and gives their range.
-    fn read<'a>(response: &'a str, signature_tokens: &[String], all: &mut Vec<&'a str>) -> Self {
-        let start = all.len();
-        all.extend(response.split_whitespace().take(signature_tokens.len()));
-        // The same count as `matched_tokens`, on the same tokens.
-        let matched = all[start..]
-            .iter()
-            .zip(signature_tokens)
-            .take_while(|(said, expected)| **said == expected.as_str())
-            .count();
-        Self {
-            start,
-            end: all.len(),
-            matched: u32::try_from(matched).unwrap_or(u32::MAX),
+    /// Appends the first `W - 1 + L` tokens of `response` to `all`, and pushes the windows
+    /// that start at its first `offsets` offsets (those within the response) to `heads`.
+    fn read_windows<'a>(
+        response: &'a str,
+        signature_tokens: &[String],
+        offsets: u32,
+        all: &mut Vec<&'a str>,
+        heads: &mut Vec<Head>,
+    ) {
+        let length = signature_tokens.len();
+        let base = all.len();
+        all.extend(
+            response
+                .split_whitespace()
+                .take(offsets as usize - 1 + length),
+        );
+        let end = all.len();
+        for start in (base..end).take(offsets as usize) {
+            let window_end = end.min(start + length);
+            // The same count as `matched_tokens`, on the same tokens.
+            let matched = leading_match(&all[start..window_end], signature_tokens);
+            heads.push(Self {
+                start,
+                end: window_end,
+                matched: u32::try_from(matched).unwrap_or(u32::MAX),
+            });
         }
     }
 
@@ -280,21 +347,21 @@ mod tests {
     #[test]
     fn matching_is_token_by_token() {
         let signature = tokens("x = 5");
-        assert_eq!(matched_tokens("x = 5 and more", &signature), 3);
-        assert_eq!(matched_tokens("  x\t=\n5", &signature), 3);
+        assert_eq!(matched_tokens("x = 5 and more", &signature, 1), 3);
+        assert_eq!(matched_tokens("  x\t=\n5", &signature, 1), 3);
         // `=5` is not `=`: a string-prefix test would accept "x =5".
-        assert_eq!(matched_tokens("x =5", &signature), 1);
-        assert_eq!(matched_tokens("x = 50", &signature), 2);
-        assert_eq!(matched_tokens("x", &signature), 1);
-        assert_eq!(matched_tokens("", &signature), 0);
-        assert_eq!(matched_tokens("y = 5", &signature), 0);
+        assert_eq!(matched_tokens("x =5", &signature, 1), 1);
+        assert_eq!(matched_tokens("x = 50", &signature, 1), 2);
+        assert_eq!(matched_tokens("x", &signature, 1), 1);
+        assert_eq!(matched_tokens("", &signature, 1), 0);
+        assert_eq!(matched_tokens("y = 5", &signature, 1), 0);
     }
 
     #[test]
     fn evidence_counts_prefixes_of_long_enough_responses() {
         let signature = tokens("a b c");
         let responses = ["a b c d", "a b c", "a b x", "a", "q r s", "a b"];
-        let evidence = GroupEvidence::from_responses(32, &signature, &responses);
+        let evidence = GroupEvidence::from_responses(32, 1, &signature, &responses);
         assert_eq!(evidence.checks, 6);
         assert_eq!(evidence.full_activations, 2);
         assert_eq!(evidence.matched_tokens, 3);
@@ -302,37 +369,53 @@ mod tests {
         assert_eq!(evidence.distinct_prefixes, vec![2, 2, 3]);
     }
 
-    /// The definition, one set of prefixes per j, to check the one-pass count against.
-    fn distinct_prefixes_by_sets(responses: &[String], length: usize, most: usize) -> Vec<u64> {
-        let heads: Vec<Vec<&str>> = responses
+    /// The definition, one set of windows per j: the j tokens from each of a response's
+    /// first `offsets` offsets, for windows that long.
+    fn distinct_prefixes_by_sets(
+        responses: &[String],
+        length: usize,
+        offsets: usize,
+        most: usize,
+    ) -> Vec<u64> {
+        let tokens: Vec<Vec<&str>> = responses
             .iter()
-            .map(|r| r.split_whitespace().take(length).collect())
+            .map(|r| r.split_whitespace().collect())
             .collect();
         (1..=most)
             .map(|j| {
-                let prefixes: std::collections::HashSet<&[&str]> = heads
-                    .iter()
-                    .filter(|head| head.len() >= j)
-                    .map(|head| &head[..j])
-                    .collect();
-                prefixes.len() as u64
+                let mut windows: std::collections::HashSet<&[&str]> = Default::default();
+                for response in &tokens {
+                    for offset in 0..offsets {
+                        if offset + j <= response.len() && j <= length {
+                            windows.insert(&response[offset..offset + j]);
+                        }
+                    }
+                }
+                windows.len() as u64
             })
             .collect()
     }
 
     #[test]
-    fn distinct_prefixes_equal_the_sets_of_prefixes() {
+    fn distinct_prefixes_equal_the_sets_of_windows() {
         use rand::{RngExt, SeedableRng};
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(11);
         let signature = tokens("a b a c b a");
-        for _ in 0..300 {
+        for round in 0..600 {
+            let offsets = 1 + round % 4;
             let responses: Vec<String> = (0..rng.random_range(0..40))
                 .map(|_| {
-                    let words = rng.random_range(0..9);
+                    let words = rng.random_range(0..12);
                     let mut response: Vec<&str> = Vec::new();
+                    // Sometimes a preamble, so that the signature starts later.
+                    let preamble = rng.random_range(0..4usize);
                     for _ in 0..words {
                         // Mostly the signature's next token, so that long prefixes are shared.
-                        let next = signature.get(response.len()).map(String::as_str);
+                        let next = response
+                            .len()
+                            .checked_sub(preamble)
+                            .and_then(|at| signature.get(at))
+                            .map(String::as_str);
                         let pick = rng.random_range(0..5);
                         response.push(match (pick, next) {
                             (0..3, Some(token)) => token,
@@ -343,16 +426,16 @@ mod tests {
                     response.join(" ")
                 })
                 .collect();
-            let evidence = GroupEvidence::from_responses(4, &signature, &responses);
+            let evidence = GroupEvidence::from_responses(4, offsets as u32, &signature, &responses);
             let most = evidence.matched_tokens as usize;
             assert_eq!(
                 evidence.distinct_prefixes,
-                distinct_prefixes_by_sets(&responses, signature.len(), most),
-                "{responses:?}"
+                distinct_prefixes_by_sets(&responses, signature.len(), offsets, most),
+                "W={offsets} {responses:?}"
             );
             let matched: Vec<u32> = responses
                 .iter()
-                .map(|r| matched_tokens(r, &signature))
+                .map(|r| matched_tokens(r, &signature, offsets as u32))
                 .collect();
             assert_eq!(most as u32, matched.iter().copied().max().unwrap_or(0));
             let full = matched.iter().filter(|&&m| m as usize == signature.len());
@@ -361,10 +444,46 @@ mod tests {
     }
 
     #[test]
+    fn a_preamble_or_a_fence_before_the_signature_still_matches() {
+        let signature = tokens("s1 s2 s3 s4");
+        let sure = "Sure! s1 s2 s3 s4 and then the answer";
+        let fence = "```\ns1 s2 s3 s4\n```";
+        let fence_and_preamble = "Here it is:\n```text\n s1 s2 s3 s4 more";
+        for response in [sure, fence, fence_and_preamble] {
+            // Offset 0 alone (the matching before W) gives nothing.
+            assert_eq!(matched_tokens(response, &signature, 1), 0, "{response}");
+            assert_eq!(
+                matched_tokens(response, &signature, MATCH_OFFSETS),
+                4,
+                "{response}"
+            );
+        }
+        // Past the W-th offset the signature no longer counts.
+        let late = format!("{} s1 s2 s3 s4", ["w"; MATCH_OFFSETS as usize].join(" "));
+        assert_eq!(matched_tokens(&late, &signature, MATCH_OFFSETS), 0);
+        let evidence = GroupEvidence::from_responses(
+            32,
+            MATCH_OFFSETS,
+            &signature,
+            &[sure, fence, fence_and_preamble],
+        );
+        assert_eq!(evidence.full_activations, 3);
+        assert_eq!(evidence.matched_tokens, 4);
+        // Every window counts, so D_j is at most n * W and at least 1.
+        assert!(
+            evidence
+                .distinct_prefixes
+                .iter()
+                .all(|&d| (1..=3 * 8).contains(&d))
+        );
+    }
+
+    #[test]
     fn tail_bounds_are_monotone_and_fall_back_to_checks() {
         let evidence = GroupEvidence {
             candidates: 10,
             signature_tokens: 4,
+            offsets: 1,
             checks: 1000,
             full_activations: 0,
             matched_tokens: 2,
@@ -384,7 +503,7 @@ mod tests {
         let signature = tokens("s1 s2 s3 s4 s5 s6 s7 s8 s9 s10 s11 s12 s13 s14");
         let mut responses = vec!["s1 s2 s3 s4 s5 s6 other words".to_string()];
         responses.extend((0..36).map(|i| format!("reply{i} with six or more tokens")));
-        let evidence = GroupEvidence::from_responses(32, &signature, &responses);
+        let evidence = GroupEvidence::from_responses(32, 1, &signature, &responses);
         assert_eq!(evidence.matched_tokens, 6);
         let p = log10_job_p_value(std::slice::from_ref(&evidence));
         assert_eq!(p, evidence.log10_tail_bounds()[6]);
@@ -395,7 +514,7 @@ mod tests {
     #[test]
     fn job_p_value_of_nothing_is_one() {
         assert_eq!(log10_job_p_value(&[]), 0.0);
-        let evidence = GroupEvidence::from_responses(32, &tokens("a b"), &["x", "y"]);
+        let evidence = GroupEvidence::from_responses(32, 1, &tokens("a b"), &["x", "y"]);
         assert_eq!(log10_job_p_value(&[evidence.clone(), evidence]), 0.0);
     }
 
@@ -405,6 +524,7 @@ mod tests {
         let evidence = GroupEvidence {
             candidates: 2,
             signature_tokens: 2,
+            offsets: 1,
             checks: 1,
             full_activations: 1,
             matched_tokens: 2,
@@ -423,10 +543,15 @@ mod tests {
 
     #[test]
     fn full_activation_and_prefix_bounds() {
-        assert_eq!(log10_full_activation_bound(37, 0, -21.0), 0.0);
-        assert_eq!(log10_full_activation_bound(3, 4, -21.0), f64::NEG_INFINITY);
-        assert!((log10_full_activation_bound(37, 5, -21.0) - (7f64.log10() - 21.0)).abs() < 1e-14);
-        assert_eq!(log10_full_activation_bound(37, 1, -0.5), 0.0);
+        assert_eq!(log10_full_activation_bound(37, 0, 1, -21.0), 0.0);
+        assert_eq!(
+            log10_full_activation_bound(3, 4, 1, -21.0),
+            f64::NEG_INFINITY
+        );
+        assert!(
+            (log10_full_activation_bound(37, 5, 1, -21.0) - (7f64.log10() - 21.0)).abs() < 1e-14
+        );
+        assert_eq!(log10_full_activation_bound(37, 1, 1, -0.5), 0.0);
         assert_eq!(log10_prefix_bound(5, 32, 0), 0.0);
         assert_eq!(log10_prefix_bound(0, 32, 1), f64::NEG_INFINITY);
         assert!(
