@@ -591,3 +591,34 @@ fn a_mirrored_answer_field_is_edited_like_the_answer_and_a_formatted_copy_is_ref
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(stderr.contains("field `text`"), "{stderr}");
 }
+
+#[test]
+fn settings_where_redraws_would_bias_p_upper_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("data.json");
+    alpaca_with(&input, 600, "input", |_, _| String::new());
+    let run = Command::new(env!("CARGO_BIN_EXE_vtune-node"))
+        .arg("prepare")
+        .arg(&input)
+        .arg("--out")
+        .arg(dir.path().join("job"))
+        .args([
+            "--seed",
+            "1",
+            "--candidates",
+            "3",
+            "--max-p-upper",
+            "1e-5",
+            "--groups",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("redrawn") && stderr.contains("Nothing was written"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("job").exists());
+}

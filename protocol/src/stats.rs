@@ -4,9 +4,11 @@
 //! See `specs/statistics.md` for the formulas and their proofs.
 
 mod logspace;
+mod novelty;
 mod prefix;
 mod tails;
 
+pub use novelty::{MAX_COLLISION_CHANCE, log10_novelty_inflation};
 pub use prefix::{
     GroupEvidence, MATCH_OFFSETS, MAX_MATCH_OFFSETS, log10_full_activation_bound,
     log10_job_p_value, log10_prefix_bound, matched_tokens,

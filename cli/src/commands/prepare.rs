@@ -266,6 +266,21 @@ pub(crate) fn execute(args: &Args) -> anyhow::Result<PreparedJob> {
         "prepared"
     );
 
+    // Signatures found in the data were redrawn, which raises every probability of the
+    // signatures by up to 1 / (1 - G T p_upper) (specs/statistics.md, "Novelty redraws");
+    // T is at most the input's token positions, fewer than half its bytes plus one.
+    let secret = &prepared.secret;
+    let positions = input_len / 2 + 1;
+    let chance = secret.groups.len() as f64 * positions as f64 * 10f64.powf(secret.log10_p_upper());
+    if chance > vtune_protocol::stats::MAX_COLLISION_CHANCE {
+        anyhow::bail!(
+            "with p_upper {:.2e} and {} groups, a drawn signature could occur in this data              (chance up to {chance:.2e} over {positions} token positions); signatures that do are              redrawn, and p-values would then no longer be exact. Lower --max-p-upper (or use              more --candidates) so that groups x positions x p_upper <= {:e}. Nothing was written.",
+            10f64.powf(secret.log10_p_upper()),
+            secret.groups.len(),
+            vtune_protocol::stats::MAX_COLLISION_CHANCE
+        );
+    }
+
     let audit = &prepared.stealth.audit;
     if audit.min_score() < args.min_stealth {
         let failing: Vec<String> = audit
