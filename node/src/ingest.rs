@@ -38,7 +38,7 @@ pub fn ingest(
     source: Source,
 ) -> Result<Inserted, InsertError> {
     let result = ledger.insert(envelope);
-    count(metrics, envelope, &result, source);
+    count(metrics, &result, source);
     result
 }
 
@@ -50,36 +50,21 @@ pub fn ingest_batch(
     source: Source,
 ) -> Result<Vec<Result<Inserted, InsertError>>, crate::ledger::LedgerError> {
     let results = ledger.insert_batch(envelopes)?;
-    for (envelope, result) in envelopes.iter().zip(&results) {
-        count(metrics, envelope, result, source);
+    for result in &results {
+        count(metrics, result, source);
     }
     Ok(results)
 }
 
-fn count(
-    metrics: &Metrics,
-    envelope: &[u8],
-    result: &Result<Inserted, InsertError>,
-    source: Source,
-) {
+fn count(metrics: &Metrics, result: &Result<Inserted, InsertError>, source: Source) {
     match result {
         Ok(inserted) if inserted.new => {
-            metrics.count_stored(kind_of(envelope), source.label());
+            metrics.count_stored(inserted.kind, source.label());
         }
         Ok(_) => {
             metrics.duplicates.inc();
         }
         Err(e) => metrics.count_rejected(reject_reason(e), source.label()),
-    }
-}
-
-/// The kind of a stored envelope, read from its payload type.
-fn kind_of(envelope: &[u8]) -> &'static str {
-    match vtune_protocol::envelope::Envelope::decode(envelope) {
-        Ok(e) if e.payload_type.contains(".commitment.") => "commitment",
-        Ok(e) if e.payload_type.contains(".attestation.") => "attestation",
-        Ok(e) if e.payload_type.contains(".reveal.") => "reveal",
-        _ => "other",
     }
 }
 

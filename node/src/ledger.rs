@@ -105,6 +105,8 @@ pub struct Equivocation {
 pub struct Inserted {
     /// The message id.
     pub id: MessageId,
+    /// `commitment`, `attestation` or `reveal`.
+    pub kind: &'static str,
     /// `false` when the message was already stored (nothing was written).
     pub new: bool,
     /// Set when this attestation contradicts an earlier one by the same attester.
@@ -307,6 +309,7 @@ impl Ledger {
         if t.messages.contains_key(id.as_bytes())? {
             return Ok(Inserted {
                 id,
+                kind: verified.message().kind(),
                 new: false,
                 equivocation: None,
             });
@@ -337,6 +340,7 @@ impl Ledger {
         t.messages.insert(id.as_bytes(), bytes)?;
         Ok(Inserted {
             id,
+            kind: message.kind(),
             new: true,
             equivocation,
         })

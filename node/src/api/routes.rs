@@ -98,9 +98,6 @@ async fn post_message(
         }
         Err(e) => return Err(ApiError::internal(e)),
     };
-    let kind = open_any(&bytes)
-        .map(|v| v.message().kind())
-        .unwrap_or("unknown");
     if inserted.new
         && let Some(network) = &state.network
     {
@@ -118,7 +115,7 @@ async fn post_message(
         status,
         Json(Posted {
             id: inserted.id.to_string(),
-            kind: kind.to_string(),
+            kind: inserted.kind.to_string(),
             new: inserted.new,
             equivocation: inserted.equivocation.is_some(),
         }),
