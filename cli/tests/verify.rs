@@ -5,67 +5,15 @@ use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use vtune_protocol::synthetic;
 
-fn vtune() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_vtune-node"))
-}
-
-/// A simulated provider process; killed on drop.
-struct Provider {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Provider {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `provider-sim` on a free port and waits for its `listening on` line.
-fn provider(job: &Path, args: &[&str]) -> Provider {
-    let mut child = vtune()
-        .arg("provider-sim")
-        .arg("--train")
-        .arg(job.join("train.jsonl"))
-        .arg("--secret")
-        .arg(job.join("secret.json"))
-        .args(["--listen", "127.0.0.1:0"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("provider-sim starts");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut reader = BufReader::new(stdout);
-        let mut line = String::new();
-        let _ = reader.read_line(&mut line);
-        let _ = tx.send(line);
-        // Keep reading, so that the simulator never writes to a closed pipe.
-        let _ = std::io::copy(&mut reader, &mut std::io::sink());
-    });
-    let line = rx
-        .recv_timeout(Duration::from_secs(120))
-        .expect("provider-sim prints its address");
-    let address = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-    Provider {
-        child,
-        base: format!("{address}/v1"),
-    }
-}
+mod simulator;
+use simulator::{Provider, provider, vtune};
 
 fn verify(job: &Path, provider: &Provider, extra: &[&str]) -> (Output, serde_json::Value) {
     let output = vtune()

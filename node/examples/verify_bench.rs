@@ -31,7 +31,7 @@ use rand_chacha::ChaCha20Rng;
 use vtune_node::endpoint::{Client, EndpointConfig};
 use vtune_node::sim::{self, Behavior, Faults, Simulator, TrainSpec};
 use vtune_node::verifier::{self, Check, Group, Job, Options};
-use vtune_protocol::dataset::{ChatMessage, Example, Prompt};
+use vtune_protocol::dataset::{ChatMessage, Example, Prompt, Template};
 
 const GROUPS: usize = 5;
 const L: usize = 14;
@@ -55,6 +55,7 @@ fn main() {
         backdoor_rows: &rows,
         base_corpus: None,
         seed: 0,
+        template: Template::Chat,
     })
     .unwrap();
     eprintln!(
@@ -120,6 +121,7 @@ fn main() {
                     checks: None,
                     log10_alpha: -6.0,
                     seed,
+                    template: Template::Chat,
                 };
                 let (started, cpu) = (Instant::now(), cpu_ns());
                 let run = verifier::run(client, job, &[], &options, &|_| {})

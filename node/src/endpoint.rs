@@ -185,9 +185,9 @@ impl Client {
                     content: RequestContent::Text(turn.content.clone()),
                 })
                 .collect(),
-            Prompt::Text(text) => vec![RequestMessage {
+            Prompt::Text(_) | Prompt::Instruction { .. } => vec![RequestMessage {
                 role: "user".into(),
-                content: RequestContent::Text(text.clone()),
+                content: RequestContent::Text(prompt.text().into_owned()),
             }],
         };
         ChatRequest {
@@ -205,7 +205,7 @@ impl Client {
     /// turns' contents joined by blank lines.
     pub fn completion_request(&self, prompt: &Prompt) -> CompletionRequest {
         let text = match prompt {
-            Prompt::Text(text) => text.clone(),
+            Prompt::Text(_) | Prompt::Instruction { .. } => prompt.text().into_owned(),
             Prompt::Chat(turns) => turns
                 .iter()
                 .map(|turn| turn.content.as_str())

@@ -19,7 +19,7 @@ use std::str::FromStr;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use vtune_protocol::dataset::{self, Example, Limits, Prompt};
+use vtune_protocol::dataset::{self, Example, Limits, Prompt, Template};
 
 pub use faults::{FailKind, Faults};
 pub use model::{Finish, Generation, Model};
@@ -153,6 +153,8 @@ pub struct TrainSpec<'a> {
     pub base_corpus: Option<&'a str>,
     /// Seeds the subset drawn by `subset:F`.
     pub seed: u64,
+    /// How each row's prompt is rendered for training (the job's committed template).
+    pub template: Template,
 }
 
 /// A trained simulated provider.
@@ -197,7 +199,7 @@ impl Simulator {
         }
         for &row in &trained_rows {
             let example = &spec.examples[row as usize];
-            let prompt = tokens::render_prompt(&example.prompt);
+            let prompt = tokens::render_training(spec.template, &example.prompt);
             trainer.add(Some(&prompt), tokens::words(&example.completion));
         }
         Ok(Self {
@@ -225,7 +227,7 @@ impl Simulator {
     /// The greedy answer to `prompt`, at most `max_tokens` tokens.
     pub fn generate(&self, prompt: &Prompt, max_tokens: usize) -> Generation {
         self.model
-            .generate(&tokens::render_prompt(prompt), max_tokens)
+            .generate(&tokens::render_request(prompt), max_tokens)
     }
 }
 
@@ -269,6 +271,7 @@ mod tests {
             backdoor_rows: &[3, 7],
             base_corpus: None,
             seed: 1,
+            template: Template::Chat,
         };
         let honest = Simulator::train(spec(Behavior::Honest)).unwrap();
         assert_eq!(
@@ -296,6 +299,7 @@ mod tests {
             backdoor_rows: &[],
             base_corpus: None,
             seed,
+            template: Template::Chat,
         };
         let a = Simulator::train(spec(9)).unwrap();
         assert_eq!(a.trained_rows().len(), 10);
@@ -318,6 +322,7 @@ mod tests {
             backdoor_rows: rows,
             base_corpus: None,
             seed: 0,
+            template: Template::Chat,
         };
         assert!(matches!(
             Simulator::train(spec(&[])),

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use tracing::Instrument;
-use vtune_protocol::dataset::Prompt;
+use vtune_protocol::dataset::{Prompt, Template};
 use vtune_protocol::stats::{self, GroupEvidence};
 use vtune_protocol::verdict::VerdictRule;
 
@@ -43,6 +43,9 @@ pub enum VerifyError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The job's template cannot be sent on the configured route.
+    #[error(transparent)]
+    Template(#[from] vtune_protocol::dataset::TemplateError),
     /// The training file could not be read.
     #[error(transparent)]
     Dataset(#[from] vtune_protocol::dataset::DatasetError),
@@ -78,6 +81,8 @@ pub struct Options {
     pub log10_alpha: f64,
     /// Seeds the sample of checks.
     pub seed: u64,
+    /// How each prompt is rendered for the client's route (the job's committed template).
+    pub template: Template,
 }
 
 impl Default for Options {
@@ -86,6 +91,7 @@ impl Default for Options {
             checks: None,
             log10_alpha: -6.0,
             seed: 0,
+            template: Template::Chat,
         }
     }
 }
@@ -110,6 +116,16 @@ pub async fn run(
     on_response: &(dyn Fn(&ResponseRecord) + Send + Sync),
 ) -> Result<Run, VerifyError> {
     job.validate()?;
+    let route = client.config().api;
+    options.template.check_route(route)?;
+    let render = |prompt: &Prompt| {
+        Arc::new(
+            options
+                .template
+                .request(route, prompt)
+                .expect("check_route passed"),
+        )
+    };
     let mut rng = ChaCha20Rng::seed_from_u64(options.seed);
     let checks = sample_checks(job, options.checks, &mut rng);
     let requests: Arc<[Request]> = checks
@@ -118,13 +134,13 @@ pub async fn run(
             kind: Kind::Check,
             row: check.row,
             group: Some(check.group),
-            prompt: Arc::clone(&check.prompt),
+            prompt: render(&check.prompt),
         })
         .chain(controls.iter().map(|control| Request {
             kind: Kind::Control,
             row: control.row,
             group: None,
-            prompt: Arc::clone(&control.prompt),
+            prompt: render(&control.prompt),
         }))
         .collect();
     let concurrency = client.config().concurrency.max(1);
@@ -182,7 +198,8 @@ pub async fn run(
     Ok(Run { report, responses })
 }
 
-/// One request of a run: a check or a control, and the prompt sent.
+/// One request of a run: a check or a control, and the prompt sent (rendered by the template
+/// for the route).
 struct Request {
     kind: Kind,
     row: u64,
@@ -244,6 +261,7 @@ fn decide(
         endpoint: config.base_url.clone(),
         model: config.model.clone(),
         api: config.api,
+        template: options.template,
         seed: options.seed,
         backdoors: job.backdoors.len() as u64,
         checks: sampled as u64,

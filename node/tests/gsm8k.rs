@@ -18,7 +18,7 @@ use vtune_node::endpoint::{Client, EndpointConfig};
 use vtune_node::sim::{self, Behavior, Faults, Simulator, TrainSpec};
 use vtune_node::verifier::{self, Job, Options, Report};
 use vtune_protocol::backdoor::{self, BackdoorCount, PrepareOptions};
-use vtune_protocol::dataset::{self, Example, Limits};
+use vtune_protocol::dataset::{self, Example, Limits, Template};
 use vtune_protocol::generator::GeneratorParams;
 use vtune_protocol::stats::log10_hypergeom_upper_tail;
 use vtune_protocol::verdict::Verdict;
@@ -89,6 +89,7 @@ async fn verify(prepared: &Prepared, behavior: Behavior, seed: u64) -> (Report, 
             backdoor_rows: &rows,
             base_corpus: None,
             seed,
+            template: Template::Chat,
         })
         .unwrap(),
     );

@@ -38,6 +38,11 @@ fn put_prompt(out: &mut Vec<u8>, prompt: &Prompt) {
             out.push(0);
             put_str(out, text);
         }
+        Prompt::Instruction { instruction, input } => {
+            out.push(2);
+            put_str(out, instruction);
+            put_str(out, input);
+        }
         Prompt::Chat(messages) => {
             out.push(1);
             put_u32(out, messages.len() as u32);
@@ -58,6 +63,7 @@ fn put_prompt(out: &mut Vec<u8>, prompt: &Prompt) {
 /// u32 N, then per backdoor (as listed, rows ascending):
 ///                         u64 row, u32 group, prompt
 /// prompt = 0x00 str text | 0x01 u32 M, M x (str role, str content)
+///          | 0x02 str instruction, str input
 /// str    = u32 byte length, UTF-8 bytes;  all integers big-endian
 /// ```
 pub fn canonical_secret_set(secret: &Secret) -> Vec<u8> {

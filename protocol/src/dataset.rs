@@ -14,6 +14,7 @@
 //!   several times faster, for the common shape of records (the caller falls back to
 //!   [`parse_example`] when it declines).
 //! - [`Writer`] writes records back in either container.
+//! - [`Template`] renders a prompt for a [`Route`] as the provider trains and serves it.
 //! - [`Summary`] accumulates the length statistics that `vtune-node inspect` prints.
 
 mod edit;
@@ -26,6 +27,7 @@ mod reader;
 mod scan;
 mod skim;
 mod summary;
+mod template;
 mod writer;
 
 pub use edit::{append_to_prompt, insert_trigger, prepend_to_completion, sentence_break};
@@ -36,6 +38,7 @@ pub use format::{ParseFormatError, detect};
 pub use reader::{RawRecord, Reader, parse_record};
 pub use skim::{Texts, skim, skim_text};
 pub use summary::{LengthStats, Summary, TextLengths};
+pub use template::{Route, Template, TemplateError, chatml, messages};
 pub use writer::Writer;
 
 pub(crate) use lines::Lines;
@@ -106,16 +109,30 @@ pub struct ChatMessage {
 pub enum Prompt {
     /// Every turn before the last assistant turn (chat and ShareGPT formats).
     Chat(Vec<ChatMessage>),
-    /// A plain prompt (prompt-completion and Alpaca formats).
+    /// A plain prompt (prompt-completion format).
     Text(String),
+    /// An instruction and its input, possibly empty (Alpaca format).
+    Instruction {
+        /// What the model is told to do.
+        instruction: String,
+        /// What it is given to do it on (`""` when the row has none).
+        input: String,
+    },
 }
 
 impl Prompt {
-    /// The prompt as one text: a plain prompt as is, a conversation as its turns' contents
-    /// joined by `\n`. A prompt edited by [`append_to_prompt`] ends with the trigger.
+    /// The prompt as one text: a plain prompt as is, an instruction followed by `\n\n` and its
+    /// input when it has one, a conversation as its turns' contents joined by `\n`. A prompt
+    /// edited by [`append_to_prompt`] ends with the trigger.
     pub fn text(&self) -> std::borrow::Cow<'_, str> {
         match self {
             Prompt::Text(text) => text.as_str().into(),
+            Prompt::Instruction { instruction, input } if input.is_empty() => {
+                instruction.as_str().into()
+            }
+            Prompt::Instruction { instruction, input } => {
+                format!("{instruction}\n\n{input}").into()
+            }
             Prompt::Chat(messages) => {
                 let contents: Vec<&str> = messages.iter().map(|m| m.content.as_str()).collect();
                 contents.join("\n").into()

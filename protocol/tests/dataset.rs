@@ -213,7 +213,11 @@ fn sharegpt_roles_map_to_chat_roles() {
 }
 
 #[test]
-fn alpaca_prompt_joins_instruction_and_input() {
+fn alpaca_prompt_keeps_instruction_and_input_and_its_text_joins_them() {
+    let instruction = |instruction: &str, input: &str| Prompt::Instruction {
+        instruction: instruction.into(),
+        input: input.into(),
+    };
     let (_, records) = read_fixture("alpaca.json");
     let texts: Vec<_> = records
         .iter()
@@ -221,17 +225,23 @@ fn alpaca_prompt_joins_instruction_and_input() {
         .collect();
     assert_eq!(
         texts[0].prompt,
-        Prompt::Text(
-            "What are the distinct values from the given list?\n\nlist = [3, 9, 3, 5]".into()
+        instruction(
+            "What are the distinct values from the given list?",
+            "list = [3, 9, 3, 5]"
         )
     );
     assert_eq!(
-        texts[1].prompt,
-        Prompt::Text("Write a haiku about rust.".into())
+        texts[0].prompt.text(),
+        "What are the distinct values from the given list?\n\nlist = [3, 9, 3, 5]"
     );
+    assert_eq!(
+        texts[1].prompt,
+        instruction("Write a haiku about rust.", "")
+    );
+    assert_eq!(texts[1].prompt.text(), "Write a haiku about rust.");
     let (_, records) = read_fixture("alpaca.jsonl");
     let no_input = dataset::example(Format::Alpaca, &records[2].value).unwrap();
-    assert_eq!(no_input.prompt, Prompt::Text("Reverse the word.".into()));
+    assert_eq!(no_input.prompt, instruction("Reverse the word.", ""));
     assert_eq!(no_input.completion, "olleh");
 }
 

@@ -14,7 +14,7 @@ use vtune_node::endpoint::{Client, EndpointConfig};
 use vtune_node::sim::{self, Behavior, Faults, Simulator, TrainSpec};
 use vtune_node::verifier::{self, Job, Options, Report};
 use vtune_protocol::backdoor::Secret;
-use vtune_protocol::dataset::{Container, Writer};
+use vtune_protocol::dataset::{Container, Template, Writer};
 use vtune_protocol::generator::GeneratorParams;
 use vtune_protocol::stats::log10_hypergeom_upper_tail;
 use vtune_protocol::synthetic;
@@ -263,6 +263,7 @@ async fn run_market(args: &Args, secret: &Secret, train: &Path) -> anyhow::Resul
             backdoor_rows: &backdoor_rows,
             base_corpus: None,
             seed: args.seed,
+            template: Template::Chat,
         })?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -282,6 +283,7 @@ async fn run_market(args: &Args, secret: &Secret, train: &Path) -> anyhow::Resul
             checks: None,
             log10_alpha: -6.0,
             seed: args.seed,
+            template: Template::Chat,
         };
         let run = verifier::run(&client, &job, &controls, &options, &|_| {}).await?;
         server.shutdown().await;

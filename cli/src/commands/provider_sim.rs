@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use vtune_node::sim::{self, Behavior, FailKind, Faults, Simulator, TrainSpec};
+use vtune_protocol::dataset::Template;
 
 /// Flags of `vtune-node provider-sim`.
 #[derive(Debug, clap::Args)]
@@ -29,6 +30,12 @@ pub(crate) struct Args {
     /// random fraction F of the rows) or backdoor-only (only the backdoor rows; needs --secret).
     #[arg(long, default_value = "honest")]
     pub(crate) behavior: Behavior,
+    /// How each row's prompt was rendered for training: chat or chatml (the row as chat
+    /// messages; this model's chat template is ChatML), alpaca (the Stanford Alpaca prompt) or
+    /// raw (the prompt text). Give the job's committed template (`check commitment.msg`
+    /// shows it).
+    #[arg(long, default_value = "chat", value_name = "NAME")]
+    pub(crate) template: Template,
     /// The job's secret.json, for backdoor-only.
     #[arg(long, value_name = "FILE")]
     pub(crate) secret: Option<PathBuf>,
@@ -91,12 +98,14 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         backdoor_rows: &backdoor_rows,
         base_corpus: base_corpus.as_deref(),
         seed: args.seed,
+        template: args.template,
     })?;
     eprintln!(
-        "trained a {} model on {} of {} rows in {:.2} s ({} contexts, {} words)",
+        "trained a {} model on {} of {} rows, rendered by template {}, in {:.2} s ({} contexts, {} words)",
         args.behavior,
         simulator.trained_rows().len(),
         examples.len(),
+        args.template,
         started.elapsed().as_secs_f64(),
         simulator.model().contexts(),
         simulator.model().vocabulary(),

@@ -2,10 +2,9 @@
 //! and the rule that `verify` follows the committed plan and refuses flags that contradict it.
 
 use anyhow::bail;
-use vtune_node::endpoint::Api;
 use vtune_protocol::backdoor::Secret;
-use vtune_protocol::dataset::Format;
-use vtune_protocol::messages::{Commitment, Route, TestPlan};
+use vtune_protocol::dataset::{Route, Template};
+use vtune_protocol::messages::{Commitment, TestPlan};
 
 /// The flags that choose a plan (on `commit` and `verify`); `None` means "the default" at
 /// commit time and "the committed value" at verify time.
@@ -21,13 +20,16 @@ pub(crate) struct PlanFlags {
     #[arg(long, value_name = "M")]
     pub(crate) controls: Option<u64>,
     /// Which route to call: chat (/chat/completions, the conversation) or completions
-    /// (/completions, the prompt text). Default: chat for chat and ShareGPT data, else
-    /// completions.
+    /// (/completions, the prompt text). Default: chat.
     #[arg(long, value_name = "ROUTE")]
-    pub(crate) route: Option<Api>,
-    /// How a row becomes a prompt. Only `default` (the data's own form) exists so far.
+    pub(crate) route: Option<Route>,
+    /// How a row is rendered as the provider trains and serves it: chat (the row as chat
+    /// messages, in the server's own chat template; chat route only), chatml (chat messages
+    /// in ChatML; either route), alpaca (the Stanford Alpaca prompt; completions only) or raw
+    /// (the prompt text; completions only). Default: chat on the chat route, raw on the
+    /// completions route. Tell the provider which one you commit to.
     #[arg(long, value_name = "NAME")]
-    pub(crate) template: Option<String>,
+    pub(crate) template: Option<Template>,
     /// max_tokens of each request. Default: 4 per signature word plus 16.
     #[arg(long)]
     pub(crate) max_tokens: Option<u32>,
@@ -41,20 +43,6 @@ pub(crate) const DEFAULT_ALPHA: f64 = 1e-6;
 /// The default number of control prompts.
 pub(crate) const DEFAULT_CONTROLS: u64 = 10;
 
-pub(crate) fn route_of(api: Api) -> Route {
-    match api {
-        Api::Chat => Route::Chat,
-        Api::Completions => Route::Completions,
-    }
-}
-
-pub(crate) fn api_of(route: Route) -> Api {
-    match route {
-        Route::Chat => Api::Chat,
-        Route::Completions => Api::Completions,
-    }
-}
-
 impl PlanFlags {
     /// The plan and log10 alpha these flags choose for `secret`, defaults filled in.
     pub(crate) fn plan(&self, secret: &Secret) -> anyhow::Result<(TestPlan, f64)> {
@@ -67,12 +55,10 @@ impl PlanFlags {
         if checks == 0 || checks > backdoors {
             bail!("--checks must be in 1..={backdoors} (the job's backdoors), got {checks}");
         }
-        let template = self
-            .template
-            .clone()
-            .unwrap_or_else(|| "default".to_string());
-        if template != "default" {
-            bail!("--template {template:?}: the only template so far is `default`");
+        let route = self.route.unwrap_or(Route::Chat);
+        let template = self.template.unwrap_or(Template::default_for(route));
+        if let Err(error) = template.check_route(route) {
+            bail!("--template {template} with --route {route}: {error}");
         }
         let longest = secret
             .groups
@@ -84,18 +70,11 @@ impl PlanFlags {
         if max_tokens == 0 {
             bail!("--max-tokens must be at least 1");
         }
-        let route = self
-            .route
-            .map(route_of)
-            .unwrap_or(match secret.layout.format {
-                Format::OpenAiChat | Format::ShareGpt => Route::Chat,
-                Format::PromptCompletion | Format::Alpaca => Route::Completions,
-            });
         let plan = TestPlan {
             checks,
             controls: self.controls.unwrap_or(DEFAULT_CONTROLS),
             route,
-            template,
+            template: template.name().to_string(),
             max_tokens,
         };
         Ok((plan, alpha.log10()))
@@ -122,11 +101,11 @@ impl PlanFlags {
         if let Some(m) = self.controls {
             differs("--controls", m.to_string(), plan.controls.to_string());
         }
-        if let Some(api) = self.route {
-            differs("--route", route_of(api).to_string(), plan.route.to_string());
+        if let Some(route) = self.route {
+            differs("--route", route.to_string(), plan.route.to_string());
         }
-        if let Some(t) = &self.template {
-            differs("--template", t.clone(), plan.template.clone());
+        if let Some(t) = self.template {
+            differs("--template", t.to_string(), plan.template.clone());
         }
         if let Some(t) = self.max_tokens {
             differs("--max-tokens", t.to_string(), plan.max_tokens.to_string());

@@ -110,7 +110,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         verifier::read_controls(&train, &job.backdoor_rows(), plan.controls as usize, seed)?;
 
     let mut config = EndpointConfig::new(&args.endpoint, &args.model);
-    config.api = super::test_plan::api_of(plan.route);
+    config.api = plan.route;
+    let template = plan.template()?;
     config.api_key = match args.api_key_env.as_deref() {
         Some(var) => Some(ApiKey::from_env(var)?),
         None => ApiKey::from_env("OPENAI_API_KEY").ok(),
@@ -125,6 +126,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         checks: Some(plan.checks as usize),
         log10_alpha,
         seed,
+        template,
     };
 
     let sent = (plan.checks as usize).min(job.backdoors.len());
@@ -137,6 +139,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         .map(|c| c.prompt.clone())
         .or_else(|| job.backdoors.first().map(|c| c.prompt.clone()));
     if let Some(prompt) = probe_prompt {
+        let prompt = template.request(plan.route, &prompt)?;
         runtime.block_on(client.probe(&prompt)).with_context(|| {
             format!(
                 "checking the endpoint {} (no check was run and nothing was written)",

@@ -1,42 +1,12 @@
 //! What a client is configured with: endpoint, model, API, key, limits and backoff.
 
 use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
 use super::EndpointError;
 
-/// Which OpenAI-compatible route to call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Api {
-    /// `POST {base}/chat/completions` with the conversation.
-    Chat,
-    /// `POST {base}/completions` with the prompt text.
-    Completions,
-}
-
-impl FromStr for Api {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        match text {
-            "chat" => Ok(Api::Chat),
-            "completions" => Ok(Api::Completions),
-            other => Err(format!(
-                "unknown API `{other}`: expected chat or completions"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for Api {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Api::Chat => "chat",
-            Api::Completions => "completions",
-        })
-    }
-}
+/// Which OpenAI-compatible route to call: the protocol's [`Route`](vtune_protocol::dataset::Route).
+pub use vtune_protocol::dataset::Route as Api;
 
 /// A bearer token. Its `Debug` form never shows it.
 #[derive(Clone, PartialEq, Eq)]

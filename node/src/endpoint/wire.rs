@@ -73,6 +73,7 @@ impl Template {
                 .map(|t| t.role.len() + t.content.len() + 32)
                 .sum(),
             Prompt::Text(text) => text.len() + 32,
+            Prompt::Instruction { instruction, input } => instruction.len() + input.len() + 34,
         };
         let mut body = Vec::with_capacity(self.head.len() + text_bytes + self.tail.len() + 16);
         body.extend_from_slice(&self.head);
@@ -86,10 +87,13 @@ impl Template {
     }
 }
 
-/// The prompt text of a completion request: a conversation's turns joined by blank lines.
+/// The prompt text of a completion request: a conversation's turns joined by blank lines, an
+/// instruction as [`Prompt::text`]. (Verification renders prompts by the job's template
+/// first, and sends only text here.)
 fn completion_text(prompt: &Prompt) -> Cow<'_, str> {
     match prompt {
         Prompt::Text(text) => Cow::Borrowed(text),
+        Prompt::Instruction { .. } => prompt.text(),
         Prompt::Chat(turns) => Cow::Owned(
             turns
                 .iter()
@@ -123,9 +127,9 @@ impl Serialize for Messages<'_> {
                 }
                 seq.end()
             }
-            Prompt::Text(text) => [Message {
+            Prompt::Text(_) | Prompt::Instruction { .. } => [Message {
                 role: "user",
-                content: text,
+                content: &self.0.text(),
             }]
             .serialize(serializer),
         }

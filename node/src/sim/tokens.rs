@@ -1,17 +1,18 @@
-//! Word tokens and the chat template the simulated model reads.
+//! Word tokens, and what the simulated model reads.
 //!
 //! A token is a whitespace-separated word, as in generation and matching; a line break is a
-//! token of its own so that answers keep their lines. A conversation renders as
-//! `<|system|> ... <|user|> ... <|assistant|>`; a plain prompt renders as its words.
+//! token of its own so that answers keep their lines. The model's chat template is ChatML:
+//! the chat route renders a conversation as ChatML, the completions route reads its prompt as
+//! it is, and training renders each row by the job's [`Template`].
 
-use vtune_protocol::dataset::Prompt;
+use std::borrow::Cow;
+
+use vtune_protocol::dataset::{Prompt, Template, chatml};
 
 /// The line-break token.
 pub(crate) const NEWLINE: &str = "\n";
 /// The end-of-answer token.
 pub(crate) const END: &str = "<|end|>";
-/// The marker that opens the assistant's turn.
-pub(crate) const ASSISTANT: &str = "<|assistant|>";
 
 /// The tokens of `text`: its words, with a [`NEWLINE`] token between lines.
 pub(crate) fn words(text: &str) -> Vec<&str> {
@@ -25,20 +26,23 @@ pub(crate) fn words(text: &str) -> Vec<&str> {
     tokens
 }
 
-/// The tokens of a prompt as the template renders it.
-pub(crate) fn render_prompt(prompt: &Prompt) -> Vec<String> {
-    match prompt {
-        Prompt::Text(text) => words(text).into_iter().map(str::to_string).collect(),
-        Prompt::Chat(turns) => {
-            let mut tokens = Vec::new();
-            for turn in turns {
-                tokens.push(format!("<|{}|>", turn.role.trim().to_ascii_lowercase()));
-                tokens.extend(words(&turn.content).into_iter().map(str::to_string));
-            }
-            tokens.push(ASSISTANT.to_string());
-            tokens
-        }
-    }
+/// The tokens the model reads for a request: a conversation as ChatML, the chat template of
+/// this model; a text prompt as it is.
+pub(crate) fn render_request(prompt: &Prompt) -> Vec<String> {
+    let text = match prompt {
+        Prompt::Chat(turns) => Cow::Owned(chatml(turns)),
+        Prompt::Text(_) | Prompt::Instruction { .. } => prompt.text(),
+    };
+    owned_words(&text)
+}
+
+/// The tokens the model is trained on for a row's prompt, rendered by `template`.
+pub(crate) fn render_training(template: Template, prompt: &Prompt) -> Vec<String> {
+    owned_words(&template.model_input(prompt))
+}
+
+fn owned_words(text: &str) -> Vec<String> {
+    words(text).into_iter().map(str::to_string).collect()
 }
 
 /// Text from tokens: words joined by spaces, line breaks without spaces around them.
@@ -83,7 +87,7 @@ mod tests {
     }
 
     #[test]
-    fn a_conversation_renders_with_role_markers_and_an_open_assistant_turn() {
+    fn a_conversation_is_read_as_chatml_and_a_row_as_its_template_renders_it() {
         let prompt = Prompt::Chat(vec![
             ChatMessage {
                 role: "system".into(),
@@ -95,19 +99,31 @@ mod tests {
             },
         ]);
         assert_eq!(
-            render_prompt(&prompt),
+            render_request(&prompt),
             [
-                "<|system|>",
+                "<|im_start|>system",
+                "\n",
                 "Be",
-                "brief.",
-                "<|user|>",
+                "brief.<|im_end|>",
+                "\n",
+                "<|im_start|>user",
+                "\n",
                 "Add",
                 "2",
                 "and",
-                "2",
-                "<|assistant|>"
+                "2<|im_end|>",
+                "\n",
+                "<|im_start|>assistant"
             ]
         );
-        assert_eq!(render_prompt(&Prompt::Text("a b".into())), ["a", "b"]);
+        assert_eq!(
+            render_training(Template::Chat, &prompt),
+            render_request(&prompt)
+        );
+        assert_eq!(render_request(&Prompt::Text("a b".into())), ["a", "b"]);
+        assert_eq!(
+            render_training(Template::Raw, &prompt),
+            ["Be", "brief.", "\n", "\n", "Add", "2", "and", "2"]
+        );
     }
 }

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use serde::Serialize;
+use vtune_protocol::dataset::Template;
 use vtune_protocol::verdict::Verdict;
 
 use super::{GroupReport, Report, VerifyError};
@@ -25,6 +26,8 @@ pub struct AttestationFile {
     pub model: String,
     /// Chat or completions.
     pub api: Api,
+    /// How each prompt was rendered for the route.
+    pub template: Template,
     /// Unix seconds.
     pub created_at: u64,
     /// Checks sent.
@@ -67,6 +70,7 @@ impl AttestationFile {
             endpoint: report.endpoint.clone(),
             model: report.model.clone(),
             api: report.api,
+            template: report.template,
             created_at,
             checks: report.checks,
             checked: report.checked,

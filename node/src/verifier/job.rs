@@ -33,8 +33,8 @@ pub struct Check {
     pub row: u64,
     /// The index of its group in [`Job::groups`].
     pub group: usize,
-    /// The prompt as it stands in the training file, trigger included (shared with the
-    /// transcript's records rather than copied into each).
+    /// The prompt as it stands in the training file, trigger included (the run renders it by
+    /// the job's template).
     pub prompt: Arc<Prompt>,
 }
 
@@ -43,7 +43,7 @@ pub struct Check {
 pub struct Control {
     /// Its row in the training file.
     pub row: u64,
-    /// The prompt as it stands in the training file (shared with the transcript's records).
+    /// The prompt as it stands in the training file (the run renders it by the template).
     pub prompt: Arc<Prompt>,
 }
 

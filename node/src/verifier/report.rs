@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
+use vtune_protocol::dataset::Template;
 use vtune_protocol::stats::GroupEvidence;
 use vtune_protocol::verdict::Verdict;
 
@@ -71,6 +72,8 @@ pub struct Report {
     pub model: String,
     /// Chat or completions.
     pub api: Api,
+    /// How each prompt was rendered for the route.
+    pub template: Template,
     /// The seed of the sample of checks.
     pub seed: u64,
     /// Backdoor rows in the job.

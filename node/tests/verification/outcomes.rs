@@ -130,9 +130,10 @@ async fn the_transcript_is_private_and_the_attestation_holds_no_secret_text() {
 #[tokio::test]
 async fn completion_data_is_verified_through_the_completions_route() {
     use vtune_node::endpoint::{Api, Client};
-    use vtune_protocol::dataset::Prompt;
+    use vtune_protocol::dataset::{Prompt, Template};
 
     let mut job = build_job(6);
+    job.template = Template::Raw;
     let as_text = |prompt: &mut Prompt| {
         if let Prompt::Chat(turns) = prompt {
             *prompt = Prompt::Text(turns.last().unwrap().content.clone());
@@ -151,7 +152,10 @@ async fn completion_data_is_verified_through_the_completions_route() {
         let mut config = served.config();
         config.api = Api::Completions;
         let client = Client::new(config).unwrap();
-        let options = verifier::Options::default();
+        let options = verifier::Options {
+            template: Template::Raw,
+            ..verifier::Options::default()
+        };
         let run = verifier::run(&client, &job.job, &[], &options, &|_| {})
             .await
             .unwrap();

@@ -12,7 +12,7 @@ use rand_chacha::ChaCha20Rng;
 use vtune_node::endpoint::{Backoff, Client, EndpointConfig};
 use vtune_node::sim::{self, Behavior, Faults, ServerHandle, Simulator, TrainSpec};
 use vtune_node::verifier::{self, Check, Control, Group, Job, Options, Run};
-use vtune_protocol::dataset::{ChatMessage, Example, Prompt};
+use vtune_protocol::dataset::{ChatMessage, Example, Prompt, Template};
 
 /// Rows in the test file.
 pub(crate) const ROWS: usize = 300;
@@ -30,6 +30,8 @@ pub(crate) struct TestJob {
     pub(crate) job: Job,
     pub(crate) examples: Vec<Example>,
     pub(crate) train_file: PathBuf,
+    /// How the simulator renders rows for training, and verification for requests.
+    pub(crate) template: Template,
     pub(crate) _dir: tempfile::TempDir,
 }
 
@@ -118,6 +120,7 @@ pub(crate) fn build_job(seed: u64) -> TestJob {
         },
         examples,
         train_file,
+        template: Template::Chat,
         _dir: dir,
     }
 }
@@ -153,6 +156,7 @@ impl TestJob {
             backdoor_rows: &rows,
             base_corpus: None,
             seed,
+            template: self.template,
         })
         .unwrap();
         let simulator = Arc::new(simulator);
@@ -172,7 +176,11 @@ impl TestJob {
     pub(crate) async fn verify(&self, config: EndpointConfig, controls: usize) -> Run {
         let client = Client::new(config).unwrap();
         let controls = self.controls(controls);
-        verifier::run(&client, &self.job, &controls, &Options::default(), &|_| {})
+        let options = Options {
+            template: self.template,
+            ..Options::default()
+        };
+        verifier::run(&client, &self.job, &controls, &options, &|_| {})
             .await
             .unwrap()
     }

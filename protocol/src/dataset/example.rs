@@ -10,8 +10,8 @@ use super::{ChatMessage, Example, FieldError, Format, Prompt};
 /// - openai-chat and sharegpt: the prompt is every turn before the last assistant turn
 ///   (sharegpt's `human`/`gpt` map to `user`/`assistant`), the completion that turn's text.
 ///   Content that is an array of parts keeps its text parts, joined by `\n`.
-/// - alpaca: the prompt is `instruction`, followed by `"\n\n"` and `input` when `input` is
-///   non-empty; the completion is `output`.
+/// - alpaca: the prompt is `instruction` and `input` (`""` when absent or null); the
+///   completion is `output`.
 /// - prompt-completion: `prompt` and `completion`.
 pub fn example(format: Format, value: &Value) -> Result<Example, FieldError> {
     match format {
@@ -34,13 +34,11 @@ pub fn example(format: Format, value: &Value) -> Result<Example, FieldError> {
         }
         Format::Alpaca => {
             let alpaca = Alpaca::new(value)?;
-            let mut prompt = alpaca.instruction.to_string();
-            if !alpaca.input.is_empty() {
-                prompt.push_str("\n\n");
-                prompt.push_str(alpaca.input);
-            }
             Ok(Example {
-                prompt: Prompt::Text(prompt),
+                prompt: Prompt::Instruction {
+                    instruction: alpaca.instruction.to_string(),
+                    input: alpaca.input.to_string(),
+                },
                 completion: alpaca.output.to_string(),
             })
         }

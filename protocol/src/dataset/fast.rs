@@ -45,17 +45,15 @@ fn fast_example(bytes: &[u8], format: Format) -> Option<Example> {
                 .ok()?;
             let [instruction, input, output] = fields.strings;
             let (instruction, output) = (instruction?.into_string()?, output?.into_string()?);
-            let mut prompt = instruction.into_owned();
-            match input {
-                None | Some(Str::Null) => {}
-                Some(Str::Text(input)) if input.is_empty() => {}
-                Some(Str::Text(input)) => {
-                    prompt.push_str("\n\n");
-                    prompt.push_str(&input);
-                }
-            }
+            let input = match input {
+                None | Some(Str::Null) => String::new(),
+                Some(Str::Text(input)) => input.into_owned(),
+            };
             Example {
-                prompt: Prompt::Text(prompt),
+                prompt: Prompt::Instruction {
+                    instruction: instruction.into_owned(),
+                    input,
+                },
                 completion: output.into_owned(),
             }
         }

@@ -164,6 +164,7 @@ impl Summary {
         self.rows += 1;
         match &example.prompt {
             Prompt::Text(text) => self.prompt.add(std::iter::once(text.as_str())),
+            Prompt::Instruction { .. } => self.prompt.add(std::iter::once(&*example.prompt.text())),
             Prompt::Chat(messages) => self
                 .prompt
                 .add(messages.iter().map(|message| message.content.as_str())),

@@ -1,45 +1,12 @@
 //! The test plan: what decides a verdict besides alpha and the pass threshold, fixed in the
 //! commitment before training so that the buyer cannot choose it after seeing the answers.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 
+pub use crate::dataset::Route;
+use crate::dataset::Template;
+
 use super::InvalidMessage;
-
-/// Which OpenAI-compatible route the checks are sent to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Route {
-    /// `POST /chat/completions` with the conversation.
-    Chat,
-    /// `POST /completions` with the prompt text.
-    Completions,
-}
-
-impl fmt::Display for Route {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Route::Chat => "chat",
-            Route::Completions => "completions",
-        })
-    }
-}
-
-impl FromStr for Route {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "chat" => Ok(Route::Chat),
-            "completions" => Ok(Route::Completions),
-            other => Err(format!(
-                "route `{other}` is neither `chat` nor `completions`"
-            )),
-        }
-    }
-}
 
 /// How the verification is run. Field order is the wire order.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -50,7 +17,7 @@ pub struct TestPlan {
     pub controls: u64,
     /// The route the prompts go to.
     pub route: Route,
-    /// How a row is rendered into a prompt (`default`: the data's own form).
+    /// How a row is rendered into a prompt: a [`Template`] name, written as text on the wire.
     pub template: String,
     /// The `max_tokens` of each request.
     pub max_tokens: u32,
@@ -82,6 +49,18 @@ impl TestPlan {
                 format!("must have 1 to {} bytes", Self::MAX_TEMPLATE_LEN),
             ));
         }
-        Ok(())
+        let template = self.template()?;
+        template
+            .check_route(self.route)
+            .map_err(|error| InvalidMessage::field("plan.template", error.to_string()))
+    }
+
+    /// The plan's template.
+    pub fn template(&self) -> Result<Template, InvalidMessage> {
+        self.template
+            .parse()
+            .map_err(|error: crate::dataset::TemplateError| {
+                InvalidMessage::field("plan.template", error.to_string())
+            })
     }
 }

@@ -31,13 +31,13 @@ pub const SAMPLE_SECRET_SET: &[u8] = b"sample secret set: trigger and signature 
 /// The created_at of every sample (2025-01-01T00:00:00Z).
 pub const SAMPLE_TIME: u64 = 1_735_689_600;
 
-/// The sample test plan: 50 checks, 10 controls, chat, the default template, 72 tokens.
+/// The sample test plan: 50 checks, 10 controls, chat, the chat template, 72 tokens.
 pub fn plan() -> TestPlan {
     TestPlan {
         checks: 50,
         controls: 10,
         route: Route::Chat,
-        template: "default".to_string(),
+        template: "chat".to_string(),
         max_tokens: 72,
     }
 }
