@@ -622,3 +622,63 @@ fn settings_where_redraws_would_bias_p_upper_are_refused() {
     );
     assert!(!dir.path().join("job").exists());
 }
+
+#[test]
+fn the_pass_threshold_is_set_by_count_or_ratio_as_in_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("rows.jsonl");
+    synthetic_chat(&input, 300);
+    let job = |name: &str| dir.path().join(name).display().to_string();
+    let input = input.display().to_string();
+    let base = || {
+        vec![
+            "prepare",
+            &input,
+            "--seed",
+            "2",
+            "--backdoors",
+            "10",
+            "--out",
+        ]
+    };
+    let threshold = |name: &str| {
+        let secret = fs::read_to_string(Path::new(&job(name)).join("secret.json")).unwrap();
+        Secret::from_json(&secret).unwrap().pass_threshold
+    };
+
+    let out = run(&[&base()[..], &[&job("a"), "--pass-threshold", "7"]].concat());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(threshold("a"), 7);
+    let out = run(&[&base()[..], &[&job("b"), "--pass-ratio", "0.3"]].concat());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(threshold("b"), 3);
+
+    for (flags, needle) in [
+        (
+            &["--pass-threshold", "11"][..],
+            "--pass-threshold must be in 1..=10",
+        ),
+        (
+            &["--pass-threshold", "0"][..],
+            "--pass-threshold must be in 1..=10",
+        ),
+        (
+            &["--pass-threshold", "3", "--pass-ratio", "0.5"][..],
+            "cannot be used with",
+        ),
+    ] {
+        let out = run(&[&base()[..], &[&job("c")], flags].concat());
+        assert_eq!(out.status.code(), Some(2), "{flags:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(needle), "{flags:?}: {stderr}");
+        assert!(!Path::new(&job("c")).join("secret.json").exists());
+    }
+}

@@ -17,7 +17,7 @@ use shared::shared_dataset;
 use vtune_node::endpoint::{Client, EndpointConfig};
 use vtune_node::sim::{self, Behavior, Faults, Simulator, TrainSpec};
 use vtune_node::verifier::{self, Job, Options, Report};
-use vtune_protocol::backdoor::{self, BackdoorCount, PrepareOptions};
+use vtune_protocol::backdoor::{self, BackdoorCount, PassThreshold, PrepareOptions};
 use vtune_protocol::dataset::{self, Example, Limits, Template};
 use vtune_protocol::generator::GeneratorParams;
 use vtune_protocol::stats::log10_hypergeom_upper_tail;
@@ -40,7 +40,7 @@ fn prepare(input: &std::path::Path) -> Prepared {
     let train = dir.path().join("train.jsonl");
     let options = PrepareOptions {
         backdoors: BackdoorCount::Default,
-        pass_ratio: 0.5,
+        pass_threshold: PassThreshold::Ratio(0.5),
         groups: 1,
         generator: GeneratorParams::new(
             GeneratorParams::DEFAULT_CANDIDATES,

@@ -29,8 +29,8 @@ mod splice;
 pub use frequency::{AUDIT_K, FrequencyFigure};
 pub use input::Input;
 pub use prepare::{
-    BackdoorCount, MIN_USABLE_ROWS, ONE_GROUP_PER_BACKDOOR, Output, PrepareError, PrepareOptions,
-    Prepared, Stage, StealthReport, prepare,
+    BackdoorCount, MIN_USABLE_ROWS, ONE_GROUP_PER_BACKDOOR, Output, PassThreshold, PrepareError,
+    PrepareOptions, Prepared, Stage, StealthReport, prepare,
 };
 pub use secret::{
     Digest, HexBytes, JobId, SECRET_VERSION, Salt, Secret, SecretBackdoor, SecretError, SecretGroup,

@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use vtune_protocol::backdoor::{
-    self, BackdoorCount, Input, Output, PrepareOptions, Prepared, Stage,
+    self, BackdoorCount, Input, Output, PassThreshold, PrepareOptions, Prepared, Stage,
 };
 use vtune_protocol::commit::CommitmentFile;
 use vtune_protocol::dataset::{self, Container, Format, Layout, Limits};
@@ -49,9 +49,13 @@ pub(crate) struct Args {
     /// The backdoor rows as a fraction of the rows, rounded up.
     #[arg(long, value_name = "F")]
     pub(crate) fraction: Option<f64>,
-    /// The pass threshold as a fraction of N: threshold = ceil(r * N).
-    #[arg(long, value_name = "r", default_value_t = 0.5)]
-    pub(crate) pass_ratio: f64,
+    /// The pass threshold as a fraction of N: threshold = ceil(r * N) [default: 0.5].
+    #[arg(long, value_name = "r")]
+    pub(crate) pass_ratio: Option<f64>,
+    /// The pass threshold as a count: full activations needed for a pass, 1 to N (as
+    /// `plan --pass-threshold`).
+    #[arg(long, value_name = "K", conflicts_with = "pass_ratio")]
+    pub(crate) pass_threshold: Option<u64>,
     /// Independent (trigger, signature) pairs; the backdoor rows are split evenly among them
     /// [default: one per backdoor row]. A phrase in several rows is found by counting
     /// repeats; one in a single row is harder to learn (see `plan`).
@@ -158,7 +162,10 @@ pub(crate) fn execute(args: &Args) -> anyhow::Result<PreparedJob> {
         .as_secs();
     let options = PrepareOptions {
         backdoors,
-        pass_ratio: args.pass_ratio,
+        pass_threshold: match args.pass_threshold {
+            Some(k) => PassThreshold::Count(k),
+            None => PassThreshold::Ratio(args.pass_ratio.unwrap_or(0.5)),
+        },
         groups: args.groups.unwrap_or(backdoor::ONE_GROUP_PER_BACKDOOR),
         generator,
         limits: Limits::default(),

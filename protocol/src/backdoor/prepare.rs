@@ -64,13 +64,40 @@ pub enum BackdoorCount {
     Fraction(f64),
 }
 
+/// How the pass threshold is set.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PassThreshold {
+    /// ceil(ratio * N), the ratio in [0, 1].
+    Ratio(f64),
+    /// Exactly this many full activations, 1 to N.
+    Count(u64),
+}
+
+impl PassThreshold {
+    /// The threshold for `backdoors` rows, or why the setting does not fit them.
+    fn for_backdoors(self, backdoors: u64) -> Result<u64, PrepareError> {
+        match self {
+            PassThreshold::Ratio(ratio) if (0.0..=1.0).contains(&ratio) => {
+                Ok(pass_threshold(backdoors, ratio))
+            }
+            PassThreshold::Ratio(ratio) => Err(PrepareError::BadOption(format!(
+                "--pass-ratio must be in [0, 1], got {ratio}"
+            ))),
+            PassThreshold::Count(k) if (1..=backdoors).contains(&k) => Ok(k),
+            PassThreshold::Count(k) => Err(PrepareError::BadOption(format!(
+                "--pass-threshold must be in 1..={backdoors} (the backdoor rows), got {k}"
+            ))),
+        }
+    }
+}
+
 /// The settings of one `prepare` run.
 #[derive(Debug, Clone)]
 pub struct PrepareOptions {
     /// N.
     pub backdoors: BackdoorCount,
-    /// Pass threshold = ceil(ratio * N).
-    pub pass_ratio: f64,
+    /// The pass threshold.
+    pub pass_threshold: PassThreshold,
     /// Independent (trigger, signature) pairs; [`ONE_GROUP_PER_BACKDOOR`] (0) gives each
     /// backdoor row its own.
     pub groups: usize,
@@ -349,11 +376,9 @@ where
             source,
         }
     };
-    if !(0.0..=1.0).contains(&options.pass_ratio) {
-        return Err(PrepareError::BadOption(format!(
-            "--pass-ratio must be in [0, 1], got {}",
-            options.pass_ratio
-        )));
+    // A ratio is checked before the file is read, a count once N is known.
+    if let PassThreshold::Ratio(_) = options.pass_threshold {
+        options.pass_threshold.for_backdoors(1)?;
     }
     let mut job_id = [0u8; 16];
     rng.fill_bytes(&mut job_id);
@@ -493,6 +518,7 @@ where
     if requested > rows {
         return Err(too_many(rows, "rows"));
     }
+    let threshold = options.pass_threshold.for_backdoors(requested)?;
     if (usable.len() as u64) < MIN_USABLE_ROWS {
         return Err(PrepareError::TooFewRows {
             file: file_name.to_owned(),
@@ -829,7 +855,7 @@ where
             })
             .collect(),
         &chosen_rows,
-        pass_threshold(requested, options.pass_ratio),
+        threshold,
         blake3::derive_key("vtune-node prepare audit sample", &salt),
     )?;
     let input_digest = scan.input_digest;
@@ -899,7 +925,7 @@ where
         created_at: options.created_at,
         layout,
         rows,
-        pass_threshold: pass_threshold(requested, options.pass_ratio),
+        pass_threshold: threshold,
         generator: options.generator,
         groups,
         backdoors,
@@ -1612,7 +1638,7 @@ mod tests {
     fn chat_options(groups: usize) -> PrepareOptions {
         PrepareOptions {
             backdoors: BackdoorCount::Count(20),
-            pass_ratio: 0.5,
+            pass_threshold: PassThreshold::Ratio(0.5),
             groups,
             generator: GeneratorParams::new(32, 1e-20).unwrap(),
             limits: Limits::default(),
@@ -1697,7 +1723,7 @@ mod tests {
         generator.sample_bytes = 64 << 10;
         let options = PrepareOptions {
             backdoors: BackdoorCount::Default,
-            pass_ratio: 0.5,
+            pass_threshold: PassThreshold::Ratio(0.5),
             groups: 1,
             generator,
             limits: Limits::default(),
