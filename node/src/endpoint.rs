@@ -9,7 +9,6 @@ mod config;
 mod error;
 mod probe;
 mod retry;
-mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,8 +20,8 @@ use tokio::sync::Semaphore;
 use vtune_protocol::dataset::Prompt;
 
 use crate::openai::{
-    Answer, ChatRequest, CompletionPrompt, CompletionRequest, ErrorBody, ModelList, ReplyError,
-    RequestContent, RequestMessage, chat_text_from_sse, lean,
+    Answer, ChatRequest, ChatResponse, CompletionPrompt, CompletionRequest, CompletionResponse,
+    ErrorBody, ModelList, ReplyError, RequestContent, RequestMessage, chat_text_from_sse,
 };
 
 pub use config::{Api, ApiKey, Backoff, EndpointConfig};
@@ -58,8 +57,6 @@ struct Shared {
     chat: Route,
     completions: Route,
     models: Route,
-    /// The bytes every request body shares.
-    template: wire::Template,
 }
 
 /// A URL of the endpoint, parsed once (a `&str` would be parsed again by every request), and
@@ -164,7 +161,6 @@ impl Client {
                 chat: Route::new(&base, "chat/completions")?,
                 completions: Route::new(&base, "completions")?,
                 models: Route::new(&base, "models")?,
-                template: wire::Template::new(&config),
                 config,
             }),
         })
@@ -225,7 +221,16 @@ impl Client {
     /// The URL and JSON body of the request for `prompt` under the configured API.
     pub fn request_body(&self, prompt: &Prompt) -> (&str, Vec<u8>) {
         let route = self.route();
-        (&route.text, self.shared.template.body(prompt))
+        (&route.text, self.body(prompt))
+    }
+
+    /// The JSON body of the request for `prompt` under the configured API.
+    fn body(&self, prompt: &Prompt) -> Vec<u8> {
+        let json = match self.shared.config.api {
+            Api::Chat => serde_json::to_vec(&self.chat_request(prompt)),
+            Api::Completions => serde_json::to_vec(&self.completion_request(prompt)),
+        };
+        json.expect("JSON of plain data always serializes")
     }
 
     /// The route of the configured API.
@@ -240,7 +245,7 @@ impl Client {
     /// first when `concurrency` requests are already in flight.
     pub async fn complete(&self, prompt: &Prompt) -> Result<Completion, EndpointError> {
         let route = self.route();
-        let body = Bytes::from(self.shared.template.body(prompt));
+        let body = Bytes::from(self.body(prompt));
         let _permit = self
             .shared
             .permits
@@ -391,10 +396,19 @@ impl Client {
             })?;
             return chat_text_from_sse(text);
         }
+        let invalid = |what| {
+            move |err: serde_json::Error| ReplyError::Invalid {
+                what,
+                message: err.to_string(),
+            }
+        };
         match self.shared.config.api {
-            // As `openai::ChatResponse` and `openai::CompletionResponse` read, with less work.
-            Api::Chat => lean::read_chat(bytes),
-            Api::Completions => lean::read_completion(bytes),
+            Api::Chat => serde_json::from_slice::<ChatResponse>(bytes)
+                .map_err(invalid("chat completion"))?
+                .answer(),
+            Api::Completions => serde_json::from_slice::<CompletionResponse>(bytes)
+                .map_err(invalid("completion"))?
+                .answer(),
         }
     }
 }

@@ -16,7 +16,6 @@ pub use error::{ApiError, ErrorBody};
 pub use request::{
     ChatRequest, CompletionPrompt, CompletionRequest, RequestContent, RequestMessage,
 };
-pub(crate) use response::lean;
 pub use response::{
     Answer, ChatChoice, ChatResponse, CompletionChoice, CompletionResponse, Content, ContentPart,
     ModelCard, ModelList, ReplyError, ResponseMessage, Usage,

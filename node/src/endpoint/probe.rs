@@ -94,7 +94,7 @@ impl Client {
             Err(_) => {}
         }
         let route = self.route();
-        let body = Bytes::from(self.shared.template.body(prompt));
+        let body = Bytes::from(self.body(prompt));
         let error = match self.attempt(route, body).await {
             Attempt::Done(_) => return Ok(()),
             Attempt::Retry { error, .. } => match error {

@@ -1,8 +1,6 @@
 //! Response bodies: chat completions, text completions, the model list, and how the answer
 //! text is taken out of them.
 
-pub(crate) mod lean;
-
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -121,14 +119,6 @@ impl Content {
         match self {
             Content::Text(text) => text.clone(),
             Content::Parts(parts) => join_text_parts(parts),
-        }
-    }
-
-    /// The answer text, taking the string rather than copying it.
-    fn into_text(self) -> String {
-        match self {
-            Content::Text(text) => text,
-            Content::Parts(parts) => join_text_parts(&parts),
         }
     }
 }
