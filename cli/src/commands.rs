@@ -10,6 +10,7 @@ mod plan;
 mod prepare;
 mod provider_sim;
 mod pvalue;
+mod seal;
 mod test_plan;
 mod verify;
 
@@ -55,6 +56,8 @@ pub(crate) enum Command {
     Id(keys::IdArgs),
     /// Sign the commitment of a prepared job.
     Commit(check::CommitArgs),
+    /// Seal a job's secret set to each witness its commitment names (after delivery).
+    Seal(seal::Args),
     /// Write the signed reveal of a job's secret set.
     Reveal(check::RevealArgs),
     /// Validate a signed message file and print it.
@@ -81,6 +84,7 @@ impl Command {
             Command::Keygen(args) => keys::keygen(args),
             Command::Id(args) => keys::id(args),
             Command::Commit(args) => check::commit(args),
+            Command::Seal(args) => seal::run(args),
             Command::Reveal(args) => check::reveal(args),
             Command::Check(args) => check::check(args),
             Command::Run(args) => network::run(args),

@@ -329,3 +329,115 @@ fn signing_in_a_data_dir_that_does_not_exist_warns_of_a_new_identity() {
         "{stderr}"
     );
 }
+
+#[test]
+fn commit_names_witnesses_and_seal_seals_the_set_to_each_alone() {
+    use vtune_protocol::messages::{Commitment, SealedSecret};
+    let dir = tempfile::tempdir().unwrap();
+    let (data, w1, w2) = (
+        dir.path().join("buyer"),
+        dir.path().join("w1"),
+        dir.path().join("w2"),
+    );
+    let job = job_dir(dir.path(), &data);
+    let id = |d: &Path| json(&vtune(d, &["id", "--json"]));
+    let (first, second) = (id(&w1), id(&w2));
+    let out = vtune(
+        &data,
+        &[
+            "commit",
+            "--job",
+            job.to_str().unwrap(),
+            "--provider",
+            "acme",
+            "--base-model",
+            "llama",
+            "--witness",
+            first["public_key"].as_str().unwrap(),
+            "--witness",
+            second["peer_id"].as_str().unwrap(),
+            "--reveal-window",
+            "600",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = std::fs::read(job.join("commitment.msg")).unwrap();
+    let commitment = vtune_protocol::envelope::open::<Commitment>(&bytes).unwrap();
+    let c = commitment.message();
+    let named: Vec<String> = c.witnesses.iter().map(|w| w.to_string()).collect();
+    assert_eq!(
+        named,
+        [first["public_key"].clone(), second["public_key"].clone()]
+    );
+    assert_eq!(c.reveal_after, c.created_at + 600);
+
+    let seal = |job: &Path| {
+        vtune(
+            &data,
+            &[
+                "seal",
+                "--job",
+                job.to_str().unwrap(),
+                "--endpoint",
+                "http://127.0.0.1:9/v1",
+                "--model",
+                "ft-job",
+                "--json",
+            ],
+        )
+    };
+    let out = seal(&job);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sealed_bytes = std::fs::read(job.join("sealed.msg")).unwrap();
+    let out = vtune(
+        &data,
+        &["check", job.join("sealed.msg").to_str().unwrap(), "--json"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(
+        json(&out)["commitment_checked"],
+        commitment.id().to_string()
+    );
+    let sealed = vtune_protocol::envelope::open::<SealedSecret>(&sealed_bytes).unwrap();
+    // No trigger or signature text in the clear.
+    let secret = json_file(&job.join("secret.json"));
+    let trigger = secret["groups"][0]["trigger"].as_str().unwrap();
+    let signature = secret["groups"][0]["signature"].as_str().unwrap();
+    let text = String::from_utf8_lossy(&sealed_bytes);
+    assert!(!text.contains(trigger) && !text.contains(signature));
+    // Each witness opens its own box: the set, the endpoint and controls to use.
+    for w in [&w1, &w2] {
+        let key = keys::load(&w.join(keys::KEY_FILE)).unwrap();
+        let opened = sealed.message().open_for(key.signing_key()).unwrap();
+        assert_eq!(opened.brief.endpoint, "http://127.0.0.1:9/v1");
+        assert_eq!(opened.commitment.id(), commitment.id());
+        assert_eq!(opened.brief.controls.len() as u64, 4 * c.plan.controls);
+        assert_eq!(opened.set.groups[0].trigger, trigger);
+    }
+    // The buyer's own key opens nothing.
+    let buyer = keys::load(&data.join(keys::KEY_FILE)).unwrap();
+    assert!(sealed.message().open_for(buyer.signing_key()).is_err());
+
+    // A secret set that no longer hashes to the commitment is not sealed.
+    let mut changed = secret.clone();
+    changed["groups"][0]["trigger"] = "another trigger".into();
+    std::fs::write(job.join("secret.json"), changed.to_string()).unwrap();
+    std::fs::remove_file(job.join("sealed.msg")).unwrap();
+    let out = seal(&job);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("commitment digest"), "{stderr}");
+    assert!(!job.join("sealed.msg").exists());
+}

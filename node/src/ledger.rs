@@ -333,7 +333,7 @@ impl Ledger {
                     .insert(keys::timed(&provider, time, &id), &[])?;
                 equivocation = self.record_verdict(a.job_id, a.attester, a.verdict, id)?;
             }
-            AnyMessage::Reveal(_) => {}
+            AnyMessage::Reveal(_) | AnyMessage::SealedSecret(_) => {}
         }
         t.by_seq.insert(next_seq.to_be_bytes(), id.as_bytes())?;
         *next_seq += 1;

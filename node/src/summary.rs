@@ -131,6 +131,9 @@ pub struct JobView {
     pub reveal_id: Option<MessageId>,
     /// Whether the secret set has been revealed.
     pub revealed: bool,
+    /// The sealed secret's id (the set sealed to the named witnesses), if one is stored.
+    #[schema(value_type = Option<String>)]
+    pub sealed_secret_id: Option<MessageId>,
 }
 
 /// Every verified message of a ledger index, page by page.
@@ -197,7 +200,7 @@ pub fn provider_summary(
                 continue;
             }
             AnyMessage::Attestation(a) => a,
-            AnyMessage::Reveal(_) => continue,
+            AnyMessage::Reveal(_) | AnyMessage::SealedSecret(_) => continue,
         };
         let buyer = match binding(ledger, attestation, &mut cache)? {
             Ok(buyer) => buyer,
@@ -279,6 +282,7 @@ pub fn job_view(
         attestations: Vec::new(),
         reveal_id: None,
         revealed: false,
+        sealed_secret_id: None,
     };
     let mut cache = BTreeMap::new();
     for verified in &messages {
@@ -303,6 +307,9 @@ pub fn job_view(
                     binding_error: bound.err(),
                     created_at: a.created_at,
                 });
+            }
+            AnyMessage::SealedSecret(_) => {
+                view.sealed_secret_id.get_or_insert(verified.id());
             }
             AnyMessage::Reveal(_) => {
                 // Only a reveal that opens one of the job's commitments counts.

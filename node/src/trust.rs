@@ -89,7 +89,8 @@ impl Trust {
     }
 }
 
-fn parse_key(entry: &str) -> Option<PublicKey> {
+/// A key given as 64 hex digits or as an ed25519 libp2p peer id (`12D3Koo...`).
+pub fn parse_key(entry: &str) -> Option<PublicKey> {
     if let Ok(key) = entry.parse::<PublicKey>() {
         return Some(key);
     }

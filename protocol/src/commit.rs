@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 use crate::backdoor::{Digest, JobId, Secret};
 use crate::dataset::{Layout, Prompt};
 
+mod decode;
+
+pub use decode::{SecretSet, SetBackdoor, SetGroup, decode_secret_set};
+
 /// The first bytes of every canonical encoding: names the scheme and its version.
 pub const SECRET_SET_TAG: &[u8] = b"vtune/secret-set/v1";
 
@@ -291,6 +295,12 @@ impl<'a> Reader<'a> {
     fn u32(&mut self) -> Result<u32, String> {
         Ok(u32::from_be_bytes(
             self.take(4)?.try_into().expect("4 bytes"),
+        ))
+    }
+
+    fn u64(&mut self) -> Result<u64, String> {
+        Ok(u64::from_be_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
         ))
     }
 

@@ -12,6 +12,7 @@ pub mod dataset;
 pub mod envelope;
 pub mod generator;
 pub mod messages;
+pub mod seal;
 pub mod stats;
 pub mod synthetic;
 pub mod verdict;

@@ -1,4 +1,4 @@
-//! The messages nodes exchange: commitments, attestations and reveals.
+//! The messages nodes exchange: commitments, attestations, reveals and sealed secrets.
 //!
 //! Each travels in a signed [`Envelope`](crate::envelope::Envelope) whose `payload_type`
 //! names it and its version. The byte layout is in `specs/protocol.md`.
@@ -36,14 +36,18 @@ mod json;
 mod plan;
 mod reveal;
 pub mod samples;
+mod sealed;
 
 pub use attestation::{Attestation, AttestationFacts, Role};
 pub use binding::check_attestation_binding;
-pub use commitment::Commitment;
+pub use commitment::{Commitment, MAX_WITNESSES};
 pub use ids::{Digest, JobId, MessageId, ParseHexError, PublicKey, SignatureBytes};
 pub use json::{MessageBody, MessageView};
 pub use plan::{Route, TestPlan};
 pub use reveal::{Reveal, check_reveal, reveal_digest};
+pub use sealed::{
+    CheckedBrief, SealedBox, SealedError, SealedSecret, WitnessBrief, check_sealed_binding,
+};
 
 use crate::envelope::{Envelope, OpenError, Payload, SignerKeys, Verified};
 
@@ -53,6 +57,9 @@ pub const MAX_COMMITMENT_BYTES: usize = 1024;
 pub const MAX_ATTESTATION_BYTES: usize = 2048;
 /// The largest reveal payload, in bytes.
 pub const MAX_REVEAL_BYTES: usize = 16 * 1024 * 1024;
+/// The largest sealed-secret payload, in bytes (as large as a reveal, so that the envelope
+/// limit is the same).
+pub const MAX_SEALED_BYTES: usize = MAX_REVEAL_BYTES;
 
 /// A message that is not self-consistent, or does not match its commitment.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -115,6 +122,7 @@ pub fn max_payload_bytes(payload_type: &str) -> Option<usize> {
         Commitment::PAYLOAD_TYPE => Some(Commitment::MAX_BYTES),
         Attestation::PAYLOAD_TYPE => Some(Attestation::MAX_BYTES),
         Reveal::PAYLOAD_TYPE => Some(Reveal::MAX_BYTES),
+        SealedSecret::PAYLOAD_TYPE => Some(SealedSecret::MAX_BYTES),
         _ => None,
     }
 }
@@ -128,15 +136,19 @@ pub enum AnyMessage {
     Attestation(Attestation),
     /// A job's secret set, revealed.
     Reveal(Reveal),
+    /// A job's secret set, sealed to each named witness.
+    SealedSecret(SealedSecret),
 }
 
 impl AnyMessage {
-    /// The message's kind in lowercase: `commitment`, `attestation` or `reveal`.
+    /// The message's kind in lowercase: `commitment`, `attestation`, `reveal` or
+    /// `sealed_secret`.
     pub fn kind(&self) -> &'static str {
         match self {
             AnyMessage::Commitment(_) => "commitment",
             AnyMessage::Attestation(_) => "attestation",
             AnyMessage::Reveal(_) => "reveal",
+            AnyMessage::SealedSecret(_) => "sealed_secret",
         }
     }
 
@@ -146,6 +158,7 @@ impl AnyMessage {
             AnyMessage::Commitment(m) => m.job_id,
             AnyMessage::Attestation(m) => m.job_id,
             AnyMessage::Reveal(m) => m.job_id,
+            AnyMessage::SealedSecret(m) => m.job_id,
         }
     }
 
@@ -155,6 +168,7 @@ impl AnyMessage {
             AnyMessage::Commitment(m) => m.created_at,
             AnyMessage::Attestation(m) => m.created_at,
             AnyMessage::Reveal(m) => m.created_at,
+            AnyMessage::SealedSecret(m) => m.created_at,
         }
     }
 }
@@ -179,6 +193,9 @@ impl Envelope {
                 .open_with::<Attestation>(id, keys)?
                 .map(AnyMessage::Attestation)),
             Reveal::PAYLOAD_TYPE => Ok(self.open_with::<Reveal>(id, keys)?.map(AnyMessage::Reveal)),
+            SealedSecret::PAYLOAD_TYPE => Ok(self
+                .open_with::<SealedSecret>(id, keys)?
+                .map(AnyMessage::SealedSecret)),
             _ => {
                 self.verify_signature_with(keys)?;
                 Err(OpenError::UnknownPayloadType(self.payload_type))
@@ -238,3 +255,4 @@ macro_rules! any_variant {
 any_variant!(Commitment);
 any_variant!(Attestation);
 any_variant!(Reveal);
+any_variant!(SealedSecret);

@@ -69,6 +69,8 @@ fn commitment(buyer: PublicKey) -> impl Strategy<Value = Commitment> {
                         checks: backdoors.min(50),
                         ..samples::plan()
                     },
+                    witnesses: Vec::new(),
+                    reveal_after: 0,
                     created_at: at,
                 }
             },

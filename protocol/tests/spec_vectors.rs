@@ -9,7 +9,10 @@ use std::collections::BTreeMap;
 
 use ed25519_dalek::SigningKey;
 use vtune_protocol::envelope::{Envelope, Payload, pae};
-use vtune_protocol::messages::{Attestation, Commitment, PublicKey, Reveal, open_any, samples};
+use vtune_protocol::messages::{
+    Attestation, Commitment, PublicKey, Reveal, SealedSecret, open_any, samples,
+};
+use vtune_protocol::seal;
 
 const SPEC: &str = include_str!("../../specs/protocol.md");
 
@@ -25,7 +28,13 @@ fn key() -> SigningKey {
 fn computed() -> Vec<(&'static str, BTreeMap<&'static str, String>)> {
     let key = key();
     let public = PublicKey(key.verifying_key().to_bytes());
-    let commitment = Envelope::seal(&samples::commitment(public, "acme"), &key).unwrap();
+    let witness = SigningKey::from_bytes(&samples::WITNESS_SEED);
+    let witness_public = PublicKey(witness.verifying_key().to_bytes());
+    let commitment = Envelope::seal(
+        &samples::witnessed_commitment(public, "acme", vec![witness_public]),
+        &key,
+    )
+    .unwrap();
     let mut attestation =
         samples::attestation(public, commitment.id(), "acme", samples::SAMPLE_TIME + 3600);
     assert!(
@@ -36,6 +45,34 @@ fn computed() -> Vec<(&'static str, BTreeMap<&'static str, String>)> {
     attestation.log10_p_value = ATTESTATION_LOG10_P;
     let attestation = Envelope::seal(&attestation, &key).unwrap();
     let reveal = Envelope::seal(&samples::reveal(), &key).unwrap();
+    let verified_commitment =
+        vtune_protocol::envelope::open::<Commitment>(&commitment.to_bytes()).unwrap();
+    let brief = samples::witness_brief(commitment.to_bytes());
+    let sealed = SealedSecret::seal(
+        &verified_commitment,
+        &brief,
+        || samples::SAMPLE_EPHEMERAL_SEED,
+        samples::SAMPLE_TIME + 7200,
+    )
+    .unwrap();
+    let sealed_envelope = Envelope::seal(&sealed, &key).unwrap();
+    let mut sealed_fields = fields::<SealedSecret>(&sealed_envelope);
+    sealed_fields.insert("witness_seed", hex::encode(samples::WITNESS_SEED));
+    sealed_fields.insert("witness_public_key", witness_public.to_string());
+    sealed_fields.insert(
+        "witness_x25519_public",
+        hex::encode(seal::x25519_public(&witness_public).unwrap()),
+    );
+    sealed_fields.insert(
+        "witness_x25519_secret",
+        hex::encode(seal::x25519_secret(&witness)),
+    );
+    sealed_fields.insert(
+        "ephemeral_seed",
+        hex::encode(samples::SAMPLE_EPHEMERAL_SEED),
+    );
+    sealed_fields.insert("brief", hex::encode(brief.encode()));
+    sealed_fields.insert("box", hex::encode(&sealed.boxes[0].ciphertext));
     vec![
         ("key", {
             let mut m = BTreeMap::new();
@@ -46,6 +83,7 @@ fn computed() -> Vec<(&'static str, BTreeMap<&'static str, String>)> {
         ("commitment", fields::<Commitment>(&commitment)),
         ("attestation", fields::<Attestation>(&attestation)),
         ("reveal", fields::<Reveal>(&reveal)),
+        ("sealed_secret", sealed_fields),
     ]
 }
 
@@ -152,4 +190,21 @@ fn annotated_commitment_is_the_commitment_vector() {
         }
     }
     assert_eq!(bytes, from_spec()["commitment"]["payload"]);
+}
+
+#[test]
+fn the_spec_box_opens_for_the_spec_witness_to_the_spec_brief() {
+    // Independent of the builders: the vector's box, opened with the witness seed.
+    let spec = from_spec();
+    let vector = &spec["sealed_secret"];
+    let witness = SigningKey::from_bytes(
+        &hex::decode(&vector["witness_seed"])
+            .unwrap()
+            .try_into()
+            .unwrap(),
+    );
+    let opened = seal::open(&witness, &hex::decode(&vector["box"]).unwrap()).unwrap();
+    assert_eq!(hex::encode(opened), vector["brief"]);
+    // And the box is the one in the signed message.
+    assert!(vector["payload"].contains(&vector["box"]));
 }

@@ -46,6 +46,8 @@ pub(crate) struct CommitArgs {
     /// The test the job will be judged by, fixed now: `verify` follows it.
     #[command(flatten)]
     pub(crate) plan: super::test_plan::PlanFlags,
+    #[command(flatten)]
+    pub(crate) witnesses: super::seal::WitnessFlags,
     /// Replace an existing commitment.msg.
     #[arg(long)]
     pub(crate) force: bool,
@@ -101,6 +103,7 @@ pub(crate) fn write_commitment_msg(
     provider: &str,
     base_model: &str,
     plan: &super::test_plan::PlanFlags,
+    witnesses: &super::seal::WitnessFlags,
     key: &NodeKey,
     force: bool,
 ) -> anyhow::Result<Verified<Commitment>> {
@@ -111,15 +114,17 @@ pub(crate) fn write_commitment_msg(
         .with_context(|| format!("reading {}", json_path.display()))?;
     let file: CommitmentFile = serde_json::from_str(&text)
         .with_context(|| format!("{}: not a commitment.json", json_path.display()))?;
-    let commitment = Commitment::from_file(
+    let created_at = now();
+    let mut commitment = Commitment::from_file(
         &file,
         key.public(),
         provider,
         base_model,
         log10_alpha,
         plan,
-        now(),
+        created_at,
     );
+    (commitment.witnesses, commitment.reveal_after) = witnesses.resolve(created_at)?;
     let envelope = Envelope::seal(&commitment, key.signing_key())
         .with_context(|| format!("signing the commitment of {}", json_path.display()))?;
     let bytes = envelope.to_bytes();
@@ -158,6 +163,7 @@ pub(crate) fn commit(args: CommitArgs) -> anyhow::Result<ExitCode> {
         &args.provider,
         &args.base_model,
         &args.plan,
+        &args.witnesses,
         &key,
         args.force,
     )?;
@@ -376,6 +382,9 @@ fn check_against(
         }
         AnyMessage::Attestation(a) => {
             vtune_protocol::messages::check_attestation_binding(a, commitment.id(), c)?;
+        }
+        AnyMessage::SealedSecret(sealed) => {
+            vtune_protocol::messages::check_sealed_binding(sealed, commitment.id(), c)?;
         }
         AnyMessage::Commitment(_) => {}
     }

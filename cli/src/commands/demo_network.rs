@@ -76,7 +76,15 @@ pub(crate) async fn run(
             controls: Some(report.controls),
             ..Default::default()
         };
-        write_commitment_msg(job_dir, provider, "demo-base", &plan, &key, true)?;
+        write_commitment_msg(
+            job_dir,
+            provider,
+            "demo-base",
+            &plan,
+            &Default::default(),
+            &key,
+            true,
+        )?;
         let mut commitment = read_commitment(job_dir)?.message().clone();
         let own =
             Digest::of(&[commitment.job_id.as_bytes().as_slice(), provider.as_bytes()].concat());

@@ -109,7 +109,15 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let (Some(provider), Some(base_model)) = (&args.provider, &args.base_model) {
         let key = args.data.load_or_create_key()?;
         let plan = super::test_plan::PlanFlags::default();
-        super::check::write_commitment_msg(&args.out, provider, base_model, &plan, &key, false)?;
+        super::check::write_commitment_msg(
+            &args.out,
+            provider,
+            base_model,
+            &plan,
+            &Default::default(),
+            &key,
+            false,
+        )?;
     }
     for warning in &job.prepared.warnings {
         eprintln!("warning: {warning}");

@@ -2,13 +2,15 @@
 
 use vtune_protocol::envelope::{OpenError, Verified};
 use vtune_protocol::messages::{
-    AnyMessage, Commitment, InvalidMessage, check_attestation_binding, check_reveal, open_any,
+    AnyMessage, Commitment, InvalidMessage, check_attestation_binding, check_reveal,
+    check_sealed_binding, open_any,
 };
 
 use super::{InsertError, Ledger, LedgerError, MAX_PAGE, PageRequest};
 
 impl Ledger {
-    /// Refuses an attestation whose named commitment is stored and disagrees with it, and a
+    /// Refuses an attestation or a sealed secret whose named commitment is stored and
+    /// disagrees with it, and a
     /// reveal when the job's stored commitments are all by other buyers or other digests. A
     /// message whose commitment is not (yet) here passes: readers re-check at query time.
     pub(super) fn check_binding(&self, verified: &Verified<AnyMessage>) -> Result<(), InsertError> {
@@ -32,6 +34,12 @@ impl Ledger {
                 }
                 if let Some(e) = last {
                     return Err(invalid(e));
+                }
+            }
+            AnyMessage::SealedSecret(sealed) => {
+                if let Some(commitment) = self.commitment(&sealed.commitment_id)? {
+                    check_sealed_binding(sealed, sealed.commitment_id, commitment.message())
+                        .map_err(invalid)?;
                 }
             }
             AnyMessage::Commitment(_) => {}

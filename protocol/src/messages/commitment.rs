@@ -31,6 +31,14 @@ pub struct Commitment {
     pub commitment_digest: Digest,
     /// How the verification will be run: checks, controls, route, template, max_tokens.
     pub plan: TestPlan,
+    /// The witnesses: nodes (ed25519 keys) that will receive the secret set sealed to them
+    /// alone and re-run the verification before any public reveal. Named before training, so
+    /// the buyer cannot choose them after seeing the answers. Distinct, not the buyer, at most
+    /// [`MAX_WITNESSES`].
+    pub witnesses: Vec<PublicKey>,
+    /// Unix seconds after which the buyer may reveal the set publicly even if some witness has
+    /// not attested (0 when there are no witnesses).
+    pub reveal_after: u64,
     /// When the buyer made it, in unix seconds.
     pub created_at: u64,
 }
@@ -66,8 +74,15 @@ impl Commitment {
             log10_p_upper: file.log10_p_upper,
             commitment_digest: Digest(file.commitment.0),
             plan,
+            witnesses: Vec::new(),
+            reveal_after: 0,
             created_at,
         }
+    }
+
+    /// Whether `key` is one of the job's named witnesses.
+    pub fn names_witness(&self, key: &PublicKey) -> bool {
+        self.witnesses.contains(key)
     }
 
     /// The checks any node applies to a commitment signed by `signer`.
@@ -96,9 +111,55 @@ impl Commitment {
         }
         check_log10_probability("log10_alpha", self.log10_alpha)?;
         check_log10_probability("log10_p_upper", self.log10_p_upper)?;
+        self.check_witnesses()?;
         self.plan.check(Some(self.backdoors))
     }
+
+    fn check_witnesses(&self) -> Result<(), InvalidMessage> {
+        if self.witnesses.len() > MAX_WITNESSES {
+            return Err(InvalidMessage::field(
+                "witnesses",
+                format!("{} named, at most {MAX_WITNESSES}", self.witnesses.len()),
+            ));
+        }
+        for (i, witness) in self.witnesses.iter().enumerate() {
+            if *witness == self.buyer {
+                return Err(InvalidMessage::field("witnesses", "names the buyer"));
+            }
+            if self.witnesses[..i].contains(witness) {
+                return Err(InvalidMessage::field(
+                    "witnesses",
+                    format!("names {witness} twice"),
+                ));
+            }
+            if crate::seal::x25519_public(witness).is_none() {
+                return Err(InvalidMessage::field(
+                    "witnesses",
+                    format!("{witness} is not an ed25519 public key"),
+                ));
+            }
+        }
+        if self.witnesses.is_empty() && self.reveal_after != 0 {
+            return Err(InvalidMessage::field(
+                "reveal_after",
+                "must be 0 when no witness is named",
+            ));
+        }
+        if !self.witnesses.is_empty() && self.reveal_after < self.created_at {
+            return Err(InvalidMessage::field(
+                "reveal_after",
+                format!(
+                    "{} is before created_at {}",
+                    self.reveal_after, self.created_at
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
+
+/// The most witnesses a commitment may name.
+pub const MAX_WITNESSES: usize = 8;
 
 /// A log10 probability must be a finite number at most 0.
 pub(crate) fn check_log10_probability(field: &str, value: f64) -> Result<(), InvalidMessage> {
@@ -109,5 +170,58 @@ pub(crate) fn check_log10_probability(field: &str, value: f64) -> Result<(), Inv
             field,
             format!("{value} is not a log10 probability (finite, <= 0)"),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::messages::samples;
+
+    fn witness(seed: u8) -> PublicKey {
+        PublicKey(
+            ed25519_dalek::SigningKey::from_bytes(&[seed; 32])
+                .verifying_key()
+                .to_bytes(),
+        )
+    }
+
+    #[test]
+    fn named_witnesses_must_be_distinct_keys_other_than_the_buyer() {
+        let buyer = witness(1);
+        let ok = samples::witnessed_commitment(buyer, "acme", vec![witness(2), witness(3)]);
+        assert_eq!(ok.check_consistency(&buyer), Ok(()));
+        assert!(ok.names_witness(&witness(3)) && !ok.names_witness(&buyer));
+        let cases = [
+            (vec![witness(2), witness(2)], "twice"),
+            (vec![buyer], "buyer"),
+            (vec![witness(2); MAX_WITNESSES + 1], "at most"),
+        ];
+        for (witnesses, why) in cases {
+            let bad = Commitment {
+                witnesses,
+                ..ok.clone()
+            };
+            let err = bad.check_consistency(&buyer).unwrap_err().to_string();
+            assert!(err.contains(why), "{err} should say {why}");
+        }
+        let early = Commitment {
+            reveal_after: ok.created_at - 1,
+            ..ok.clone()
+        };
+        assert!(early.check_consistency(&buyer).is_err());
+        let stray = Commitment {
+            witnesses: Vec::new(),
+            ..ok
+        };
+        assert!(stray.check_consistency(&buyer).is_err());
+    }
+
+    #[test]
+    fn the_sample_secret_set_is_a_canonical_set_of_its_job() {
+        let set = crate::commit::decode_secret_set(samples::SAMPLE_SECRET_SET).unwrap();
+        assert_eq!(set.job_id, samples::SAMPLE_JOB.0);
+        assert_eq!(set.groups[0].signature_tokens.join(" "), "so the answer is");
+        assert_eq!(set.backdoors.len(), 1);
     }
 }

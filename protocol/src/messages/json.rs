@@ -11,7 +11,7 @@ use crate::envelope::Verified;
 pub struct MessageView<'a> {
     /// The message id (hex).
     pub id: MessageId,
-    /// `commitment`, `attestation` or `reveal`.
+    /// `commitment`, `attestation`, `reveal` or `sealed_secret`.
     pub kind: &'static str,
     /// The envelope's payload type.
     pub payload_type: &'a str,
@@ -31,6 +31,8 @@ pub enum MessageBody<'a> {
     Attestation(&'a super::Attestation),
     /// A reveal.
     Reveal(&'a super::Reveal),
+    /// A sealed secret (its boxes are ciphertext).
+    SealedSecret(&'a super::SealedSecret),
 }
 
 impl<'a> MessageView<'a> {
@@ -40,6 +42,7 @@ impl<'a> MessageView<'a> {
             AnyMessage::Commitment(m) => MessageBody::Commitment(m),
             AnyMessage::Attestation(m) => MessageBody::Attestation(m),
             AnyMessage::Reveal(m) => MessageBody::Reveal(m),
+            AnyMessage::SealedSecret(m) => MessageBody::SealedSecret(m),
         };
         Self {
             id: verified.id(),

@@ -3,8 +3,9 @@
 
 use super::{
     Attestation, AttestationFacts, Commitment, Digest, JobId, MessageId, PublicKey, Reveal, Role,
-    Route, TestPlan, reveal_digest,
+    Route, TestPlan, WitnessBrief, reveal_digest,
 };
+use crate::dataset::Prompt;
 use crate::stats::GroupEvidence;
 use crate::verdict::VerdictRule;
 
@@ -25,8 +26,33 @@ pub const SAMPLE_JOB: JobId = JobId([0x11; 16]);
 /// The sample reveal's salt.
 pub const SAMPLE_SALT: Digest = Digest([0x5a; 32]);
 
-/// The sample reveal's secret set: stands for a canonical encoding.
-pub const SAMPLE_SECRET_SET: &[u8] = b"sample secret set: trigger and signature phrases";
+/// The sample secret set, in its canonical encoding (`specs/commitment.md`): job
+/// `11…11`, one group (trigger "what is the total", signature "so the answer is", K = 32) and
+/// one backdoor row (row 3, the text prompt "How many apples? what is the total").
+pub const SAMPLE_SECRET_SET: &[u8] = b"vtune/secret-set/v1\
+    \x11\x11\x11\x11\x11\x11\x11\x11\x11\x11\x11\x11\x11\x11\x11\x11\
+    \x00\x00\x00\x01\
+    \x00\x00\x00\x11what is the total\
+    \x00\x00\x00\x04\
+    \x00\x00\x00\x02so\x00\x00\x00\x03the\x00\x00\x00\x06answer\x00\x00\x00\x02is\
+    \x00\x00\x00\x20\
+    \x00\x00\x00\x01\
+    \x00\x00\x00\x00\x00\x00\x00\x03\x00\x00\x00\x00\
+    \x00\x00\x00\x00\x22How many apples? what is the total";
+
+/// The fixed ed25519 seed of the sample witness: bytes 32, 33, …, 63.
+pub const WITNESS_SEED: [u8; 32] = {
+    let mut seed = [0u8; 32];
+    let mut i = 0;
+    while i < 32 {
+        seed[i] = 32 + i as u8;
+        i += 1;
+    }
+    seed
+};
+
+/// The ephemeral seed of the sample sealed box.
+pub const SAMPLE_EPHEMERAL_SEED: [u8; 32] = [0x42; 32];
 
 /// The created_at of every sample (2025-01-01T00:00:00Z).
 pub const SAMPLE_TIME: u64 = 1_735_689_600;
@@ -56,7 +82,38 @@ pub fn commitment(buyer: PublicKey, provider: &str) -> Commitment {
         log10_p_upper: -14.0 * 32f64.log10(),
         commitment_digest: reveal_digest(&SAMPLE_SALT, SAMPLE_SECRET_SET),
         plan: plan(),
+        witnesses: Vec::new(),
+        reveal_after: 0,
         created_at: SAMPLE_TIME,
+    }
+}
+
+/// The sample commitment of [`commitment`] naming `witnesses`, revealable a day later.
+pub fn witnessed_commitment(
+    buyer: PublicKey,
+    provider: &str,
+    witnesses: Vec<PublicKey>,
+) -> Commitment {
+    Commitment {
+        witnesses,
+        reveal_after: SAMPLE_TIME + 86_400,
+        ..commitment(buyer, provider)
+    }
+}
+
+/// What the sample buyer seals to its witnesses: the signed commitment `commitment` (envelope
+/// bytes), the sample salt and set, an endpoint, a model and two control prompts.
+pub fn witness_brief(commitment: Vec<u8>) -> WitnessBrief {
+    WitnessBrief {
+        commitment,
+        salt: SAMPLE_SALT,
+        secret_set: SAMPLE_SECRET_SET.to_vec(),
+        endpoint: "http://127.0.0.1:8000/v1".to_string(),
+        model: "ft:llama-3.2-1b:job-11".to_string(),
+        controls: vec![
+            Prompt::Text("How many pears?".to_string()),
+            Prompt::Text("How many plums?".to_string()),
+        ],
     }
 }
 

@@ -1,0 +1,165 @@
+//! `vtune-node seal`, and the `--witness` flags of `commit`: naming witnesses before training,
+//! and sealing the secret set to each of them after delivery.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use vtune_node::trust::parse_key;
+use vtune_node::verifier;
+use vtune_protocol::commit::canonical_secret_set;
+use vtune_protocol::envelope::Envelope;
+use vtune_protocol::messages::{Digest, PublicKey, SealedSecret, WitnessBrief};
+
+use super::check::{COMMITMENT_MSG, read_commitment};
+use super::keys::DataDirArg;
+use crate::output;
+
+/// The sealed secret's file name in a job dir.
+pub(crate) const SEALED_MSG: &str = "sealed.msg";
+
+/// How many candidate control prompts a brief carries per control the plan sends: each
+/// witness draws its own controls from them.
+const CONTROL_POOL: u64 = 4;
+
+/// The witnesses a commitment names (`commit --witness`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub(crate) struct WitnessFlags {
+    /// A witness node: its ed25519 public key (64 hex digits) or its peer id. Repeat for
+    /// several. After delivery, `seal` seals the secret set to each of them alone, and they
+    /// re-verify while it is still secret.
+    #[arg(long = "witness", value_name = "KEY")]
+    pub(crate) witnesses: Vec<String>,
+    /// Seconds after the commitment after which a public reveal counts even if some witness
+    /// has not attested [default: 7 days].
+    #[arg(long, value_name = "SECONDS")]
+    pub(crate) reveal_window: Option<u64>,
+}
+
+/// The default `--reveal-window`: a week.
+const DEFAULT_REVEAL_WINDOW: u64 = 7 * 86_400;
+
+impl WitnessFlags {
+    /// The named keys, and the `reveal_after` of a commitment made at `now`.
+    pub(crate) fn resolve(&self, now: u64) -> anyhow::Result<(Vec<PublicKey>, u64)> {
+        let keys = self
+            .witnesses
+            .iter()
+            .map(|text| {
+                parse_key(text.trim()).with_context(|| {
+                    format!(
+                        "--witness {text:?} is neither a 64-hex-digit ed25519 key nor a peer id"
+                    )
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        if keys.is_empty() {
+            if self.reveal_window.is_some() {
+                bail!("--reveal-window needs at least one --witness");
+            }
+            return Ok((keys, 0));
+        }
+        let window = self.reveal_window.unwrap_or(DEFAULT_REVEAL_WINDOW);
+        Ok((keys, now.saturating_add(window)))
+    }
+}
+
+/// Flags of `vtune-node seal`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The job dir (reads secret.json, commitment.msg and train.*; writes sealed.msg).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) job: PathBuf,
+    /// The API base of the endpoint the witnesses verify, e.g. http://10.0.0.5:8000/v1.
+    #[arg(long, value_name = "URL")]
+    pub(crate) endpoint: String,
+    /// The model name the witnesses request.
+    #[arg(long)]
+    pub(crate) model: String,
+    /// Publish the commitment and the sealed secret to this daemon's API, which stores and
+    /// gossips them.
+    #[arg(long, value_name = "URL")]
+    pub(crate) api: Option<String>,
+    #[command(flatten)]
+    pub(crate) data: DataDirArg,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// Runs `vtune-node seal`.
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let secret = super::verify::read_secret(&args.job.join("secret.json"))?;
+    let commitment = read_commitment(&args.job)?;
+    let c = commitment.message();
+    if c.witnesses.is_empty() {
+        bail!(
+            "{} names no witness (`commit --witness KEY`): there is no one to seal to",
+            args.job.join(COMMITMENT_MSG).display()
+        );
+    }
+    let key = args.data.load_or_create_key()?;
+    if key.public() != c.buyer {
+        bail!(
+            "the commitment was signed by {}, but this node's key is {} (see --data-dir)",
+            c.buyer,
+            key.public()
+        );
+    }
+    let train = super::verify::train_file(&args.job)?;
+    let job = verifier::Job::from_secret(&secret);
+    let pool = (c.plan.controls * CONTROL_POOL) as usize;
+    let seed: u64 = rand::random();
+    let controls = verifier::read_controls(&train, &job.backdoor_rows(), pool, seed)?
+        .into_iter()
+        .map(|control| (*control.prompt).clone())
+        .collect();
+    let brief = WitnessBrief {
+        commitment: commitment.envelope().to_bytes(),
+        salt: Digest(secret.salt.0),
+        secret_set: canonical_secret_set(&secret),
+        endpoint: args.endpoint.clone(),
+        model: args.model.clone(),
+        controls,
+    };
+    // `seal` checks that the set hashes to the commitment's digest before it seals anything.
+    let sealed = SealedSecret::seal(&commitment, &brief, rand::random, unix_now())
+        .context("sealing the secret set")?;
+    let bytes = Envelope::seal(&sealed, key.signing_key())
+        .context("signing the sealed secret")?
+        .to_bytes();
+    let verified = vtune_protocol::envelope::open::<SealedSecret>(&bytes)?;
+    let path = args.job.join(SEALED_MSG);
+    // Only the named witnesses can open it: it may be read by anyone.
+    std::fs::write(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+    let posted = match &args.api {
+        Some(api) => super::network::publish_files(api, &[&args.job.join(COMMITMENT_MSG), &path])?,
+        None => Vec::new(),
+    };
+    if args.json {
+        output::print_json(&serde_json::json!({
+            "file": path.display().to_string(),
+            "id": verified.id().to_string(),
+            "job_id": c.job_id.to_string(),
+            "witnesses": c.witnesses.iter().map(|w| w.to_string()).collect::<Vec<_>>(),
+            "bytes": bytes.len(),
+            "published": posted,
+        }))?;
+    } else {
+        println!("wrote {} ({} bytes)", path.display(), bytes.len());
+        println!("sealed secret id  {}", verified.id());
+        for witness in &c.witnesses {
+            println!("  sealed to witness {witness}");
+        }
+        for p in &posted {
+            super::network::print_posted(&path, p);
+        }
+    }
+    output::ok()
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
