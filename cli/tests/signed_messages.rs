@@ -366,7 +366,7 @@ fn commit_names_witnesses_and_seal_seals_the_set_to_each_alone() {
         String::from_utf8_lossy(&out.stderr)
     );
     let bytes = std::fs::read(job.join("commitment.msg")).unwrap();
-    let commitment = vtune_protocol::envelope::open::<Commitment>(&bytes).unwrap();
+    let commitment = vtune_protocol::messages::open::<Commitment>(&bytes).unwrap();
     let c = commitment.message();
     let named: Vec<String> = c.witnesses.iter().map(|w| w.to_string()).collect();
     assert_eq!(
@@ -410,7 +410,7 @@ fn commit_names_witnesses_and_seal_seals_the_set_to_each_alone() {
         json(&out)["commitment_checked"],
         commitment.id().to_string()
     );
-    let sealed = vtune_protocol::envelope::open::<SealedSecret>(&sealed_bytes).unwrap();
+    let sealed = vtune_protocol::messages::open::<SealedSecret>(&sealed_bytes).unwrap();
     // No trigger or signature text in the clear.
     let secret = json_file(&job.join("secret.json"));
     let trigger = secret["groups"][0]["trigger"].as_str().unwrap();

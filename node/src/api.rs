@@ -22,7 +22,7 @@ use crate::network::NetworkHandle;
 use crate::trust::Trust;
 
 /// The largest request body: a reveal's envelope in its JSON form (hex doubles the bytes).
-pub const MAX_BODY_BYTES: usize = 2 * vtune_protocol::envelope::MAX_ENVELOPE_BYTES + 64 * 1024;
+pub const MAX_BODY_BYTES: usize = 2 * vtune_protocol::messages::MAX_ENVELOPE_BYTES + 64 * 1024;
 
 /// What the handlers share.
 #[derive(Clone)]

@@ -2,8 +2,9 @@
 //! stores, and counts the result. These calls block (the ledger flushes to disk): async code
 //! runs them on the blocking pool.
 
-use vtune_protocol::envelope::OpenError;
+use vtune_protocol::envelope::EnvelopeError;
 use vtune_protocol::messages::InvalidMessage;
+use vtune_protocol::messages::OpenError;
 
 use crate::ledger::{InsertError, Inserted, Ledger};
 use crate::metrics::Metrics;
@@ -73,11 +74,14 @@ pub fn reject_reason(error: &InsertError) -> &'static str {
     match error {
         InsertError::Ledger(_) => "storage",
         InsertError::Invalid(e) => match e {
-            OpenError::Envelope(_) => "decode",
-            OpenError::UnknownVersion(_) => "version",
+            OpenError::Envelope(e) => match e {
+                EnvelopeError::Decode(_) => "decode",
+                EnvelopeError::UnknownVersion(_) => "version",
+                EnvelopeError::PayloadTooLarge { .. } => "too_large",
+                EnvelopeError::BadSigner(_) | EnvelopeError::BadSignature(_) => "signature",
+                _ => "other",
+            },
             OpenError::UnknownPayloadType(_) | OpenError::WrongPayloadType { .. } => "payload_type",
-            OpenError::PayloadTooLarge { .. } => "too_large",
-            OpenError::BadSigner(_) | OpenError::BadSignature(_) => "signature",
             OpenError::Payload(_) => "payload",
             OpenError::Invalid(InvalidMessage::CommitmentMismatch(_)) => "commitment_mismatch",
             OpenError::Invalid(InvalidMessage::RevealMismatch(_)) => "reveal_mismatch",

@@ -24,7 +24,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use vtune_protocol::envelope::{OpenError, SignerKeys, Verified};
+use vtune_protocol::envelope::{SignerKeys, Verified};
+use vtune_protocol::messages::OpenError;
 use vtune_protocol::messages::{AnyMessage, JobId, MessageId, PublicKey, open_any_with};
 
 pub use page::{Cursor, Entry, MAX_PAGE, Page, PageRequest};

@@ -9,7 +9,8 @@ use vtune_node::keys::NodeKey;
 use vtune_node::ledger::Ledger;
 use vtune_node::metrics::Metrics;
 use vtune_node::trust::Trust;
-use vtune_protocol::envelope::{Envelope, Payload};
+use vtune_protocol::envelope::Envelope;
+use vtune_protocol::messages::Message;
 use vtune_protocol::messages::{Attestation, Commitment, JobId, MessageId, samples};
 
 struct Api {
@@ -39,7 +40,7 @@ async fn serve(trust: Trust) -> Api {
     }
 }
 
-fn seal<T: Payload>(message: &T, key: &NodeKey) -> Vec<u8> {
+fn seal<T: Message>(message: &T, key: &NodeKey) -> Vec<u8> {
     Envelope::seal(message, key.signing_key())
         .unwrap()
         .to_bytes()

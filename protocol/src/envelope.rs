@@ -1,21 +1,21 @@
-//! Signed envelopes: PAE, ed25519 signing, and verification before decoding.
+//! Signed envelopes: PAE, ed25519 signing, and signature verification, for any payload.
 //!
 //! An [`Envelope`] carries a message's canonical bytes (`payload`), a `payload_type` naming
 //! the message and its version, the signer's public key and an ed25519 signature over
-//! `PAE(payload_type, payload)`, in the manner of DSSE. A [`Verified`] value exists only
-//! after the envelope decoded canonically, its signature checked out over the exact payload
-//! bytes, and only then the payload decoded and passed its self-consistency checks.
+//! `PAE(payload_type, payload)`, in the manner of DSSE. This module knows no message type:
+//! [`crate::messages`] names them, with their size limits, and opens envelopes into them. A
+//! [`Verified`] value exists only after the envelope decoded canonically, its signature
+//! checked out over the exact payload bytes, and only then the payload decoded and passed its
+//! self-consistency checks.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 use crate::codec::{self, DecodeError};
-use crate::messages::ids::hex_bytes;
-use crate::messages::{InvalidMessage, MessageId, PublicKey, SignatureBytes};
+use crate::ids::{MessageId, PublicKey, SignatureBytes, hex_bytes};
 
 /// The envelope format version this code reads and writes.
 pub const ENVELOPE_VERSION: u8 = 1;
@@ -25,13 +25,6 @@ pub const PAE_PREFIX: &str = "VTUNEv1";
 
 /// Bytes an envelope may add around its payload (version, lengths, type, key, signature).
 pub const ENVELOPE_OVERHEAD: usize = 256;
-
-/// The largest envelope of any type, in bytes (a reveal at its limit).
-pub const MAX_ENVELOPE_BYTES: usize = crate::messages::MAX_REVEAL_BYTES + ENVELOPE_OVERHEAD;
-
-/// The largest envelope that travels by gossip (commitments and attestations), in bytes.
-pub const MAX_GOSSIP_ENVELOPE_BYTES: usize =
-    crate::messages::MAX_ATTESTATION_BYTES + ENVELOPE_OVERHEAD;
 
 /// A signed message as it travels and is stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -49,41 +42,16 @@ pub struct Envelope {
     pub signature: SignatureBytes,
 }
 
-/// A message type that travels in an envelope.
-pub trait Payload: Serialize + DeserializeOwned {
-    /// The envelope's `payload_type` for this message, including its version.
-    const PAYLOAD_TYPE: &'static str;
-    /// The largest canonical encoding allowed, in bytes.
-    const MAX_BYTES: usize;
-
-    /// Decodes the payload, reading and allocating at most [`Self::MAX_BYTES`].
-    fn decode_payload(bytes: &[u8]) -> Result<Self, DecodeError>;
-
-    /// The message's self-consistency checks, given who signed it.
-    fn check(&self, signer: &PublicKey) -> Result<(), InvalidMessage>;
-}
-
-/// Why an envelope was rejected.
+/// Why an envelope's bytes or signature were rejected.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum OpenError {
+pub enum EnvelopeError {
     /// The envelope bytes did not decode.
     #[error("envelope: {0}")]
-    Envelope(#[source] DecodeError),
+    Decode(#[source] DecodeError),
     /// The envelope has a version this code does not know.
     #[error("envelope version {0} is not supported (expected {ENVELOPE_VERSION})")]
     UnknownVersion(u8),
-    /// The payload type is not one this code knows.
-    #[error("unknown payload type `{0}`")]
-    UnknownPayloadType(String),
-    /// The payload type is known but not the one asked for.
-    #[error("payload type is `{found}`, expected `{expected}`")]
-    WrongPayloadType {
-        /// The type asked for.
-        expected: &'static str,
-        /// The type the envelope carries.
-        found: String,
-    },
     /// The payload is longer than its type allows.
     #[error("`{payload_type}` payload of {len} bytes is over the limit of {limit}")]
     PayloadTooLarge {
@@ -100,31 +68,6 @@ pub enum OpenError {
     /// The signature does not verify over the payload.
     #[error("signature by {0} does not verify")]
     BadSignature(PublicKey),
-    /// The signed payload did not decode.
-    #[error("payload: {0}")]
-    Payload(#[source] DecodeError),
-    /// The payload decoded but is not self-consistent.
-    #[error("invalid message: {0}")]
-    Invalid(#[source] InvalidMessage),
-}
-
-/// A failure to sign a message.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SealError {
-    /// The message would be rejected by every verifier.
-    #[error("refusing to sign an invalid message: {0}")]
-    Invalid(#[source] InvalidMessage),
-    /// The message's encoding is over its type's limit.
-    #[error("`{payload_type}` payload of {len} bytes is over the limit of {limit}")]
-    TooLarge {
-        /// The payload type.
-        payload_type: &'static str,
-        /// The payload length.
-        len: usize,
-        /// The type's limit.
-        limit: usize,
-    },
 }
 
 /// The pre-authentication encoding that is signed:
@@ -155,38 +98,22 @@ pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
 }
 
 impl Envelope {
-    /// Checks `message`, encodes it canonically and signs it with `key`.
-    pub fn seal<T: Payload>(message: &T, key: &SigningKey) -> Result<Self, SealError> {
-        let signer = PublicKey(key.verifying_key().to_bytes());
-        message.check(&signer).map_err(SealError::Invalid)?;
-        let payload = codec::encode(message);
-        if payload.len() > T::MAX_BYTES {
-            return Err(SealError::TooLarge {
-                payload_type: T::PAYLOAD_TYPE,
-                len: payload.len(),
-                limit: T::MAX_BYTES,
-            });
-        }
-        let signature = key.sign(&pae(T::PAYLOAD_TYPE, &payload));
-        Ok(Self {
+    /// Signs `payload`, the canonical bytes of a message of `payload_type`, with `key`.
+    pub fn sign(payload_type: &str, payload: Vec<u8>, key: &SigningKey) -> Self {
+        let signature = key.sign(&pae(payload_type, &payload));
+        Self {
             version: ENVELOPE_VERSION,
-            payload_type: T::PAYLOAD_TYPE.to_string(),
+            payload_type: payload_type.to_string(),
             payload,
-            signer,
+            signer: PublicKey(key.verifying_key().to_bytes()),
             signature: SignatureBytes(signature.to_bytes()),
-        })
+        }
     }
 
-    /// Decodes an envelope of any type (up to [`MAX_ENVELOPE_BYTES`]), without verifying it.
-    pub fn decode(bytes: &[u8]) -> Result<Self, OpenError> {
-        codec::decode::<Self, MAX_ENVELOPE_BYTES>("envelope", bytes).map_err(OpenError::Envelope)
-    }
-
-    /// Decodes a gossiped envelope (up to [`MAX_GOSSIP_ENVELOPE_BYTES`]), without verifying
-    /// it: larger input is refused before it is read.
-    pub fn decode_gossip(bytes: &[u8]) -> Result<Self, OpenError> {
-        codec::decode::<Self, MAX_GOSSIP_ENVELOPE_BYTES>("envelope", bytes)
-            .map_err(OpenError::Envelope)
+    /// Decodes an envelope of at most `LIMIT` bytes, without verifying it: larger input is
+    /// refused before it is read.
+    pub fn decode_within<const LIMIT: usize>(bytes: &[u8]) -> Result<Self, EnvelopeError> {
+        codec::decode::<Self, LIMIT>("envelope", bytes).map_err(EnvelopeError::Decode)
     }
 
     /// The canonical bytes of this envelope.
@@ -199,22 +126,18 @@ impl Envelope {
         MessageId::of(&self.to_bytes())
     }
 
-    /// Checks the version, the payload type's size limit, and the signature over the exact
-    /// payload bytes.
-    pub fn verify_signature(&self) -> Result<(), OpenError> {
-        self.verify_signature_with(None)
-    }
-
-    /// [`Self::verify_signature`], taking the signer's decompressed key from `keys` when it
-    /// is there.
-    pub fn verify_signature_with(&self, keys: Option<&SignerKeys>) -> Result<(), OpenError> {
+    /// Checks the version, the payload against its type's `limit`, and the signature over the
+    /// exact payload bytes, taking the signer's decompressed key from `keys` when it is there.
+    pub fn verify_signature_within(
+        &self,
+        limit: usize,
+        keys: Option<&SignerKeys>,
+    ) -> Result<(), EnvelopeError> {
         if self.version != ENVELOPE_VERSION {
-            return Err(OpenError::UnknownVersion(self.version));
+            return Err(EnvelopeError::UnknownVersion(self.version));
         }
-        let limit = crate::messages::max_payload_bytes(&self.payload_type)
-            .ok_or_else(|| OpenError::UnknownPayloadType(self.payload_type.clone()))?;
         if self.payload.len() > limit {
-            return Err(OpenError::PayloadTooLarge {
+            return Err(EnvelopeError::PayloadTooLarge {
                 payload_type: self.payload_type.clone(),
                 len: self.payload.len(),
                 limit,
@@ -223,46 +146,12 @@ impl Envelope {
         let key = match keys {
             Some(keys) => keys.get(&self.signer)?,
             None => VerifyingKey::from_bytes(self.signer.as_bytes())
-                .map_err(|_| OpenError::BadSigner(self.signer))?,
+                .map_err(|_| EnvelopeError::BadSigner(self.signer))?,
         };
         let signature = Signature::from_bytes(self.signature.as_bytes());
         key.verify_strict(&pae(&self.payload_type, &self.payload), &signature)
-            .map_err(|_| OpenError::BadSignature(self.signer))
+            .map_err(|_| EnvelopeError::BadSignature(self.signer))
     }
-
-    /// Verifies this envelope and decodes its payload as a `T`.
-    pub fn open<T: Payload>(self, id: MessageId) -> Result<Verified<T>, OpenError> {
-        self.open_with(id, None)
-    }
-
-    /// [`Self::open`], with a cache of decompressed signer keys.
-    pub fn open_with<T: Payload>(
-        self,
-        id: MessageId,
-        keys: Option<&SignerKeys>,
-    ) -> Result<Verified<T>, OpenError> {
-        if self.payload_type != T::PAYLOAD_TYPE
-            && crate::messages::max_payload_bytes(&self.payload_type).is_some()
-        {
-            return Err(OpenError::WrongPayloadType {
-                expected: T::PAYLOAD_TYPE,
-                found: self.payload_type,
-            });
-        }
-        self.verify_signature_with(keys)?;
-        let message = T::decode_payload(&self.payload).map_err(OpenError::Payload)?;
-        message.check(&self.signer).map_err(OpenError::Invalid)?;
-        Ok(Verified {
-            id,
-            envelope: self,
-            message,
-        })
-    }
-}
-
-/// Decodes and verifies envelope bytes carrying a `T`.
-pub fn open<T: Payload>(bytes: &[u8]) -> Result<Verified<T>, OpenError> {
-    Envelope::decode(bytes)?.open(MessageId::of(bytes))
 }
 
 /// Decompressed signer keys, by their bytes: a node that sees the same signers again skips
@@ -283,14 +172,14 @@ impl SignerKeys {
         }
     }
 
-    /// The decompressed key of `signer`; an invalid point is [`OpenError::BadSigner`].
-    pub fn get(&self, signer: &PublicKey) -> Result<VerifyingKey, OpenError> {
+    /// The decompressed key of `signer`; an invalid point is [`EnvelopeError::BadSigner`].
+    pub fn get(&self, signer: &PublicKey) -> Result<VerifyingKey, EnvelopeError> {
         let lock = || self.keys.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(key) = lock().get(signer) {
             return Ok(*key);
         }
         let key = VerifyingKey::from_bytes(signer.as_bytes())
-            .map_err(|_| OpenError::BadSigner(*signer))?;
+            .map_err(|_| EnvelopeError::BadSigner(*signer))?;
         let mut keys = lock();
         if keys.len() >= self.capacity {
             keys.clear();
@@ -310,6 +199,15 @@ pub struct Verified<T> {
 }
 
 impl<T> Verified<T> {
+    /// A message whose envelope (with id `id`) the caller has just verified and decoded.
+    pub(crate) fn new(id: MessageId, envelope: Envelope, message: T) -> Self {
+        Self {
+            id,
+            envelope,
+            message,
+        }
+    }
+
     /// The message id: blake3 of the envelope's bytes.
     pub fn id(&self) -> MessageId {
         self.id
@@ -336,8 +234,7 @@ impl<T> Verified<T> {
     }
 
     /// Replaces the message by a view of it, keeping the proof of verification (used to
-    /// turn a verified message of one known type into the [`crate::messages::AnyMessage`]
-    /// enum and back).
+    /// turn a verified message of one known type into an enum of every type and back).
     pub(crate) fn map<U>(self, f: impl FnOnce(T) -> U) -> Verified<U> {
         Verified {
             id: self.id,
@@ -365,6 +262,3 @@ impl<T> Verified<T> {
         }
     }
 }
-
-#[cfg(test)]
-mod tests;

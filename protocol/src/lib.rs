@@ -11,6 +11,7 @@ pub mod commit;
 pub mod dataset;
 pub mod envelope;
 pub mod generator;
+pub mod ids;
 pub mod messages;
 pub mod seal;
 pub mod stats;

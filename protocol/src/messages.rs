@@ -3,10 +3,10 @@
 //! Each travels in a signed [`Envelope`](crate::envelope::Envelope) whose `payload_type`
 //! names it and its version. The byte layout is in `specs/protocol.md`.
 
-/// Implements [`Payload`] for a message type with a concrete size limit.
+/// Implements [`Message`] for a message type with a concrete size limit.
 macro_rules! payload {
     ($ty:ty, $payload_type:literal, $limit:expr) => {
-        impl $crate::envelope::Payload for $ty {
+        impl $crate::messages::Message for $ty {
             const PAYLOAD_TYPE: &'static str = $payload_type;
             const MAX_BYTES: usize = $limit;
 
@@ -31,25 +31,26 @@ macro_rules! payload {
 mod attestation;
 mod binding;
 mod commitment;
-pub(crate) mod ids;
 mod json;
+mod open;
 mod plan;
 mod reveal;
 pub mod samples;
 mod sealed;
 
+pub use crate::ids::{Digest, JobId, MessageId, ParseHexError, PublicKey, SignatureBytes};
 pub use attestation::{Attestation, AttestationFacts, Role};
 pub use binding::check_attestation_binding;
 pub use commitment::{Commitment, MAX_WITNESSES};
-pub use ids::{Digest, JobId, MessageId, ParseHexError, PublicKey, SignatureBytes};
 pub use json::{MessageBody, MessageView};
+pub use open::{Message, OpenError, SealError, open};
 pub use plan::{Route, TestPlan};
 pub use reveal::{Reveal, check_reveal, reveal_digest};
 pub use sealed::{
     CheckedBrief, SealedBox, SealedError, SealedSecret, WitnessBrief, check_sealed_binding,
 };
 
-use crate::envelope::{Envelope, OpenError, Payload, SignerKeys, Verified};
+use crate::envelope::{ENVELOPE_OVERHEAD, Envelope, SignerKeys, Verified};
 
 /// The largest commitment payload, in bytes.
 pub const MAX_COMMITMENT_BYTES: usize = 1024;
@@ -60,6 +61,12 @@ pub const MAX_REVEAL_BYTES: usize = 16 * 1024 * 1024;
 /// The largest sealed-secret payload, in bytes (as large as a reveal, so that the envelope
 /// limit is the same).
 pub const MAX_SEALED_BYTES: usize = MAX_REVEAL_BYTES;
+
+/// The largest envelope of any type, in bytes (a reveal at its limit).
+pub const MAX_ENVELOPE_BYTES: usize = MAX_REVEAL_BYTES + ENVELOPE_OVERHEAD;
+
+/// The largest envelope that travels by gossip (commitments and attestations), in bytes.
+pub const MAX_GOSSIP_ENVELOPE_BYTES: usize = MAX_ATTESTATION_BYTES + ENVELOPE_OVERHEAD;
 
 /// A message that is not self-consistent, or does not match its commitment.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

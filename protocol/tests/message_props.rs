@@ -4,11 +4,12 @@
 use ed25519_dalek::SigningKey;
 use proptest::prelude::*;
 use vtune_protocol::codec;
-use vtune_protocol::envelope::{Envelope, Payload, open};
+use vtune_protocol::envelope::Envelope;
 use vtune_protocol::messages::{
     AnyMessage, Attestation, AttestationFacts, Commitment, Digest, JobId, MessageId, PublicKey,
     Reveal, Role, TestPlan, open_any, samples,
 };
+use vtune_protocol::messages::{Message, open};
 use vtune_protocol::stats::GroupEvidence;
 use vtune_protocol::verdict::VerdictRule;
 
@@ -179,7 +180,7 @@ fn reveal() -> impl Strategy<Value = Reveal> {
 /// Seals, encodes, opens, and checks that nothing changed on the way.
 fn round_trip<T>(message: &T, key: &SigningKey) -> Vec<u8>
 where
-    T: Payload + PartialEq + std::fmt::Debug + Clone + Into<AnyMessage>,
+    T: Message + PartialEq + std::fmt::Debug + Clone + Into<AnyMessage>,
 {
     let payload = codec::encode(message);
     assert_eq!(&T::decode_payload(&payload).unwrap(), message);

@@ -8,7 +8,8 @@
 use std::collections::BTreeMap;
 
 use ed25519_dalek::SigningKey;
-use vtune_protocol::envelope::{Envelope, Payload, pae};
+use vtune_protocol::envelope::{Envelope, pae};
+use vtune_protocol::messages::Message;
 use vtune_protocol::messages::{
     Attestation, Commitment, PublicKey, Reveal, SealedSecret, open_any, samples,
 };
@@ -46,7 +47,7 @@ fn computed() -> Vec<(&'static str, BTreeMap<&'static str, String>)> {
     let attestation = Envelope::seal(&attestation, &key).unwrap();
     let reveal = Envelope::seal(&samples::reveal(), &key).unwrap();
     let verified_commitment =
-        vtune_protocol::envelope::open::<Commitment>(&commitment.to_bytes()).unwrap();
+        vtune_protocol::messages::open::<Commitment>(&commitment.to_bytes()).unwrap();
     let brief = samples::witness_brief(commitment.to_bytes());
     let sealed = SealedSecret::seal(
         &verified_commitment,
@@ -87,7 +88,7 @@ fn computed() -> Vec<(&'static str, BTreeMap<&'static str, String>)> {
     ]
 }
 
-fn fields<T: Payload>(envelope: &Envelope) -> BTreeMap<&'static str, String> {
+fn fields<T: Message>(envelope: &Envelope) -> BTreeMap<&'static str, String> {
     assert_eq!(envelope.payload_type, T::PAYLOAD_TYPE);
     let bytes = envelope.to_bytes();
     open_any(&bytes).expect("the vector opens");

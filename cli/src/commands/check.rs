@@ -15,7 +15,8 @@ use anyhow::{Context, bail};
 use vtune_node::keys::{NodeKey, peer_id_of};
 use vtune_protocol::backdoor::Secret;
 use vtune_protocol::commit::CommitmentFile;
-use vtune_protocol::envelope::{Envelope, MAX_ENVELOPE_BYTES, Verified};
+use vtune_protocol::envelope::{Envelope, Verified};
+use vtune_protocol::messages::MAX_ENVELOPE_BYTES;
 use vtune_protocol::messages::{
     AnyMessage, Attestation, AttestationFacts, Commitment, MessageView, Reveal, check_reveal,
     open_any,
@@ -129,7 +130,7 @@ pub(crate) fn write_commitment_msg(
         .with_context(|| format!("signing the commitment of {}", json_path.display()))?;
     let bytes = envelope.to_bytes();
     write_msg(&job_dir.join(COMMITMENT_MSG), &bytes, force, 0o644)?;
-    Ok(vtune_protocol::envelope::open(&bytes)?)
+    Ok(vtune_protocol::messages::open(&bytes)?)
 }
 
 /// Writes a `.msg` file, refusing to overwrite one unless `force`.
@@ -201,7 +202,7 @@ pub(crate) fn reveal(args: RevealArgs) -> anyhow::Result<ExitCode> {
     let bytes = Envelope::seal(&reveal, key.signing_key())
         .context("signing the reveal")?
         .to_bytes();
-    let verified = vtune_protocol::envelope::open::<Reveal>(&bytes)?;
+    let verified = vtune_protocol::messages::open::<Reveal>(&bytes)?;
     if args.job.join(COMMITMENT_MSG).exists() {
         let commitment = read_commitment(&args.job)?;
         check_reveal(&verified, &commitment).with_context(|| {
@@ -502,5 +503,5 @@ pub(crate) fn write_attestation_msg(
         Envelope::seal(&attestation, key.signing_key()).context("signing the attestation")?;
     let bytes = envelope.to_bytes();
     write_msg(&job_dir.join(ATTESTATION_MSG), &bytes, true, 0o644)?;
-    Ok(vtune_protocol::envelope::open(&bytes)?)
+    Ok(vtune_protocol::messages::open(&bytes)?)
 }

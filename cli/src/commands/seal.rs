@@ -128,7 +128,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let bytes = Envelope::seal(&sealed, key.signing_key())
         .context("signing the sealed secret")?
         .to_bytes();
-    let verified = vtune_protocol::envelope::open::<SealedSecret>(&bytes)?;
+    let verified = vtune_protocol::messages::open::<SealedSecret>(&bytes)?;
     let path = args.job.join(SEALED_MSG);
     // Only the named witnesses can open it: it may be read by anyone.
     std::fs::write(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;

@@ -1,7 +1,8 @@
 //! Signed messages for the scenarios: a buyer's commitment and attestations bound to it.
 
 use vtune_node::keys::NodeKey;
-use vtune_protocol::envelope::{Envelope, Payload};
+use vtune_protocol::envelope::Envelope;
+use vtune_protocol::messages::Message;
 use vtune_protocol::messages::{
     Attestation, AttestationFacts, Commitment, Digest, JobId, MessageId, Reveal, Role,
     reveal_digest, samples,
@@ -16,7 +17,7 @@ pub struct Signed {
     pub id: String,
 }
 
-pub fn seal<T: Payload>(message: &T, key: &NodeKey) -> Signed {
+pub fn seal<T: Message>(message: &T, key: &NodeKey) -> Signed {
     let bytes = Envelope::seal(message, key.signing_key())
         .unwrap()
         .to_bytes();

@@ -1,6 +1,7 @@
 //! The check of a message against its job's stored commitment, made before it is stored.
 
-use vtune_protocol::envelope::{OpenError, Verified};
+use vtune_protocol::envelope::Verified;
+use vtune_protocol::messages::OpenError;
 use vtune_protocol::messages::{
     AnyMessage, Commitment, InvalidMessage, check_attestation_binding, check_reveal,
     check_sealed_binding, open_any,

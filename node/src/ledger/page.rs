@@ -3,7 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use vtune_protocol::envelope::{OpenError, Verified};
+use vtune_protocol::envelope::Verified;
+use vtune_protocol::messages::OpenError;
 use vtune_protocol::messages::{AnyMessage, MessageId, open_any};
 
 /// The most entries one page may hold.

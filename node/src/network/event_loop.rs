@@ -13,7 +13,7 @@ use libp2p::swarm::SwarmEvent;
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::{Multiaddr, PeerId, Swarm, identify, kad};
 use tokio::sync::mpsc;
-use vtune_protocol::envelope::MAX_GOSSIP_ENVELOPE_BYTES;
+use vtune_protocol::messages::MAX_GOSSIP_ENVELOPE_BYTES;
 use vtune_protocol::messages::MessageId;
 
 use super::gossip::{self, BAN_SCORE, GossipItem};

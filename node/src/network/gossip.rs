@@ -15,7 +15,7 @@ use libp2p::gossipsub::{
     self, IdentTopic, MessageAuthenticity, PeerScoreParams, PeerScoreThresholds, TopicScoreParams,
     ValidationMode,
 };
-use vtune_protocol::envelope::MAX_GOSSIP_ENVELOPE_BYTES;
+use vtune_protocol::messages::MAX_GOSSIP_ENVELOPE_BYTES;
 use vtune_protocol::messages::MessageId;
 
 /// The tag of a gossiped envelope.

@@ -12,7 +12,7 @@ use std::time::Duration;
 use libp2p::StreamProtocol;
 use libp2p::request_response::{self, ProtocolSupport};
 use serde::{Deserialize, Serialize};
-use vtune_protocol::envelope::MAX_ENVELOPE_BYTES;
+use vtune_protocol::messages::MAX_ENVELOPE_BYTES;
 
 use crate::ledger::Epoch;
 

@@ -2,11 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::ids::hex_bytes;
 use super::{Commitment, Digest, InvalidMessage, JobId, MAX_REVEAL_BYTES, PublicKey};
 use crate::backdoor::Secret;
 use crate::commit::canonical_secret_set;
 use crate::envelope::Verified;
+use crate::ids::hex_bytes;
 
 /// A job's secret set and the salt of its commitment, published after the verdict so that
 /// anyone can check the commitment and re-verify. Field order is the wire order.

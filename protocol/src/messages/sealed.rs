@@ -8,7 +8,7 @@
 use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
 
-use super::ids::hex_bytes;
+use super::OpenError;
 use super::{
     Commitment, Digest, InvalidMessage, JobId, MAX_SEALED_BYTES, MessageId, PublicKey,
     reveal_digest,
@@ -16,7 +16,8 @@ use super::{
 use crate::codec::{self, CLAIM_PER_BYTE, DecodeError};
 use crate::commit::{SecretSet, decode_secret_set};
 use crate::dataset::Prompt;
-use crate::envelope::{OpenError, Verified};
+use crate::envelope::Verified;
+use crate::ids::hex_bytes;
 use crate::seal::{self, BoxError, SEAL_OVERHEAD};
 
 /// One witness's box.
@@ -126,7 +127,7 @@ impl WitnessBrief {
         commitment_id: MessageId,
         buyer: PublicKey,
     ) -> Result<CheckedBrief, SealedError> {
-        let commitment = crate::envelope::open::<Commitment>(&self.commitment)?;
+        let commitment = super::open::<Commitment>(&self.commitment)?;
         let mismatch = |what: String| SealedError::Mismatch(InvalidMessage::RevealMismatch(what));
         if commitment.id() != commitment_id {
             return Err(mismatch(format!(
@@ -315,7 +316,7 @@ mod tests {
             witnesses.iter().map(public).collect(),
         );
         let bytes = Envelope::seal(&commitment, &buyer).unwrap().to_bytes();
-        let verified = crate::envelope::open::<Commitment>(&bytes).unwrap();
+        let verified = crate::messages::open::<Commitment>(&bytes).unwrap();
         let brief = samples::witness_brief(bytes);
         (buyer, witnesses, verified, brief)
     }

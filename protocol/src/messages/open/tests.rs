@@ -1,6 +1,8 @@
-use ed25519_dalek::SigningKey;
+use ed25519_dalek::{Signer, SigningKey};
 
 use super::*;
+use crate::envelope::{ENVELOPE_VERSION, pae};
+use crate::ids::SignatureBytes;
 use crate::messages::{AnyMessage, Commitment, Reveal, check_reveal, open_any, samples};
 
 fn key(seed: u8) -> SigningKey {
@@ -85,7 +87,7 @@ fn rejects_unknown_versions_types_and_trailing_bytes() {
     v2.version = 2;
     assert!(matches!(
         open_any(&v2.to_bytes()),
-        Err(OpenError::UnknownVersion(2))
+        Err(OpenError::Envelope(EnvelopeError::UnknownVersion(2)))
     ));
 
     let mut unknown = envelope.clone();
@@ -103,10 +105,9 @@ fn rejects_unknown_versions_types_and_trailing_bytes() {
     trailing.push(0);
     assert!(matches!(
         open_any(&trailing),
-        Err(OpenError::Envelope(DecodeError::TrailingBytes {
-            extra: 1,
-            ..
-        }))
+        Err(OpenError::Envelope(EnvelopeError::Decode(
+            DecodeError::TrailingBytes { extra: 1, .. }
+        )))
     ));
 
     let as_reveal = open::<Reveal>(&envelope.to_bytes()).unwrap_err();
@@ -135,11 +136,13 @@ fn rejects_a_payload_over_its_type_limit_even_if_signed() {
     };
     assert!(matches!(
         open_any(&envelope.to_bytes()),
-        Err(OpenError::PayloadTooLarge { .. })
+        Err(OpenError::Envelope(EnvelopeError::PayloadTooLarge { .. }))
     ));
     assert!(matches!(
         Envelope::decode_gossip(&vec![0u8; MAX_GOSSIP_ENVELOPE_BYTES + 1]),
-        Err(OpenError::Envelope(DecodeError::TooLarge { .. }))
+        Err(OpenError::Envelope(EnvelopeError::Decode(
+            DecodeError::TooLarge { .. }
+        )))
     ));
 }
 
