@@ -7,6 +7,7 @@
 
 mod config;
 mod error;
+mod pace;
 mod probe;
 mod retry;
 mod wire;
@@ -60,6 +61,8 @@ struct Shared {
     models: Route,
     /// The bytes every request body shares.
     template: wire::Template,
+    /// The request budget, if the config sets one.
+    pacer: Option<pace::Pacer>,
 }
 
 /// A URL of the endpoint, parsed once (a `&str` would be parsed again by every request), and
@@ -165,6 +168,7 @@ impl Client {
                 completions: Route::new(&base, "completions")?,
                 models: Route::new(&base, "models")?,
                 template: wire::Template::new(&config),
+                pacer: config.per_minute.map(pace::Pacer::per_minute),
                 config,
             }),
         })
@@ -250,6 +254,9 @@ impl Client {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            if let Some(pacer) = &self.shared.pacer {
+                pacer.wait().await;
+            }
             match self.attempt(route, body.clone()).await {
                 Attempt::Done(answer) => {
                     return Ok(Completion {

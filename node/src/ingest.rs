@@ -17,6 +17,8 @@ pub enum Source {
     Gossip,
     /// A sync page.
     Sync,
+    /// This node's own witness run.
+    Witness,
 }
 
 impl Source {
@@ -26,6 +28,7 @@ impl Source {
             Source::Api => "api",
             Source::Gossip => "gossip",
             Source::Sync => "sync",
+            Source::Witness => "witness",
         }
     }
 }

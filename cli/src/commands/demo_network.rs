@@ -38,6 +38,7 @@ fn config(dir: &Path, bootstrap: Vec<vtune_node::network::Multiaddr>) -> DaemonC
         market: "demo".to_string(),
         trust: None,
         sync_interval: Duration::from_secs(1),
+        witness: None,
     }
 }
 
