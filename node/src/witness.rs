@@ -143,10 +143,12 @@ async fn witness_one(
     let job = sealed.message().job_id;
     let me = key.public();
     let reader = ledger.clone();
-    let attested = tokio::task::spawn_blocking(move || has_attested(&reader, &job, &me))
-        .await
-        .expect("reading the ledger does not panic");
-    if attested {
+    let buyer = sealed.message().buyer;
+    let done =
+        tokio::task::spawn_blocking(move || attested_or_revealed(&reader, &job, &me, &buyer))
+            .await
+            .expect("reading the ledger does not panic");
+    if done {
         return;
     }
     tracing::info!(job = %job.fmt_short(), "witness: verifying a job sealed to this node");
@@ -181,11 +183,14 @@ async fn witness_one(
     }
 }
 
-/// Whether `me` has signed an attestation of `job` that this ledger holds.
-fn has_attested(
+/// Whether `me` has signed an attestation of `job` that this ledger holds, or the job's set
+/// is already public: the ledger holds a reveal of it by its `buyer` (then a check proves
+/// nothing: the provider knows the triggers).
+fn attested_or_revealed(
     ledger: &Ledger,
     job: &vtune_protocol::messages::JobId,
     me: &vtune_protocol::messages::PublicKey,
+    buyer: &vtune_protocol::messages::PublicKey,
 ) -> bool {
     let mut request = crate::ledger::PageRequest::first(crate::ledger::MAX_PAGE);
     loop {
@@ -193,9 +198,11 @@ fn has_attested(
             return false;
         };
         let found = page.entries.iter().any(|entry| {
-            entry.open().is_ok_and(
-                |v| matches!(v.message(), AnyMessage::Attestation(a) if a.attester == *me),
-            )
+            entry.open().is_ok_and(|v| match v.message() {
+                AnyMessage::Attestation(a) => a.attester == *me,
+                AnyMessage::Reveal(_) => v.signer() == *buyer,
+                _ => false,
+            })
         });
         if found {
             return true;

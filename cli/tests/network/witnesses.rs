@@ -226,6 +226,65 @@ impl Market {
         .code()
     }
 
+    /// A `fail` attestation of the job signed by `key` in `role`, built with the library from
+    /// made-up answers (nothing was asked of the endpoint).
+    fn made_up_fail(&self, key: &keys::NodeKey, role: Role, created_at: u64) -> Vec<u8> {
+        let secret: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(self.job.join("secret.json")).unwrap()).unwrap();
+        let groups: Vec<GroupEvidence> = secret["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .enumerate()
+            .map(|(g, group)| {
+                let tokens: Vec<String> = group["signature_tokens"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t.as_str().unwrap().to_string())
+                    .collect();
+                let rows = secret["backdoors"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|b| b["group"] == g)
+                    .count();
+                let made_up = vec!["I do not know.".to_string(); rows];
+                GroupEvidence::from_responses(
+                    group["candidates"].as_u64().unwrap() as u32,
+                    MATCH_OFFSETS,
+                    &tokens,
+                    &made_up,
+                )
+            })
+            .collect();
+        let bytes = std::fs::read(self.job.join("commitment.msg")).unwrap();
+        let commitment = vtune_protocol::envelope::open::<Commitment>(&bytes).unwrap();
+        let c = commitment.message();
+        let lie = Attestation::from_facts(AttestationFacts {
+            job_id: c.job_id,
+            commitment_id: commitment.id(),
+            attester: key.public(),
+            role,
+            provider: c.provider.clone(),
+            endpoint: "http://127.0.0.1:9/v1".to_string(),
+            model: "vtune-sim".to_string(),
+            plan: c.plan.clone(),
+            groups,
+            errors: 0,
+            rule: VerdictRule {
+                log10_alpha: c.log10_alpha,
+                pass_threshold: c.pass_threshold,
+            },
+            control_checks: c.plan.controls,
+            control_activations: 0,
+            transcript_digest: vtune_protocol::messages::Digest::of(b"no transcript"),
+            created_at,
+        });
+        assert_eq!(lie.verdict, Verdict::Fail);
+        Envelope::seal(&lie, key.signing_key()).unwrap().to_bytes()
+    }
+
     fn observed(&self, job: &str) -> Option<JobView> {
         self.rt.block_on(self.observer.client().job(job)).ok()
     }
@@ -352,6 +411,56 @@ fn two_witnesses_confirm_an_honest_pass_before_any_reveal_and_the_observer_never
             }
         }
     }
+
+    // Every witness has attested, so the buyer may reveal before the deadline; every node
+    // checks the reveal and records it.
+    ok(
+        market.buyer_cli(&[
+            "reveal",
+            "--job",
+            market.job.to_str().unwrap(),
+            "--api",
+            &market.buyer.api,
+        ]),
+        "reveal",
+    );
+    ok(
+        market.buyer_cli(&[
+            "publish",
+            market.job.join("reveal.msg").to_str().unwrap(),
+            "--api",
+            &market.buyer.api,
+        ]),
+        "publish the reveal",
+    );
+    let view = market.wait_observer(&job, "the reveal at the observer", |v| v.revealed);
+    let revealed_at = view.revealed_at.unwrap();
+    // After it, a witness's new `fail` does not count: the provider now knows the triggers.
+    let witness_key = keys::load(&market.witnesses[0].dir.join(keys::KEY_FILE)).unwrap();
+    let late = market.made_up_fail(&witness_key, Role::Witness, revealed_at + 5);
+    market
+        .rt
+        .block_on(market.buyer.client().publish(late))
+        .unwrap();
+    let view = market.wait_observer(&job, "the late attestation at the observer", |v| {
+        v.attestations.iter().any(|a| a.after_reveal)
+    });
+    let verdicts = view.verdicts.as_ref().unwrap();
+    assert_eq!(verdicts.status, Agreement::Confirmed);
+    assert_eq!(witness_verdicts(&view), [Some(Verdict::Pass); 2]);
+    let after = market
+        .rt
+        .block_on(market.observer.client().summary("acme"))
+        .unwrap();
+    assert_eq!(after.after_reveal, 1);
+    assert_eq!(
+        (
+            after.all.attestations,
+            after.all.confirmed_pass,
+            after.all.fail_without_evidence
+        ),
+        (summary.all.attestations, 1, 0)
+    );
 }
 
 #[test]
@@ -364,62 +473,8 @@ fn a_lying_buyers_fail_is_disputed_by_the_witnesses_and_the_buyer_flagged() {
     market.seal(&honest);
 
     // The buyer signs a `fail` built from made-up answers, without asking the endpoint.
-    let secret: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(market.job.join("secret.json")).unwrap()).unwrap();
-    let groups: Vec<GroupEvidence> = secret["groups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .enumerate()
-        .map(|(g, group)| {
-            let tokens: Vec<String> = group["signature_tokens"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|t| t.as_str().unwrap().to_string())
-                .collect();
-            let rows = secret["backdoors"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|b| b["group"] == g)
-                .count();
-            let made_up = vec!["I do not know.".to_string(); rows];
-            GroupEvidence::from_responses(
-                group["candidates"].as_u64().unwrap() as u32,
-                MATCH_OFFSETS,
-                &tokens,
-                &made_up,
-            )
-        })
-        .collect();
-    let bytes = std::fs::read(market.job.join("commitment.msg")).unwrap();
-    let commitment = vtune_protocol::envelope::open::<Commitment>(&bytes).unwrap();
     let buyer_key = keys::load(&market.buyer.dir.join(keys::KEY_FILE)).unwrap();
-    let lie = Attestation::from_facts(AttestationFacts {
-        job_id: c.job_id,
-        commitment_id: commitment.id(),
-        attester: buyer_key.public(),
-        role: Role::Buyer,
-        provider: c.provider.clone(),
-        endpoint: honest.endpoint.clone(),
-        model: "vtune-sim".to_string(),
-        plan: c.plan.clone(),
-        groups,
-        errors: 0,
-        rule: VerdictRule {
-            log10_alpha: c.log10_alpha,
-            pass_threshold: c.pass_threshold,
-        },
-        control_checks: c.plan.controls,
-        control_activations: 0,
-        transcript_digest: vtune_protocol::messages::Digest::of(b"no transcript"),
-        created_at: c.created_at + 1,
-    });
-    assert_eq!(lie.verdict, Verdict::Fail);
-    let signed = Envelope::seal(&lie, buyer_key.signing_key())
-        .unwrap()
-        .to_bytes();
+    let signed = market.made_up_fail(&buyer_key, Role::Buyer, c.created_at + 1);
     market
         .rt
         .block_on(market.buyer.client().publish(signed))
