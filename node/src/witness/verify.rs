@@ -25,6 +25,14 @@ pub enum WitnessError {
     /// The commitment the box carries does not name this node.
     #[error("the sealed commitment does not name this node as a witness")]
     NotNamed,
+    /// The sealed set does not have the committed number of backdoor rows.
+    #[error("the sealed set has {rows} backdoor rows, the commitment {committed}")]
+    RowCount {
+        /// Rows in the set.
+        rows: usize,
+        /// `backdoors` in the commitment.
+        committed: u64,
+    },
     /// The brief carries no control prompts, but the plan sends some.
     #[error("the brief carries no control prompts, but the plan sends {0}")]
     NoControls(u64),
@@ -52,6 +60,12 @@ pub async fn verify_sealed(
     let c = commitment.message();
     if !c.names_witness(&key.public()) {
         return Err(WitnessError::NotNamed);
+    }
+    if checked.set.backdoors.len() as u64 != c.backdoors {
+        return Err(WitnessError::RowCount {
+            rows: checked.set.backdoors.len(),
+            committed: c.backdoors,
+        });
     }
     let job = Job::from_set(&checked.set, c.pass_threshold);
     let seed: u64 = rand::random();
@@ -122,4 +136,105 @@ fn draw_controls(
             prompt: Arc::new(pool[i].clone()),
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vtune_protocol::messages::{Commitment, TestPlan, samples};
+
+    /// A job of the sample set (one row) sealed to `witness`, whose endpoint is `endpoint`.
+    fn sealed_job(buyer: &NodeKey, witness: &NodeKey, endpoint: &str) -> Verified<SealedSecret> {
+        let base = samples::witnessed_commitment(buyer.public(), "acme", vec![witness.public()]);
+        let commitment = Commitment {
+            backdoors: 1,
+            pass_threshold: 1,
+            plan: TestPlan {
+                checks: 1,
+                controls: 2,
+                ..base.plan.clone()
+            },
+            ..base
+        };
+        let bytes = Envelope::seal(&commitment, buyer.signing_key())
+            .unwrap()
+            .to_bytes();
+        let verified = vtune_protocol::envelope::open::<Commitment>(&bytes).unwrap();
+        let mut brief = samples::witness_brief(bytes);
+        brief.endpoint = endpoint.to_string();
+        let sealed = SealedSecret::seal(&verified, &brief, rand::random, 5).unwrap();
+        let bytes = Envelope::seal(&sealed, buyer.signing_key())
+            .unwrap()
+            .to_bytes();
+        vtune_protocol::envelope::open::<SealedSecret>(&bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_endpoint_the_witness_cannot_reach_gives_inconclusive_never_fail() {
+        let (buyer, witness) = (NodeKey::from_seed([1; 32]), NodeKey::from_seed([2; 32]));
+        // Nothing listens on port 1 of loopback: every request is refused.
+        let sealed = sealed_job(&buyer, &witness, "http://127.0.0.1:1/v1");
+        let config = WitnessConfig {
+            max_retries: 0,
+            timeout: std::time::Duration::from_secs(2),
+            ..WitnessConfig::default()
+        };
+        let envelopes = verify_sealed(&sealed, &witness, &config, 9).await.unwrap();
+        assert_eq!(envelopes.len(), 2, "the commitment and the attestation");
+        let attestation = vtune_protocol::envelope::open::<Attestation>(&envelopes[1]).unwrap();
+        let a = attestation.message();
+        assert_eq!(a.verdict, vtune_protocol::verdict::Verdict::Inconclusive);
+        assert_eq!(
+            (a.role, a.attester, a.errors),
+            (Role::Witness, witness.public(), 1)
+        );
+        vtune_protocol::messages::check_attestation_binding(
+            a,
+            sealed.message().commitment_id,
+            vtune_protocol::envelope::open::<Commitment>(&envelopes[0])
+                .unwrap()
+                .message(),
+        )
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn only_a_named_witness_runs_and_the_row_count_must_match() {
+        let (buyer, witness) = (NodeKey::from_seed([1; 32]), NodeKey::from_seed([2; 32]));
+        let other = NodeKey::from_seed([3; 32]);
+        let sealed = sealed_job(&buyer, &witness, "http://127.0.0.1:1/v1");
+        let config = WitnessConfig::default();
+        let err = verify_sealed(&sealed, &other, &config, 9)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, WitnessError::Sealed(SealedError::NotAddressed(_))),
+            "{err}"
+        );
+        // The sample commitment claims 50 rows; its set has one.
+        let base = samples::witnessed_commitment(buyer.public(), "acme", vec![witness.public()]);
+        let bytes = Envelope::seal(&base, buyer.signing_key())
+            .unwrap()
+            .to_bytes();
+        let verified = vtune_protocol::envelope::open::<Commitment>(&bytes).unwrap();
+        let sealed =
+            SealedSecret::seal(&verified, &samples::witness_brief(bytes), rand::random, 5).unwrap();
+        let bytes = Envelope::seal(&sealed, buyer.signing_key())
+            .unwrap()
+            .to_bytes();
+        let sealed = vtune_protocol::envelope::open::<SealedSecret>(&bytes).unwrap();
+        let err = verify_sealed(&sealed, &witness, &config, 9)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                WitnessError::RowCount {
+                    rows: 1,
+                    committed: 50
+                }
+            ),
+            "{err}"
+        );
+    }
 }
