@@ -377,6 +377,13 @@ pub(crate) fn render_job(v: &JobView) -> String {
         out += &render_verdicts(verdicts);
     }
     out += &format!(
+        "  sealed to the witnesses: {}\n",
+        match &v.sealed_secret_id {
+            Some(id) => format!("yes ({id})"),
+            None => "not seen".to_string(),
+        }
+    );
+    out += &format!(
         "  reveal: {}\n",
         match &v.reveal_id {
             Some(id) => format!("published ({id})"),
