@@ -542,7 +542,7 @@ fn with_a_witness_offline_the_job_stays_unconfirmed_and_the_reveal_waits_for_the
     let _serial = serial();
     let market = Market::start(2, 1);
     let honest = provider(&market.job, "honest");
-    let window = 10;
+    let window = 20;
     let c = market.commit(&market.witness_keys(2), window);
     let job = c.job_id.to_string();
     market.seal(&honest);
