@@ -151,6 +151,9 @@ pub struct JobView {
     pub revealed: bool,
     /// When the reveal says it was made (unix seconds); attestations after it do not count.
     pub revealed_at: Option<u64>,
+    /// The set was revealed before the commitment's `reveal_after` while some named witness
+    /// had not attested: the witnesses lost their chance to check it in secret.
+    pub revealed_early: bool,
     /// The buyer's and the named witnesses' verdicts and whether they agree (with the
     /// commitment stored).
     pub verdicts: Option<JobVerdicts>,
@@ -350,6 +353,7 @@ pub fn job_view(
         reveal_id: None,
         revealed: false,
         revealed_at: None,
+        revealed_early: false,
         verdicts: None,
         sealed_secret_id: None,
     };
@@ -410,7 +414,14 @@ pub fn job_view(
     // Attestations of another commitment of the same job id do not bind to this one.
     if let (Some(c), Some(id)) = (commitment, view.commitment_id) {
         counted.retain(|(_, a)| a.commitment_id == id);
-        view.verdicts = Some(job_verdicts(c, &counted, trust));
+        let verdicts = job_verdicts(c, &counted, trust);
+        view.revealed_early = view.revealed_at.is_some_and(|at| {
+            at < c.reveal_after && verdicts.witnesses.iter().any(|w| w.verdict.is_none())
+        });
+        view.verdicts = Some(verdicts);
     }
     Ok(Some(view))
 }
+
+#[cfg(test)]
+mod tests;

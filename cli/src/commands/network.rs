@@ -386,6 +386,9 @@ pub(crate) fn render_job(v: &JobView) -> String {
     out += &format!(
         "  reveal: {}\n",
         match &v.reveal_id {
+            Some(id) if v.revealed_early => format!(
+                "published ({id}), EARLY: before the deadline, with a witness yet to attest"
+            ),
             Some(id) => format!("published ({id})"),
             None => "not yet".to_string(),
         }

@@ -434,6 +434,7 @@ fn two_witnesses_confirm_an_honest_pass_before_any_reveal_and_the_observer_never
         "publish the reveal",
     );
     let view = market.wait_observer(&job, "the reveal at the observer", |v| v.revealed);
+    assert!(!view.revealed_early, "every witness had attested");
     let revealed_at = view.revealed_at.unwrap();
     // After it, a witness's new `fail` does not count: the provider now knows the triggers.
     let witness_key = keys::load(&market.witnesses[0].dir.join(keys::KEY_FILE)).unwrap();
@@ -586,6 +587,7 @@ fn with_a_witness_offline_the_job_stays_unconfirmed_and_the_reveal_waits_for_the
         "publish",
     );
     let view = market.wait_observer(&job, "the reveal at the observer", |v| v.revealed);
+    assert!(!view.revealed_early, "the deadline had passed");
     assert_eq!(view.verdicts.unwrap().status, Agreement::Unconfirmed);
 }
 
