@@ -76,7 +76,12 @@ fn demo_passes_honest_fails_base_and_matches_the_subset_model() {
             .unwrap_or_else(|| panic!("no summary of {name}: {network}"))
             .clone()
     };
-    assert_eq!(summary("honest")["all"]["pass"], 1);
+    // The buyer's pass and the witness's.
+    assert_eq!(summary("honest")["all"]["pass"], 2);
+    // The honest job names the witness node, which confirmed the pass before any reveal.
+    assert_eq!(summary("honest")["all"]["confirmed_pass"], 1, "{network}");
+    assert_eq!(summary("honest")["all"]["witness_attestations"], 1);
+    assert_eq!(summary("base")["all"]["confirmed_fail"], 0);
     assert_eq!(summary("base")["all"]["fail_without_evidence"], 1);
     let subset_all = &summary("subset:0.3")["all"];
     assert_eq!(subset_all["attestations"], 1);

@@ -7,6 +7,8 @@ mod cluster;
 mod flooder;
 #[path = "network/messages.rs"]
 mod messages;
+#[path = "network/witnesses.rs"]
+mod witnesses;
 
 use std::time::Duration;
 

@@ -56,6 +56,7 @@ fn config(dir: &Path, bootstrap: Vec<vtune_node::network::Multiaddr>) -> DaemonC
         market: "bench".to_string(),
         trust: None,
         sync_interval: Duration::from_secs(10),
+        witness: None,
     }
 }
 

@@ -15,6 +15,7 @@ use crate::ledger::{Ledger, LedgerError};
 use crate::metrics::{Metrics, SharedRegistry};
 use crate::network::{self, NetworkConfig, NetworkError, NetworkHandle};
 use crate::trust::{Trust, TrustError};
+use crate::witness::{Witness, WitnessConfig};
 
 /// How the daemon runs.
 #[derive(Debug, Clone)]
@@ -33,6 +34,8 @@ pub struct DaemonConfig {
     pub trust: Option<PathBuf>,
     /// How often each peer is asked for what it stored since the last round.
     pub sync_interval: Duration,
+    /// Take part as a witness (`run --witness`): verify the jobs sealed to this node.
+    pub witness: Option<WitnessConfig>,
 }
 
 /// Why the daemon could not start or stop cleanly.
@@ -77,6 +80,7 @@ pub struct Daemon {
     network_task: tokio::task::JoinHandle<()>,
     api_stop: oneshot::Sender<()>,
     api_task: tokio::task::JoinHandle<std::io::Result<()>>,
+    witness: Option<Witness>,
 }
 
 impl Daemon {
@@ -124,6 +128,15 @@ impl Daemon {
             addr: config.api,
             source,
         })?;
+        let witness = config.witness.clone().map(|witness| {
+            Witness::start(
+                key.clone(),
+                ledger.clone(),
+                metrics.clone(),
+                network.clone(),
+                witness,
+            )
+        });
         let state = ApiState::new(
             ledger.clone(),
             metrics,
@@ -145,6 +158,7 @@ impl Daemon {
             network_task,
             api_stop,
             api_task,
+            witness,
         })
     }
 
@@ -158,8 +172,11 @@ impl Daemon {
         &self.network
     }
 
-    /// Stops the API and the network, then flushes the ledger.
+    /// Stops the witness, the API and the network, then flushes the ledger.
     pub async fn shutdown(self) -> Result<(), DaemonError> {
+        if let Some(witness) = self.witness {
+            witness.stop().await;
+        }
         let _ = self.api_stop.send(());
         let _ = self.api_task.await;
         let _ = self.network.shutdown().await;

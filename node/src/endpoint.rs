@@ -7,6 +7,7 @@
 
 mod config;
 mod error;
+mod pace;
 mod probe;
 mod retry;
 
@@ -57,6 +58,8 @@ struct Shared {
     chat: Route,
     completions: Route,
     models: Route,
+    /// The request budget, if the config sets one.
+    pacer: Option<pace::Pacer>,
 }
 
 /// A URL of the endpoint, parsed once (a `&str` would be parsed again by every request), and
@@ -161,6 +164,7 @@ impl Client {
                 chat: Route::new(&base, "chat/completions")?,
                 completions: Route::new(&base, "completions")?,
                 models: Route::new(&base, "models")?,
+                pacer: config.per_minute.map(pace::Pacer::per_minute),
                 config,
             }),
         })
@@ -255,6 +259,9 @@ impl Client {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            if let Some(pacer) = &self.shared.pacer {
+                pacer.wait().await;
+            }
             match self.attempt(route, body.clone()).await {
                 Attempt::Done(answer) => {
                     return Ok(Completion {

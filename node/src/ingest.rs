@@ -18,6 +18,8 @@ pub enum Source {
     Gossip,
     /// A sync page.
     Sync,
+    /// This node's own witness run.
+    Witness,
 }
 
 impl Source {
@@ -27,6 +29,7 @@ impl Source {
             Source::Api => "api",
             Source::Gossip => "gossip",
             Source::Sync => "sync",
+            Source::Witness => "witness",
         }
     }
 }

@@ -15,3 +15,4 @@ pub mod sim;
 pub mod summary;
 pub mod trust;
 pub mod verifier;
+pub mod witness;

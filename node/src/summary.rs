@@ -2,9 +2,15 @@
 //! ledger.
 //!
 //! Only attestations that bind to a stored commitment of their job count (an attestation
-//! whose commitment is unknown, or that disagrees with it, is reported apart). Anyone can make
-//! keys, so every count is given twice: over all attesters, and over the operator's trusted
-//! ones.
+//! whose commitment is unknown, or that disagrees with it, is reported apart), and only those
+//! made before the job's public reveal, if any: after it, the provider knows the triggers.
+//! Anyone can make keys, so every count is given twice: over all attesters, and over the
+//! operator's trusted ones. Per job, the buyer's verdict is set against its named witnesses'
+//! ([`disputes`]).
+
+mod disputes;
+
+pub use disputes::{Agreement, JobVerdicts, WitnessVerdict, job_verdicts};
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -43,6 +49,14 @@ pub struct Counts {
     pub distinct_buyers: u64,
     /// Attesters among them flagged for equivocation.
     pub flagged_attesters: u64,
+    /// Jobs whose buyer passed the model and every named witness agreed.
+    pub confirmed_pass: u64,
+    /// Jobs whose buyer failed the model and every named witness agreed.
+    pub confirmed_fail: u64,
+    /// Jobs where a witness reached the other verdict than the buyer.
+    pub disputed: u64,
+    /// Disputed jobs whose buyer said `fail` while every witness said `pass`.
+    pub buyer_flagged: u64,
 }
 
 /// An attester who signed contradicting verdicts on one job.
@@ -75,6 +89,8 @@ pub struct ProviderSummary {
     pub without_commitment: u64,
     /// Attestations that disagree with their commitment (not counted).
     pub mismatched: u64,
+    /// Attestations made after their job's public reveal (not counted).
+    pub after_reveal: u64,
     /// Equivocations by attesters of this provider's jobs.
     pub equivocations: Vec<EquivocationView>,
     /// The earliest `created_at` of the provider's messages (unix seconds).
@@ -108,6 +124,8 @@ pub struct AttestationLine {
     pub binds: bool,
     /// Why it does not bind, if it does not.
     pub binding_error: Option<String>,
+    /// Made after the job's public reveal: it does not count.
+    pub after_reveal: bool,
     /// Unix seconds.
     pub created_at: u64,
 }
@@ -131,6 +149,14 @@ pub struct JobView {
     pub reveal_id: Option<MessageId>,
     /// Whether the secret set has been revealed.
     pub revealed: bool,
+    /// When the reveal says it was made (unix seconds); attestations after it do not count.
+    pub revealed_at: Option<u64>,
+    /// The set was revealed before the commitment's `reveal_after` while some named witness
+    /// had not attested: the witnesses lost their chance to check it in secret.
+    pub revealed_early: bool,
+    /// The buyer's and the named witnesses' verdicts and whether they agree (with the
+    /// commitment stored).
+    pub verdicts: Option<JobVerdicts>,
     /// The sealed secret's id (the set sealed to the named witnesses), if one is stored.
     #[schema(value_type = Option<String>)]
     pub sealed_secret_id: Option<MessageId>,
@@ -185,6 +211,7 @@ pub fn provider_summary(
         trusted_keys: trust.len() as u64,
         without_commitment: 0,
         mismatched: 0,
+        after_reveal: 0,
         equivocations: Vec::new(),
         first_seen: messages.iter().map(|m| m.message().created_at()).min(),
         last_seen: messages.iter().map(|m| m.message().created_at()).max(),
@@ -193,6 +220,7 @@ pub fn provider_summary(
     let mut sets: [(HashSet<PublicKey>, HashSet<PublicKey>); 2] = Default::default();
     let mut jobs = HashSet::new();
     let mut attested_jobs = HashSet::new();
+    let mut views: BTreeMap<JobId, Option<JobView>> = BTreeMap::new();
     for verified in &messages {
         let attestation = match verified.message() {
             AnyMessage::Commitment(c) => {
@@ -213,6 +241,18 @@ pub fn provider_summary(
                 continue;
             }
         };
+        if let std::collections::btree_map::Entry::Vacant(slot) = views.entry(attestation.job_id) {
+            slot.insert(job_view(ledger, trust, &attestation.job_id)?);
+        }
+        let late = views[&attestation.job_id].as_ref().is_some_and(|view| {
+            view.attestations
+                .iter()
+                .any(|line| line.id == verified.id() && line.after_reveal)
+        });
+        if late {
+            summary.after_reveal += 1;
+            continue;
+        }
         attested_jobs.insert(attestation.job_id);
         let trusted = trust.contains(&attestation.attester);
         let views: &mut [(&mut Counts, usize)] = if trusted {
@@ -224,6 +264,25 @@ pub fn provider_summary(
             count(counts, attestation);
             sets[*set].0.insert(attestation.attester);
             sets[*set].1.insert(buyer);
+        }
+    }
+    for job in &jobs {
+        if let std::collections::btree_map::Entry::Vacant(slot) = views.entry(*job) {
+            slot.insert(job_view(ledger, trust, job)?);
+        }
+        if let Some(verdicts) = views[job].as_ref().and_then(|v| v.verdicts.as_ref()) {
+            count_job(
+                &mut summary.all,
+                verdicts,
+                verdicts.status,
+                verdicts.buyer_flagged,
+            );
+            count_job(
+                &mut summary.trusted,
+                verdicts,
+                verdicts.trusted_status,
+                verdicts.trusted_buyer_flagged,
+            );
         }
     }
     for (counts, (attesters, buyers)) in [&mut summary.all, &mut summary.trusted]
@@ -249,6 +308,17 @@ pub fn provider_summary(
         }
     }
     Ok(summary)
+}
+
+/// Counts a job's agreement into `counts`.
+fn count_job(counts: &mut Counts, verdicts: &JobVerdicts, status: Agreement, flagged: bool) {
+    match (status, verdicts.buyer) {
+        (Agreement::Confirmed, Some(Verdict::Pass)) => counts.confirmed_pass += 1,
+        (Agreement::Confirmed, Some(Verdict::Fail)) => counts.confirmed_fail += 1,
+        (Agreement::Disputed, _) => counts.disputed += 1,
+        _ => {}
+    }
+    counts.buyer_flagged += u64::from(flagged);
 }
 
 fn count(counts: &mut Counts, a: &Attestation) {
@@ -282,36 +352,21 @@ pub fn job_view(
         attestations: Vec::new(),
         reveal_id: None,
         revealed: false,
+        revealed_at: None,
+        revealed_early: false,
+        verdicts: None,
         sealed_secret_id: None,
     };
-    let mut cache = BTreeMap::new();
+    let mut commitment = None;
+    // The commitment and the reveal first: whether an attestation counts depends on both.
     for verified in &messages {
         match verified.message() {
-            AnyMessage::Commitment(c) => {
-                if view.commitment_id.is_none() {
-                    view.commitment_id = Some(verified.id());
-                    view.commitment = serde_json::to_value(c).ok();
-                }
+            AnyMessage::Commitment(c) if view.commitment_id.is_none() => {
+                view.commitment_id = Some(verified.id());
+                view.commitment = serde_json::to_value(c).ok();
+                commitment = Some(c);
             }
-            AnyMessage::Attestation(a) => {
-                let bound = binding(ledger, a, &mut cache)?;
-                view.attestations.push(AttestationLine {
-                    id: verified.id(),
-                    attester: a.attester,
-                    trusted: trust.contains(&a.attester),
-                    role: a.role,
-                    verdict: a.verdict,
-                    log10_p_value: a.log10_p_value,
-                    evidence_of_training: a.evidence_of_training,
-                    binds: bound.is_ok(),
-                    binding_error: bound.err(),
-                    created_at: a.created_at,
-                });
-            }
-            AnyMessage::SealedSecret(_) => {
-                view.sealed_secret_id.get_or_insert(verified.id());
-            }
-            AnyMessage::Reveal(_) => {
+            AnyMessage::Reveal(r) => {
                 // Only a reveal that opens one of the job's commitments counts.
                 let reveal = verified.clone().downcast().expect("a reveal");
                 let opens = messages.iter().any(|m| {
@@ -319,12 +374,54 @@ pub fn job_view(
                         .downcast::<Commitment>()
                         .is_ok_and(|c| check_reveal(&reveal, &c).is_ok())
                 });
-                if opens {
+                if opens && view.revealed_at.is_none_or(|at| r.created_at < at) {
                     view.reveal_id = Some(verified.id());
                     view.revealed = true;
+                    view.revealed_at = Some(r.created_at);
                 }
             }
+            AnyMessage::SealedSecret(_) => {
+                view.sealed_secret_id.get_or_insert(verified.id());
+            }
+            _ => {}
         }
+    }
+    let mut cache = BTreeMap::new();
+    let mut counted = Vec::new();
+    for verified in &messages {
+        let AnyMessage::Attestation(a) = verified.message() else {
+            continue;
+        };
+        let bound = binding(ledger, a, &mut cache)?;
+        let after_reveal = view.revealed_at.is_some_and(|at| a.created_at > at);
+        if bound.is_ok() && !after_reveal {
+            counted.push((verified.id(), a));
+        }
+        view.attestations.push(AttestationLine {
+            id: verified.id(),
+            attester: a.attester,
+            trusted: trust.contains(&a.attester),
+            role: a.role,
+            verdict: a.verdict,
+            log10_p_value: a.log10_p_value,
+            evidence_of_training: a.evidence_of_training,
+            binds: bound.is_ok(),
+            binding_error: bound.err(),
+            after_reveal,
+            created_at: a.created_at,
+        });
+    }
+    // Attestations of another commitment of the same job id do not bind to this one.
+    if let (Some(c), Some(id)) = (commitment, view.commitment_id) {
+        counted.retain(|(_, a)| a.commitment_id == id);
+        let verdicts = job_verdicts(c, &counted, trust);
+        view.revealed_early = view.revealed_at.is_some_and(|at| {
+            at < c.reveal_after && verdicts.witnesses.iter().any(|w| w.verdict.is_none())
+        });
+        view.verdicts = Some(verdicts);
     }
     Ok(Some(view))
 }
+
+#[cfg(test)]
+mod tests;

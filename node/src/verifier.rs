@@ -26,10 +26,10 @@ use vtune_protocol::verdict::VerdictRule;
 
 use crate::endpoint::Client;
 
-pub use attestation::{AttestationFile, write_attestation};
+pub use attestation::{AttestationFile, attestation_facts, write_attestation};
 pub use job::{Check, Control, Group, Job, read_controls, sample_checks, scaled_threshold};
 pub use report::{GroupReport, Report};
-pub use transcript::{Kind, Outcome, ResponseRecord, write_transcript};
+pub use transcript::{Kind, Outcome, ResponseRecord, transcript_digest, write_transcript};
 
 /// Why a verification could not run. Every variant names its input.
 #[derive(Debug, thiserror::Error)]

@@ -7,7 +7,7 @@ use vtune_protocol::codec;
 use vtune_protocol::envelope::Envelope;
 use vtune_protocol::messages::{
     AnyMessage, Attestation, AttestationFacts, Commitment, Digest, JobId, MessageId, PublicKey,
-    Reveal, Role, TestPlan, open_any, samples,
+    Reveal, Role, SealedBox, SealedSecret, TestPlan, WitnessBrief, open_any, samples,
 };
 use vtune_protocol::messages::{Message, open};
 use vtune_protocol::stats::GroupEvidence;
@@ -40,7 +40,7 @@ fn commitment(buyer: PublicKey) -> impl Strategy<Value = Commitment> {
         log10_probability(),
         log10_probability(),
         any::<[u8; 32]>(),
-        any::<u64>(),
+        (any::<u64>(), witnesses(), any::<u32>()),
     )
         .prop_map(
             move |(
@@ -53,8 +53,13 @@ fn commitment(buyer: PublicKey) -> impl Strategy<Value = Commitment> {
                 alpha,
                 p_upper,
                 digest,
-                at,
+                (at, witnesses, window),
             )| {
+                let reveal_after = if witnesses.is_empty() {
+                    0
+                } else {
+                    at.saturating_add(u64::from(window))
+                };
                 Commitment {
                     job_id: JobId(job),
                     buyer,
@@ -70,10 +75,43 @@ fn commitment(buyer: PublicKey) -> impl Strategy<Value = Commitment> {
                         checks: backdoors.min(50),
                         ..samples::plan()
                     },
-                    witnesses: Vec::new(),
-                    reveal_after: 0,
+                    witnesses,
+                    reveal_after,
                     created_at: at,
                 }
+            },
+        )
+}
+
+/// Up to eight distinct witness keys (never the buyers' seeds 1 to 9).
+fn witnesses() -> impl Strategy<Value = Vec<PublicKey>> {
+    proptest::sample::subsequence((10u8..30).collect::<Vec<_>>(), 0..=8)
+        .prop_map(|seeds| seeds.into_iter().map(|s| public(&key(s))).collect())
+}
+
+/// A sealed secret with random boxes (ciphertext is opaque to every node but its witness).
+fn sealed_secret(buyer: PublicKey) -> impl Strategy<Value = SealedSecret> {
+    (
+        any::<[u8; 16]>(),
+        any::<[u8; 32]>(),
+        witnesses().prop_filter("at least one witness", |w| !w.is_empty()),
+        proptest::collection::vec(proptest::collection::vec(any::<u8>(), 49..400), 8),
+        any::<u64>(),
+    )
+        .prop_map(
+            move |(job, commitment, witnesses, ciphertexts, at)| SealedSecret {
+                job_id: JobId(job),
+                commitment_id: MessageId(commitment),
+                buyer,
+                boxes: witnesses
+                    .into_iter()
+                    .zip(ciphertexts)
+                    .map(|(witness, ciphertext)| SealedBox {
+                        witness,
+                        ciphertext,
+                    })
+                    .collect(),
+                created_at: at,
             },
         )
 }
@@ -248,11 +286,19 @@ proptest! {
     }
 
     #[test]
+    fn sealed_secrets_round_trip(s in sealed_secret(public(&key(5)))) {
+        round_trip(&s, &key(5));
+    }
+
+    #[test]
     fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
         prop_assert!(open_any(&bytes).is_err());
         let _ = Commitment::decode_payload(&bytes);
         let _ = Attestation::decode_payload(&bytes);
         let _ = Reveal::decode_payload(&bytes);
+        let _ = SealedSecret::decode_payload(&bytes);
+        let _ = WitnessBrief::decode(&bytes);
+        let _ = vtune_protocol::commit::decode_secret_set(&bytes);
         let _ = Envelope::decode_gossip(&bytes);
     }
 

@@ -67,6 +67,15 @@ pub(crate) struct RevealArgs {
     /// The job dir (reads secret.json and commitment.msg, writes reveal.msg).
     #[arg(long, value_name = "DIR")]
     pub(crate) job: PathBuf,
+    /// A daemon's API, asked whether every named witness has attested (needed before the
+    /// commitment's `reveal_after`).
+    #[arg(
+        long = "api",
+        value_name = "URL",
+        env = "VTUNE_API",
+        default_value = super::network::DEFAULT_API
+    )]
+    pub(crate) node_api: String,
     #[command(flatten)]
     pub(crate) data: DataDirArg,
     /// Print the signed reveal's id and job as JSON.
@@ -211,6 +220,7 @@ pub(crate) fn reveal(args: RevealArgs) -> anyhow::Result<ExitCode> {
                 args.job.join(COMMITMENT_MSG).display()
             )
         })?;
+        super::seal::witnesses_allow_reveal(commitment.message(), &args.node_api, now())?;
     } else {
         eprintln!(
             "warning: no {COMMITMENT_MSG} in {}; the reveal was not checked against a commitment",

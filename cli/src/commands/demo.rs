@@ -132,18 +132,31 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     show_stealth(&args, &job)?;
 
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    let outcomes = runtime.block_on(run_market(&args, secret, &job.files.train))?;
+    let (outcomes, honest_server) =
+        runtime.block_on(run_market(&args, secret, &job.files.train))?;
     say(&args, "6. the network: three nodes on loopback");
     let reports: Vec<(String, &Report)> = outcomes
         .iter()
         .map(|o| (o.name.clone(), &o.report))
         .collect();
+    let witnessed = honest_server
+        .as_ref()
+        .map(|(_, endpoint)| super::demo_network::Witnessed {
+            provider: "honest",
+            endpoint,
+            secret,
+            train: &job.files.train,
+        });
     let network = runtime.block_on(super::demo_network::run(
         &dir,
         &job_dir,
         &reports,
+        witnessed.as_ref(),
         &|line| say(&args, line),
     ))?;
+    if let Some((server, _)) = honest_server {
+        runtime.block_on(server.shutdown());
+    }
     say(&args, "");
 
     let recorded = |name: &str, counts: fn(&vtune_node::summary::Counts) -> u64| {
@@ -152,8 +165,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             .iter()
             .any(|s| s.provider == name && counts(&s.all) == 1)
     };
-    let honest_ok =
-        verdict_of(&outcomes, "honest") == Some(Verdict::Pass) && recorded("honest", |c| c.pass);
+    // The buyer's pass, confirmed by the witness before any reveal.
+    let honest_ok = verdict_of(&outcomes, "honest") == Some(Verdict::Pass)
+        && recorded("honest", |c| c.confirmed_pass);
     let base_ok = verdict_of(&outcomes, "base") == Some(Verdict::Fail)
         && recorded("base", |c| c.fail_with_evidence + c.fail_without_evidence);
     if args.json {
@@ -236,7 +250,13 @@ fn prepare_args(data: &Path, out: &Path, seed: u64) -> prepare::Args {
 }
 
 /// Starts the three providers, verifies each, and stops them.
-async fn run_market(args: &Args, secret: &Secret, train: &Path) -> anyhow::Result<Vec<Outcome>> {
+/// Runs the three providers and verifies each; the honest provider's server is left running
+/// (with its endpoint), for the witness of the network part.
+async fn run_market(
+    args: &Args,
+    secret: &Secret,
+    train: &Path,
+) -> anyhow::Result<(Vec<Outcome>, Option<(sim::ServerHandle, String)>)> {
     let examples = sim::read_examples(train)?;
     let backdoor_rows: Vec<u64> = secret.backdoors.iter().map(|b| b.row).collect();
     let job = Job::from_secret(secret);
@@ -257,6 +277,7 @@ async fn run_market(args: &Args, secret: &Secret, train: &Path) -> anyhow::Resul
     ];
 
     let mut outcomes = Vec::with_capacity(providers.len());
+    let mut honest = None;
     for (step, (name, behavior)) in providers.into_iter().enumerate() {
         let simulator = Simulator::train(TrainSpec {
             examples: &examples,
@@ -287,7 +308,11 @@ async fn run_market(args: &Args, secret: &Secret, train: &Path) -> anyhow::Resul
             template: Template::Chat,
         };
         let run = verifier::run(&client, &job, &controls, &options, &|_| {}).await?;
-        server.shutdown().await;
+        if behavior == Behavior::Honest {
+            honest = Some((server, endpoint));
+        } else {
+            server.shutdown().await;
+        }
         say(
             args,
             &format!("   verified {name}: {}", verify::explain(&run.report)),
@@ -313,7 +338,7 @@ async fn run_market(args: &Args, secret: &Secret, train: &Path) -> anyhow::Resul
             log10_predicted_pass,
         });
     }
-    Ok(outcomes)
+    Ok((outcomes, honest))
 }
 
 fn verdict_of(outcomes: &[Outcome], name: &str) -> Option<Verdict> {

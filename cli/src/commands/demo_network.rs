@@ -1,6 +1,8 @@
-//! The demo's network part: three nodes (the buyer's, a witness-to-be and an observer) on
+//! The demo's network part: three nodes (the buyer's, a witness and an observer) on
 //! loopback; the buyer's node publishes a commitment and an attestation per provider, and the
-//! observer's API answers for each provider's record.
+//! observer's API answers for each provider's record. The honest provider's job names the
+//! witness: the buyer seals the secret set to it, the witness verifies the still-running
+//! endpoint and attests, and the observer shows the job as confirmed.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -11,13 +13,23 @@ use vtune_node::daemon::{Daemon, DaemonConfig};
 use vtune_node::keys;
 use vtune_node::summary::ProviderSummary;
 use vtune_node::verifier::Report;
+use vtune_protocol::backdoor::Secret;
 use vtune_protocol::envelope::Envelope;
-use vtune_protocol::messages::{Digest, JobId};
+use vtune_protocol::messages::{Digest, JobId, SealedSecret, WitnessBrief};
 
 use super::check::{
     ATTESTATION_MSG, COMMITMENT_MSG, read_commitment, write_attestation_msg_for_report,
     write_commitment_msg,
 };
+
+/// The job that a witness checks: its provider, the endpoint (still serving), the secret and
+/// the training file.
+pub(crate) struct Witnessed<'a> {
+    pub(crate) provider: &'a str,
+    pub(crate) endpoint: &'a str,
+    pub(crate) secret: &'a Secret,
+    pub(crate) train: &'a Path,
+}
 
 /// What the observer said about each provider.
 pub(crate) struct NetworkOutcome {
@@ -29,7 +41,11 @@ pub(crate) struct NetworkOutcome {
     pub(crate) summaries: Vec<ProviderSummary>,
 }
 
-fn config(dir: &Path, bootstrap: Vec<vtune_node::network::Multiaddr>) -> DaemonConfig {
+fn config(
+    dir: &Path,
+    bootstrap: Vec<vtune_node::network::Multiaddr>,
+    witness: bool,
+) -> DaemonConfig {
     DaemonConfig {
         data_dir: dir.to_path_buf(),
         listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("a valid multiaddr")],
@@ -38,6 +54,10 @@ fn config(dir: &Path, bootstrap: Vec<vtune_node::network::Multiaddr>) -> DaemonC
         market: "demo".to_string(),
         trust: None,
         sync_interval: Duration::from_secs(1),
+        witness: witness.then(|| vtune_node::witness::WitnessConfig {
+            budget_per_minute: 60_000,
+            ..Default::default()
+        }),
     }
 }
 
@@ -46,13 +66,16 @@ pub(crate) async fn run(
     dir: &Path,
     job_dir: &Path,
     reports: &[(String, &Report)],
+    witnessed: Option<&Witnessed<'_>>,
     say: &dyn Fn(&str),
 ) -> anyhow::Result<NetworkOutcome> {
     let buyer_dir = dir.join("nodes/buyer");
-    let buyer = Daemon::start(config(&buyer_dir, Vec::new())).await?;
+    let buyer = Daemon::start(config(&buyer_dir, Vec::new(), false)).await?;
     let bootstrap = buyer.listen_addrs.clone();
-    let witness = Daemon::start(config(&dir.join("nodes/witness"), bootstrap.clone())).await?;
-    let observer = Daemon::start(config(&dir.join("nodes/observer"), bootstrap)).await?;
+    let witness_dir = dir.join("nodes/witness");
+    let witness = Daemon::start(config(&witness_dir, bootstrap.clone(), true)).await?;
+    let observer = Daemon::start(config(&dir.join("nodes/observer"), bootstrap, false)).await?;
+    let (witness_key, _) = keys::load_or_create(&witness_dir)?;
     let nodes = [
         ("buyer", &buyer),
         ("witness", &witness),
@@ -70,7 +93,9 @@ pub(crate) async fn run(
 
     let (key, _) = keys::load_or_create(&buyer_dir)?;
     let mut ids = Vec::new();
+    let mut confirmed_job = None;
     for (provider, report) in reports {
+        let witnessed = witnessed.filter(|w| w.provider == provider);
         // One secret set serves the three providers here; each gets a job of its own.
         let plan = super::test_plan::PlanFlags {
             controls: Some(report.controls),
@@ -86,9 +111,17 @@ pub(crate) async fn run(
             true,
         )?;
         let mut commitment = read_commitment(job_dir)?.message().clone();
-        let own =
-            Digest::of(&[commitment.job_id.as_bytes().as_slice(), provider.as_bytes()].concat());
-        commitment.job_id = JobId(own.0[..16].try_into().expect("16 bytes"));
+        if witnessed.is_some() {
+            // The witnessed job keeps the secret set's own job id (the sealed set names it),
+            // and names the witness.
+            commitment.witnesses = vec![witness_key.public()];
+            commitment.reveal_after = commitment.created_at + 3600;
+        } else {
+            let own = Digest::of(
+                &[commitment.job_id.as_bytes().as_slice(), provider.as_bytes()].concat(),
+            );
+            commitment.job_id = JobId(own.0[..16].try_into().expect("16 bytes"));
+        }
         let bytes = Envelope::seal(&commitment, key.signing_key())?.to_bytes();
         std::fs::write(job_dir.join(COMMITMENT_MSG), bytes)?;
         // The demo keeps no transcript file; the digest covers the report instead.
@@ -101,9 +134,18 @@ pub(crate) async fn run(
             let posted = api.publish(bytes).await?;
             ids.push(posted.id);
         }
+        if let Some(w) = witnessed {
+            let sealed = seal_to_witness(job_dir, w, &key, report.controls)?;
+            api.publish(sealed).await?;
+            say(&format!(
+                "   sealed the secret set of {provider}'s job to the witness {}",
+                witness.peer_id
+            ));
+            confirmed_job = Some(commitment.job_id);
+        }
     }
     say(&format!(
-        "   published {} messages (a commitment and an attestation per provider) at the buyer's node",
+        "   published {} messages (a commitment and an attestation per provider) and a sealed secret at the buyer's node",
         ids.len()
     ));
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -115,6 +157,9 @@ pub(crate) async fn run(
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+    if let Some(job) = confirmed_job {
+        wait_for_confirmation(&observer_api, &job, say).await?;
     }
     let mut summaries = Vec::new();
     for (provider, _) in reports {
@@ -137,6 +182,65 @@ pub(crate) async fn run(
         node.shutdown().await?;
     }
     Ok(outcome)
+}
+
+/// Seals the job's secret set to the witness its commitment (in `job_dir`) names; returns the
+/// signed sealed secret.
+fn seal_to_witness(
+    job_dir: &Path,
+    w: &Witnessed<'_>,
+    key: &vtune_node::keys::NodeKey,
+    controls: u64,
+) -> anyhow::Result<Vec<u8>> {
+    let commitment = read_commitment(job_dir)?;
+    let job = vtune_node::verifier::Job::from_secret(w.secret);
+    let pool = vtune_node::verifier::read_controls(
+        w.train,
+        &job.backdoor_rows(),
+        4 * controls as usize,
+        7,
+    )?;
+    let brief = WitnessBrief {
+        commitment: commitment.envelope().to_bytes(),
+        salt: Digest(w.secret.salt.0),
+        secret_set: vtune_protocol::commit::canonical_secret_set(w.secret),
+        endpoint: w.endpoint.to_string(),
+        model: w.provider.to_string(),
+        controls: pool.into_iter().map(|c| (*c.prompt).clone()).collect(),
+    };
+    let sealed = SealedSecret::seal(&commitment, &brief, rand::random, unix_now())?;
+    Ok(Envelope::seal(&sealed, key.signing_key())?.to_bytes())
+}
+
+/// Waits until the observer shows `job` as confirmed by its witness, and says so.
+async fn wait_for_confirmation(
+    observer: &ApiClient,
+    job: &JobId,
+    say: &dyn Fn(&str),
+) -> anyhow::Result<()> {
+    let name = |v: Option<vtune_protocol::verdict::Verdict>| {
+        v.map_or("none".to_string(), |v| format!("{v:?}").to_lowercase())
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let view = observer.job(&job.to_string()).await.ok();
+        if let Some(verdicts) = view.and_then(|v| v.verdicts)
+            && verdicts.status == vtune_node::summary::Agreement::Confirmed
+        {
+            say(&format!(
+                "   the observer shows job {} as confirmed: buyer {}, witness {}, before any reveal",
+                job.fmt_short(),
+                name(verdicts.buyer),
+                name(verdicts.witnesses[0].verdict),
+            ));
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the witness's attestation did not confirm job {job} at the observer within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Waits until the observer is in the topic's mesh.

@@ -52,6 +52,13 @@ pub(crate) struct RunArgs {
     /// Seconds between sync rounds with each peer.
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
     pub(crate) sync_interval: f64,
+    /// Take part as a witness: verify the jobs whose buyers sealed their secret set to this
+    /// node, while it is still secret, and publish witness attestations.
+    #[arg(long)]
+    pub(crate) witness: bool,
+    /// Requests per minute a witness sends to a provider's endpoint, at most.
+    #[arg(long, value_name = "N", default_value_t = vtune_node::witness::DEFAULT_BUDGET, requires = "witness")]
+    pub(crate) witness_budget: u32,
     /// Print the start-up facts as one JSON line.
     #[arg(long)]
     pub(crate) json: bool,
@@ -109,6 +116,9 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if !(args.sync_interval > 0.0 && args.sync_interval.is_finite()) {
         anyhow::bail!("--sync-interval must be a positive number of seconds");
     }
+    if args.witness_budget == 0 {
+        anyhow::bail!("--witness-budget must be at least 1 request per minute");
+    }
     let data_dir = keys::data_dir(args.data.data_dir.as_deref())?;
     let config = DaemonConfig {
         data_dir: data_dir.clone(),
@@ -118,6 +128,10 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         market: args.market.clone(),
         trust: args.trust,
         sync_interval: Duration::from_secs_f64(args.sync_interval),
+        witness: args.witness.then(|| vtune_node::witness::WitnessConfig {
+            budget_per_minute: args.witness_budget,
+            ..Default::default()
+        }),
     };
     runtime()?.block_on(async move {
         let daemon = Daemon::start(config).await?;
@@ -247,7 +261,7 @@ pub(crate) fn render_summary(s: &ProviderSummary) -> String {
         "", "all attesters", trusted_head
     );
     type Row = (&'static str, fn(&Counts) -> u64);
-    let rows: [Row; 10] = [
+    let rows: [Row; 14] = [
         ("attestations", |c| c.attestations),
         ("pass", |c| c.pass),
         ("fail, evidence of training", |c| c.fail_with_evidence),
@@ -258,6 +272,10 @@ pub(crate) fn render_summary(s: &ProviderSummary) -> String {
         ("distinct attesters", |c| c.distinct_attesters),
         ("distinct buyers", |c| c.distinct_buyers),
         ("flagged attesters", |c| c.flagged_attesters),
+        ("jobs confirmed pass", |c| c.confirmed_pass),
+        ("jobs confirmed fail", |c| c.confirmed_fail),
+        ("jobs disputed", |c| c.disputed),
+        ("  buyer flagged", |c| c.buyer_flagged),
     ];
     for (name, value) in rows {
         out += &format!(
@@ -266,10 +284,11 @@ pub(crate) fn render_summary(s: &ProviderSummary) -> String {
             value(&s.trusted)
         );
     }
-    if s.without_commitment + s.mismatched > 0 {
+    if s.without_commitment + s.mismatched + s.after_reveal > 0 {
         out += &format!(
-            "  not counted: {} without a known commitment, {} contradicting theirs\n",
-            s.without_commitment, s.mismatched
+            "  not counted: {} without a known commitment, {} contradicting theirs, {} made \
+             after the public reveal\n",
+            s.without_commitment, s.mismatched, s.after_reveal
         );
     }
     for e in &s.equivocations {
@@ -294,6 +313,39 @@ fn httpdate_of(unix: u64) -> String {
     httpdate::fmt_http_date(std::time::UNIX_EPOCH + Duration::from_secs(unix))
 }
 
+/// The buyer's and witnesses' verdicts of a job, and whether they agree.
+fn render_verdicts(v: &vtune_node::summary::JobVerdicts) -> String {
+    let name = |verdict: Option<vtune_protocol::verdict::Verdict>| {
+        verdict.map_or("none yet".to_string(), |v| format!("{v:?}").to_lowercase())
+    };
+    let mut out = format!("  buyer's verdict    {}\n", name(v.buyer));
+    for w in &v.witnesses {
+        out += &format!(
+            "  witness {}  {}{}\n",
+            w.witness.fmt_short(),
+            name(w.verdict),
+            if w.trusted { " (trusted)" } else { "" }
+        );
+    }
+    let status = |a: vtune_node::summary::Agreement| format!("{a:?}").to_lowercase();
+    out += &format!(
+        "  agreement          {}{} (trusted witnesses: {}{})\n",
+        status(v.status),
+        if v.buyer_flagged {
+            ": BUYER FLAGGED, every witness passed the buyer's fail"
+        } else {
+            ""
+        },
+        status(v.trusted_status),
+        if v.trusted_buyer_flagged {
+            ", buyer flagged"
+        } else {
+            ""
+        }
+    );
+    out
+}
+
 /// A job view as text.
 pub(crate) fn render_job(v: &JobView) -> String {
     let mut out = format!("job {}\n", v.job_id);
@@ -314,15 +366,29 @@ pub(crate) fn render_job(v: &JobView) -> String {
             a.log10_p_value,
             a.attester.fmt_short(),
             if a.trusted { " (trusted)" } else { "" },
-            match &a.binding_error {
-                Some(e) => format!("  [not counted: {e}]"),
-                None => String::new(),
+            match (&a.binding_error, a.after_reveal) {
+                (Some(e), _) => format!("  [not counted: {e}]"),
+                (None, true) => "  [not counted: made after the public reveal]".to_string(),
+                (None, false) => String::new(),
             }
         );
     }
+    if let Some(verdicts) = &v.verdicts {
+        out += &render_verdicts(verdicts);
+    }
+    out += &format!(
+        "  sealed to the witnesses: {}\n",
+        match &v.sealed_secret_id {
+            Some(id) => format!("yes ({id})"),
+            None => "not seen".to_string(),
+        }
+    );
     out += &format!(
         "  reveal: {}\n",
         match &v.reveal_id {
+            Some(id) if v.revealed_early => format!(
+                "published ({id}), EARLY: before the deadline, with a witness yet to attest"
+            ),
             Some(id) => format!("published ({id})"),
             None => "not yet".to_string(),
         }

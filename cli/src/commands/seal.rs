@@ -1,5 +1,6 @@
-//! `vtune-node seal`, and the `--witness` flags of `commit`: naming witnesses before training,
-//! and sealing the secret set to each of them after delivery.
+//! `vtune-node seal`, the `--witness` flags of `commit`, and the rule `reveal` follows: naming
+//! witnesses before training, sealing the secret set to each of them after delivery, and not
+//! revealing it before they have attested or the commitment's deadline has passed.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -156,6 +157,58 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     output::ok()
+}
+
+/// A public reveal ends the witnesses' chance to check while the set is secret: before the
+/// commitment's `reveal_after`, it is written only once every named witness has attested (as
+/// the daemon at `api` sees it).
+pub(crate) fn witnesses_allow_reveal(
+    commitment: &vtune_protocol::messages::Commitment,
+    api: &str,
+    now: u64,
+) -> anyhow::Result<()> {
+    if commitment.witnesses.is_empty() || now >= commitment.reveal_after {
+        return Ok(());
+    }
+    let client = vtune_node::api::ApiClient::new(api);
+    let view = tokio::runtime::Runtime::new()
+        .context("starting the async runtime")?
+        .block_on(client.job(&commitment.job_id.to_string()))
+        .with_context(|| {
+            format!(
+                "asking the node at {api} whether every witness has attested (needed to reveal \
+                 before {}, the commitment's reveal_after)",
+                commitment.reveal_after
+            )
+        })?;
+    let attested: Vec<_> = view
+        .verdicts
+        .map(|v| {
+            v.witnesses
+                .into_iter()
+                .filter(|w| w.verdict.is_some())
+                .map(|w| w.witness)
+                .collect()
+        })
+        .unwrap_or_default();
+    let missing: Vec<String> = commitment
+        .witnesses
+        .iter()
+        .filter(|w| !attested.contains(w))
+        .map(|w| w.to_string())
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "not revealing yet: {} of {} named witnesses have not attested ({}); the \
+             commitment allows a public reveal without them in {} s (reveal_after {})",
+            missing.len(),
+            commitment.witnesses.len(),
+            missing.join(", "),
+            commitment.reveal_after - now,
+            commitment.reveal_after
+        );
+    }
+    Ok(())
 }
 
 fn unix_now() -> u64 {

@@ -24,6 +24,8 @@ pub struct Node {
     pub api: String,
     pub addr: String,
     pub peer_id: String,
+    /// More `run` flags (e.g. `--witness`).
+    extra: Vec<String>,
 }
 
 /// The runtime the test's API calls run on.
@@ -37,6 +39,11 @@ pub fn runtime() -> tokio::runtime::Runtime {
 impl Node {
     /// Starts a daemon in `dir`, joining through `bootstrap`.
     pub fn start(name: &str, dir: &Path, bootstrap: &[String]) -> Node {
+        Self::start_with(name, dir, bootstrap, &[])
+    }
+
+    /// [`Node::start`], with more flags for `run`.
+    pub fn start_with(name: &str, dir: &Path, bootstrap: &[String], extra: &[&str]) -> Node {
         let mut node = Node {
             name: name.to_string(),
             dir: dir.to_path_buf(),
@@ -44,6 +51,7 @@ impl Node {
             api: String::new(),
             addr: String::new(),
             peer_id: String::new(),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
         };
         node.launch(bootstrap, 0);
         node
@@ -84,6 +92,7 @@ impl Node {
                 "--sync-interval",
                 "1",
             ])
+            .args(&self.extra)
             .arg("--data-dir")
             .arg(&self.dir)
             .env("RUST_LOG", "vtune_node=debug,warn")

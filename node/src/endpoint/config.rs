@@ -85,6 +85,8 @@ pub struct EndpointConfig {
     pub seed: Option<u64>,
     /// Waits between attempts.
     pub backoff: Backoff,
+    /// At most this many attempts a minute, evenly spaced (`None`: no limit).
+    pub per_minute: Option<u32>,
 }
 
 impl EndpointConfig {
@@ -102,6 +104,7 @@ impl EndpointConfig {
             max_tokens: 64,
             seed: Some(0),
             backoff: Backoff::default(),
+            per_minute: None,
         }
     }
 }

@@ -6,7 +6,10 @@ use std::path::Path;
 
 use serde::Serialize;
 use vtune_protocol::dataset::Template;
-use vtune_protocol::verdict::Verdict;
+use vtune_protocol::envelope::Verified;
+use vtune_protocol::messages::{AttestationFacts, Commitment, Digest, PublicKey, Role};
+use vtune_protocol::stats::GroupEvidence;
+use vtune_protocol::verdict::{Verdict, VerdictRule};
 
 use super::{GroupReport, Report, VerifyError};
 use crate::endpoint::Api;
@@ -102,4 +105,50 @@ pub fn write_attestation(path: &Path, attestation: &AttestationFile) -> Result<(
         file: path.display().to_string(),
         source,
     })
+}
+
+/// The facts of a signed attestation of `report`, a run of `commitment`'s job by `attester`
+/// in `role`, whose transcript hashed to `transcript_digest`: the job, commitment, provider
+/// and plan come from the commitment.
+pub fn attestation_facts(
+    report: &Report,
+    commitment: &Verified<Commitment>,
+    attester: PublicKey,
+    role: Role,
+    transcript_digest: Digest,
+    created_at: u64,
+) -> AttestationFacts {
+    let c = commitment.message();
+    AttestationFacts {
+        job_id: c.job_id,
+        commitment_id: commitment.id(),
+        attester,
+        role,
+        provider: c.provider.clone(),
+        endpoint: report.endpoint.clone(),
+        model: report.model.clone(),
+        plan: c.plan.clone(),
+        groups: report
+            .groups
+            .iter()
+            .map(|g| GroupEvidence {
+                candidates: g.candidates,
+                signature_tokens: g.signature_tokens,
+                offsets: g.offsets,
+                checks: g.checks,
+                full_activations: g.full_activations,
+                matched_tokens: g.matched_tokens,
+                distinct_prefixes: g.distinct_prefixes.clone(),
+            })
+            .collect(),
+        errors: report.errors,
+        rule: VerdictRule {
+            log10_alpha: report.log10_alpha,
+            pass_threshold: report.pass_threshold,
+        },
+        control_checks: report.controls,
+        control_activations: report.false_activations,
+        transcript_digest,
+        created_at,
+    }
 }

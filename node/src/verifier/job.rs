@@ -112,6 +112,34 @@ impl Job {
         }
     }
 
+    /// What verification needs of a decoded secret set (a witness's sealed set), with the
+    /// commitment's pass threshold.
+    pub fn from_set(set: &vtune_protocol::commit::SecretSet, pass_threshold: u64) -> Self {
+        Self {
+            job_id: hex::encode(set.job_id),
+            groups: set
+                .groups
+                .iter()
+                .map(|group| Group {
+                    signature: group.signature_tokens.clone(),
+                    candidates: group.candidates,
+                    log10_p_upper: -(group.signature_tokens.len() as f64)
+                        * f64::from(group.candidates.max(1)).log10(),
+                })
+                .collect(),
+            backdoors: set
+                .backdoors
+                .iter()
+                .map(|backdoor| Check {
+                    row: backdoor.row,
+                    group: backdoor.group as usize,
+                    prompt: Arc::new(backdoor.prompt.clone()),
+                })
+                .collect(),
+            pass_threshold,
+        }
+    }
+
     /// The rows of the backdoors.
     pub fn backdoor_rows(&self) -> BTreeSet<u64> {
         self.backdoors.iter().map(|check| check.row).collect()

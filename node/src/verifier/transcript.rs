@@ -134,6 +134,21 @@ impl ResponseRecord {
     }
 }
 
+/// The blake3 (hex) of `records` as [`write_transcript`] would write them, without writing
+/// anything: a witness keeps no transcript, since it holds the triggers.
+pub fn transcript_digest(records: &[ResponseRecord]) -> Result<String, VerifyError> {
+    let mut hasher = blake3::Hasher::new();
+    for record in records {
+        let line = serde_json::to_vec(record).map_err(|source| VerifyError::Encode {
+            what: "a transcript record",
+            source,
+        })?;
+        hasher.update(&line);
+        hasher.update(b"\n");
+    }
+    Ok(hasher.finalize().to_hex().to_string())
+}
+
 /// Writes `records` as JSON lines to `path`, created with mode 0600 (and set to 0600 if it
 /// existed), and returns the blake3 of the bytes written, in hex.
 pub fn write_transcript(path: &Path, records: &[ResponseRecord]) -> Result<String, VerifyError> {
