@@ -207,6 +207,7 @@ fn seal_to_witness(
         endpoint: w.endpoint.to_string(),
         model: w.provider.to_string(),
         controls: pool.into_iter().map(|c| (*c.prompt).clone()).collect(),
+        api_key: String::new(),
     };
     let sealed = SealedSecret::seal(&commitment, &brief, rand::random, unix_now())?;
     Ok(Envelope::seal(&sealed, key.signing_key())?.to_bytes())

@@ -77,6 +77,10 @@ pub(crate) struct Args {
     /// The model name the witnesses request.
     #[arg(long)]
     pub(crate) model: String,
+    /// The environment variable holding the endpoint's API key, sealed to the witnesses so
+    /// that they query as the buyer does [default: OPENAI_API_KEY, when set].
+    #[arg(long, value_name = "VAR")]
+    pub(crate) api_key_env: Option<String>,
     /// Publish the commitment and the sealed secret to this daemon's API, which stores and
     /// gossips them.
     #[arg(long, value_name = "URL")]
@@ -122,6 +126,18 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         endpoint: args.endpoint.clone(),
         model: args.model.clone(),
         controls,
+        api_key: match &args.api_key_env {
+            Some(var) => std::env::var(var)
+                .ok()
+                .filter(|key| !key.trim().is_empty())
+                .with_context(|| format!("--api-key-env {var}: the variable is unset or empty"))?
+                .trim()
+                .to_string(),
+            None => std::env::var("OPENAI_API_KEY")
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
+        },
     };
     // `seal` checks that the set hashes to the commitment's digest before it seals anything.
     let sealed = SealedSecret::seal(&commitment, &brief, rand::random, unix_now())

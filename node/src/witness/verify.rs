@@ -10,7 +10,7 @@ use vtune_protocol::envelope::{Envelope, Verified};
 use vtune_protocol::messages::{Attestation, Role, SealedError, SealedSecret};
 
 use super::WitnessConfig;
-use crate::endpoint::{Client, EndpointConfig, EndpointError};
+use crate::endpoint::{ApiKey, Client, EndpointConfig, EndpointError};
 use crate::keys::NodeKey;
 use crate::verifier::{self, Control, Job, Options, VerifyError};
 
@@ -74,6 +74,9 @@ pub async fn verify_sealed(
     let seed: u64 = rand::random();
     let controls = draw_controls(&checked.brief.controls, c.plan.controls, seed)?;
     let mut endpoint = EndpointConfig::new(&checked.brief.endpoint, &checked.brief.model);
+    if !checked.brief.api_key.is_empty() {
+        endpoint.api_key = Some(ApiKey::new(checked.brief.api_key.clone()));
+    }
     endpoint.api = c.plan.route;
     endpoint.max_tokens = c.plan.max_tokens;
     endpoint.seed = Some(seed);
@@ -197,6 +200,43 @@ mod tests {
                 .message(),
         )
         .unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_witness_queries_with_the_buyers_sealed_key() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (buyer, witness) = (NodeKey::from_seed([1; 32]), NodeKey::from_seed([2; 32]));
+        // A server that keeps the head of every request and answers each with a 500.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/v1", listener.local_addr().unwrap());
+        let heads = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let seen = heads.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut buffer = vec![0u8; 64 * 1024];
+                let n = socket.read(&mut buffer).await.unwrap_or(0);
+                seen.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&buffer[..n]).to_ascii_lowercase());
+                let _ = socket
+                    .write_all(b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .await;
+            }
+        });
+        let sealed = sealed_job(&buyer, &witness, &url);
+        let config = WitnessConfig {
+            max_retries: 0,
+            ..WitnessConfig::default()
+        };
+        verify_sealed(&sealed, &witness, &config, 9).await.unwrap();
+        let heads = heads.lock().unwrap();
+        assert!(!heads.is_empty());
+        assert!(
+            heads
+                .iter()
+                .all(|head| head.contains("authorization: bearer sk-sample")),
+            "{heads:?}"
+        );
     }
 
     #[tokio::test]

@@ -102,7 +102,7 @@ pub fn witnessed_commitment(
 }
 
 /// What the sample buyer seals to its witnesses: the signed commitment `commitment` (envelope
-/// bytes), the sample salt and set, an endpoint, a model and two control prompts.
+/// bytes), the sample salt and set, an endpoint, a model, two control prompts and an API key.
 pub fn witness_brief(commitment: Vec<u8>) -> WitnessBrief {
     WitnessBrief {
         commitment,
@@ -114,6 +114,7 @@ pub fn witness_brief(commitment: Vec<u8>) -> WitnessBrief {
             Prompt::Text("How many pears?".to_string()),
             Prompt::Text("How many plums?".to_string()),
         ],
+        api_key: "sk-sample".to_string(),
     }
 }
 

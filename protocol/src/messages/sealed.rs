@@ -53,7 +53,8 @@ payload!(
 
 /// What a witness is sealed: everything it needs to verify the job as the buyer would.
 /// Encoded like a message payload (bincode 2, canonical); never stored or sent in the clear.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Its `Debug` form shows neither the set, the salt nor the key.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct WitnessBrief {
     /// The job's signed commitment, as envelope bytes: its id must be the sealed secret's
     /// `commitment_id`, and it fixes the test (plan, alpha, threshold).
@@ -71,6 +72,25 @@ pub struct WitnessBrief {
     /// Untriggered prompts from the training file's other rows, from which the witness draws
     /// its control checks (at least the plan's `controls`).
     pub controls: Vec<Prompt>,
+    /// The bearer token the buyer queries the endpoint with (empty for none): the witness
+    /// sends the buyer's own key, so that the provider cannot tell its requests apart.
+    pub api_key: String,
+}
+
+impl std::fmt::Debug for WitnessBrief {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WitnessBrief")
+            .field("commitment_bytes", &self.commitment.len())
+            .field(
+                "secret_set",
+                &format_args!("<{} bytes>", self.secret_set.len()),
+            )
+            .field("endpoint", &self.endpoint)
+            .field("model", &self.model)
+            .field("controls", &self.controls.len())
+            .field("api_key", &format_args!("<redacted>"))
+            .finish_non_exhaustive()
+    }
 }
 
 /// A brief that has been checked against its commitment: the parts a witness runs.
