@@ -33,7 +33,7 @@ pub use prepare::{
     PrepareOptions, Prepared, Stage, StealthReport, prepare,
 };
 pub use secret::{
-    Digest, HexBytes, JobId, SECRET_VERSION, Salt, Secret, SecretBackdoor, SecretError, SecretGroup,
+    Digest, JobId, SECRET_VERSION, Salt, Secret, SecretBackdoor, SecretError, SecretGroup,
 };
 pub use selection::{
     RowSet, backdoors_for_fraction, choose_rows, default_backdoor_count, group_sizes,

@@ -139,7 +139,7 @@ impl CommitmentFile {
         Self {
             version: COMMITMENT_VERSION,
             job_id: secret.job_id,
-            commitment: crate::backdoor::HexBytes(commitment_digest(secret)),
+            commitment: crate::ids::Digest(commitment_digest(secret)),
             train_digest: secret.train_digest,
             layout: secret.layout,
             rows: secret.rows,

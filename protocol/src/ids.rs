@@ -1,4 +1,5 @@
-//! Fixed-size byte strings on the wire: job ids, digests, message ids, keys and signatures.
+//! Fixed-size byte strings: job ids, digests, salts, message ids, keys and signatures, shared
+//! by the secret set and the messages.
 //!
 //! On the wire (bincode) each is its raw bytes, with no length prefix. In JSON and other
 //! human-readable formats each is a lowercase hex string, and `Display` prints the same hex.
@@ -8,7 +9,7 @@ use std::str::FromStr;
 
 /// A hex string that does not decode to the expected number of bytes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{input}` is not {len} bytes of hex")]
+#[error("`{input}` is not {len} bytes of hex ({} hex digits)", 2 * len)]
 pub struct ParseHexError {
     /// The text that failed to parse (cut to 80 characters).
     pub input: String,
@@ -30,6 +31,11 @@ macro_rules! byte_array {
             /// The raw bytes.
             pub fn as_bytes(&self) -> &[u8; $len] {
                 &self.0
+            }
+
+            /// The lowercase hex form (as `Display` writes it).
+            pub fn to_hex(&self) -> String {
+                hex::encode(self.0)
             }
 
             /// The first 5 bytes in hex, for logs.
@@ -100,6 +106,11 @@ byte_array!(
 byte_array!(
     /// A blake3 digest (training file, commitment, transcript).
     Digest,
+    32
+);
+byte_array!(
+    /// A commitment's salt: 32 random bytes, secret until the reveal.
+    Salt,
     32
 );
 byte_array!(

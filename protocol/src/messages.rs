@@ -38,7 +38,7 @@ mod reveal;
 pub mod samples;
 mod sealed;
 
-pub use crate::ids::{Digest, JobId, MessageId, ParseHexError, PublicKey, SignatureBytes};
+pub use crate::ids::{Digest, JobId, MessageId, ParseHexError, PublicKey, Salt, SignatureBytes};
 pub use attestation::{Attestation, AttestationFacts, Role};
 pub use binding::check_attestation_binding;
 pub use commitment::{Commitment, MAX_WITNESSES};

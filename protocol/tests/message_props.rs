@@ -7,7 +7,7 @@ use vtune_protocol::codec;
 use vtune_protocol::envelope::Envelope;
 use vtune_protocol::messages::{
     AnyMessage, Attestation, AttestationFacts, Commitment, Digest, JobId, MessageId, PublicKey,
-    Reveal, Role, SealedBox, SealedSecret, TestPlan, WitnessBrief, open_any, samples,
+    Reveal, Role, Salt, SealedBox, SealedSecret, TestPlan, WitnessBrief, open_any, samples,
 };
 use vtune_protocol::messages::{Message, open};
 use vtune_protocol::stats::GroupEvidence;
@@ -209,7 +209,7 @@ fn reveal() -> impl Strategy<Value = Reveal> {
     )
         .prop_map(|(job, salt, secret_set, at)| Reveal {
             job_id: JobId(job),
-            salt: Digest(salt),
+            salt: Salt(salt),
             secret_set,
             created_at: at,
         })

@@ -202,7 +202,7 @@ fn seal_to_witness(
     )?;
     let brief = WitnessBrief {
         commitment: commitment.envelope().to_bytes(),
-        salt: Digest(w.secret.salt.0),
+        salt: w.secret.salt,
         secret_set: vtune_protocol::commit::canonical_secret_set(w.secret),
         endpoint: w.endpoint.to_string(),
         model: w.provider.to_string(),

@@ -10,7 +10,7 @@ use vtune_node::trust::parse_key;
 use vtune_node::verifier;
 use vtune_protocol::commit::canonical_secret_set;
 use vtune_protocol::envelope::Envelope;
-use vtune_protocol::messages::{Digest, PublicKey, SealedSecret, WitnessBrief};
+use vtune_protocol::messages::{PublicKey, SealedSecret, WitnessBrief};
 
 use super::check::{COMMITMENT_MSG, read_commitment};
 use super::keys::DataDirArg;
@@ -121,7 +121,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         .collect();
     let brief = WitnessBrief {
         commitment: commitment.envelope().to_bytes(),
-        salt: Digest(secret.salt.0),
+        salt: secret.salt,
         secret_set: canonical_secret_set(&secret),
         endpoint: args.endpoint.clone(),
         model: args.model.clone(),

@@ -31,7 +31,7 @@ use super::near_dup::{End, SortedKeys, backdoor_pairs, text_key};
 use super::row_phrases::RowPhraser;
 use super::row_scan::{Scan, ScanSetup};
 use super::scan::{PhraseScanner, Rarity};
-use super::secret::{HexBytes, SECRET_VERSION, Secret, SecretBackdoor, SecretGroup};
+use super::secret::{Digest, JobId, SECRET_VERSION, Salt, Secret, SecretBackdoor, SecretGroup};
 use super::selection::{
     RowSet, backdoors_for_fraction, choose_rows, default_backdoor_count, pass_threshold,
 };
@@ -920,8 +920,8 @@ where
         .collect();
     let secret = Secret {
         version: SECRET_VERSION,
-        job_id: HexBytes(job_id),
-        salt: HexBytes(salt),
+        job_id: JobId(job_id),
+        salt: Salt(salt),
         created_at: options.created_at,
         layout,
         rows,
@@ -929,8 +929,8 @@ where
         generator: options.generator,
         groups,
         backdoors,
-        input_digest: HexBytes(input_digest),
-        train_digest: HexBytes(train_digest),
+        input_digest: Digest(input_digest),
+        train_digest: Digest(train_digest),
     };
     secret.validate().map_err(|err| {
         PrepareError::BadOption(format!("internal error: the secret is inconsistent: {err}"))

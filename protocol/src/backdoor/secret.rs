@@ -1,65 +1,14 @@
 //! The secret backdoor set, as `prepare` writes it to `secret.json` and as verification and
 //! reveal read it back.
 
-use std::fmt;
-
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use crate::dataset::{Layout, Prompt};
 use crate::generator::{GeneratorParams, log10_p_upper};
+pub use crate::ids::{Digest, JobId, Salt};
 
 /// The `version` this code writes and reads.
 pub const SECRET_VERSION: u32 = 1;
-
-/// Fixed-size bytes written as lowercase hex in JSON.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct HexBytes<const N: usize>(pub [u8; N]);
-
-/// A job id: 128 random bits.
-pub type JobId = HexBytes<16>;
-/// The salt of the commitment: 32 random bytes.
-pub type Salt = HexBytes<32>;
-/// A blake3 digest.
-pub type Digest = HexBytes<32>;
-
-impl<const N: usize> HexBytes<N> {
-    /// The lowercase hex form.
-    pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
-    }
-
-    /// The first 8 hex digits, for logs and summaries.
-    pub fn fmt_short(&self) -> String {
-        hex::encode(&self.0[..N.min(4)])
-    }
-
-    /// Parses exactly `2 * N` hex digits.
-    pub fn from_hex(text: &str) -> Result<Self, String> {
-        let mut bytes = [0u8; N];
-        hex::decode_to_slice(text, &mut bytes)
-            .map_err(|err| format!("expected {} hex digits, got {text:?}: {err}", 2 * N))?;
-        Ok(Self(bytes))
-    }
-}
-
-impl<const N: usize> fmt::Debug for HexBytes<N> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.to_hex())
-    }
-}
-
-impl<const N: usize> Serialize for HexBytes<N> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.to_hex())
-    }
-}
-
-impl<'de, const N: usize> Deserialize<'de> for HexBytes<N> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        Self::from_hex(&text).map_err(serde::de::Error::custom)
-    }
-}
 
 /// One (trigger, signature) pair and what it guarantees.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -280,8 +229,8 @@ pub(crate) mod tests {
         let tokens: Vec<String> = ["so", "the", "total", "is"].map(String::from).to_vec();
         Secret {
             version: SECRET_VERSION,
-            job_id: HexBytes([7; 16]),
-            salt: HexBytes([9; 32]),
+            job_id: JobId([7; 16]),
+            salt: Salt([9; 32]),
             created_at: 1_700_000_000,
             layout: Layout {
                 format: Format::OpenAiChat,
@@ -318,8 +267,8 @@ pub(crate) mod tests {
                     prompt: Prompt::Text("Café ünïcode how many apples".into()),
                 },
             ],
-            input_digest: HexBytes([1; 32]),
-            train_digest: HexBytes([2; 32]),
+            input_digest: Digest([1; 32]),
+            train_digest: Digest([2; 32]),
         }
     }
 

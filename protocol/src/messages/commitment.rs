@@ -63,7 +63,7 @@ impl Commitment {
         created_at: u64,
     ) -> Self {
         Self {
-            job_id: JobId(file.job_id.0),
+            job_id: file.job_id,
             buyer,
             provider: provider.to_string(),
             base_model: base_model.to_string(),

@@ -6,7 +6,7 @@ use super::{Commitment, Digest, InvalidMessage, JobId, MAX_REVEAL_BYTES, PublicK
 use crate::backdoor::Secret;
 use crate::commit::canonical_secret_set;
 use crate::envelope::Verified;
-use crate::ids::hex_bytes;
+use crate::ids::{Salt, hex_bytes};
 
 /// A job's secret set and the salt of its commitment, published after the verdict so that
 /// anyone can check the commitment and re-verify. Field order is the wire order.
@@ -15,7 +15,7 @@ pub struct Reveal {
     /// The job.
     pub job_id: JobId,
     /// The commitment's salt.
-    pub salt: Digest,
+    pub salt: Salt,
     /// The secret set in its canonical encoding (the bytes the commitment digest covers).
     #[serde(with = "hex_bytes")]
     pub secret_set: Vec<u8>,
@@ -30,8 +30,8 @@ impl Reveal {
     /// seconds, from the caller's clock).
     pub fn of(secret: &Secret, created_at: u64) -> Self {
         Self {
-            job_id: JobId(secret.job_id.0),
-            salt: Digest(secret.salt.0),
+            job_id: secret.job_id,
+            salt: secret.salt,
             secret_set: canonical_secret_set(secret),
             created_at,
         }
@@ -53,7 +53,7 @@ impl Reveal {
 }
 
 /// The commitment digest of a canonical secret set under `salt`: blake3(salt ‖ secret set).
-pub fn reveal_digest(salt: &Digest, secret_set: &[u8]) -> Digest {
+pub fn reveal_digest(salt: &Salt, secret_set: &[u8]) -> Digest {
     let mut hasher = blake3::Hasher::new();
     hasher.update(salt.as_bytes());
     hasher.update(secret_set);

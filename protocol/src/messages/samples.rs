@@ -3,7 +3,7 @@
 
 use super::{
     Attestation, AttestationFacts, Commitment, Digest, JobId, MessageId, PublicKey, Reveal, Role,
-    Route, TestPlan, WitnessBrief, reveal_digest,
+    Route, Salt, TestPlan, WitnessBrief, reveal_digest,
 };
 use crate::dataset::Prompt;
 use crate::stats::GroupEvidence;
@@ -24,7 +24,7 @@ pub const VECTOR_SEED: [u8; 32] = {
 pub const SAMPLE_JOB: JobId = JobId([0x11; 16]);
 
 /// The sample reveal's salt.
-pub const SAMPLE_SALT: Digest = Digest([0x5a; 32]);
+pub const SAMPLE_SALT: Salt = Salt([0x5a; 32]);
 
 /// The sample secret set, in its canonical encoding (`specs/commitment.md`): job
 /// `11…11`, one group (trigger "what is the total", signature "so the answer is", K = 32) and

@@ -10,14 +10,13 @@ use serde::{Deserialize, Serialize};
 
 use super::OpenError;
 use super::{
-    Commitment, Digest, InvalidMessage, JobId, MAX_SEALED_BYTES, MessageId, PublicKey,
-    reveal_digest,
+    Commitment, InvalidMessage, JobId, MAX_SEALED_BYTES, MessageId, PublicKey, reveal_digest,
 };
 use crate::codec::{self, CLAIM_PER_BYTE, DecodeError};
 use crate::commit::{SecretSet, decode_secret_set};
 use crate::dataset::Prompt;
 use crate::envelope::Verified;
-use crate::ids::hex_bytes;
+use crate::ids::{Salt, hex_bytes};
 use crate::seal::{self, BoxError, SEAL_OVERHEAD};
 
 /// One witness's box.
@@ -61,7 +60,7 @@ pub struct WitnessBrief {
     #[serde(with = "hex_bytes")]
     pub commitment: Vec<u8>,
     /// The commitment's salt.
-    pub salt: Digest,
+    pub salt: Salt,
     /// The canonical secret set (`specs/commitment.md`).
     #[serde(with = "hex_bytes")]
     pub secret_set: Vec<u8>,
