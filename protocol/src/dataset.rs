@@ -41,7 +41,8 @@ pub use summary::{LengthStats, Summary, TextLengths};
 pub use template::{Route, Template, TemplateError, chatml, messages};
 pub use writer::Writer;
 
-pub(crate) use lines::Lines;
+pub use lines::Lines;
+pub use scan::Span;
 
 /// The record schema of a dataset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -197,6 +198,16 @@ pub enum Location {
         /// 1-based line where it starts.
         line: u64,
     },
+}
+
+impl Location {
+    /// The place of record `index`, which starts on `line`, in a file of `container`.
+    pub fn of(container: Container, index: u64, line: u64) -> Self {
+        match container {
+            Container::Jsonl => Location::Line(line),
+            Container::JsonArray => Location::Element { index, line },
+        }
+    }
 }
 
 impl std::fmt::Display for Location {

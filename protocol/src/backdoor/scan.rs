@@ -93,7 +93,7 @@ enum PhraseSearch {
 }
 
 /// Finds candidate phrases and signature word runs in texts.
-pub(crate) struct PhraseScanner {
+pub struct PhraseScanner {
     /// How the candidate phrases are looked for.
     phrases: PhraseSearch,
     phrase_count: usize,
@@ -362,13 +362,6 @@ pub(crate) struct TextBatch {
 }
 
 impl TextBatch {
-    /// Empties the batch, keeping its buffers.
-    pub(crate) fn clear(&mut self) {
-        self.joined.clear();
-        self.ends.clear();
-        self.unicode_spaces.clear();
-    }
-
     /// Adds a text; texts are numbered from 0 in the order they are added.
     pub(crate) fn push(&mut self, text: &str) {
         if !self.ends.is_empty() {

@@ -8,7 +8,7 @@ use super::{DatasetError, Location};
 
 /// Cuts JSONL into records, a buffer at a time.
 #[derive(Debug)]
-pub(crate) struct Lines {
+pub struct Lines {
     file: String,
     limit: usize,
     /// The file offset of the next buffer's first byte.
@@ -21,7 +21,7 @@ pub(crate) struct Lines {
 
 impl Lines {
     /// A cutter for the JSONL of file `file`, whose lines are at most `limit` bytes.
-    pub(crate) fn new(file: &str, limit: usize) -> Self {
+    pub fn new(file: &str, limit: usize) -> Self {
         Self {
             file: file.to_owned(),
             limit,
@@ -32,7 +32,7 @@ impl Lines {
     }
 
     /// The file offset of the next buffer's first byte.
-    pub(crate) fn offset(&self) -> u64 {
+    pub fn offset(&self) -> u64 {
         self.offset
     }
 
@@ -41,7 +41,7 @@ impl Lines {
     /// Returns how many bytes it took; the rest must start the next buffer. A record's bytes
     /// are `bytes[(span.offset - start) as usize..][..span.len]`, `start` being the offset
     /// before the call. After an error, `spans` holds the records before it.
-    pub(crate) fn split(
+    pub fn split(
         &mut self,
         bytes: &[u8],
         end: bool,

@@ -7,17 +7,17 @@ use std::io::{BufRead, ErrorKind};
 
 use super::{Container, Location};
 
-/// The span of one record, whose bytes are in the scanner's buffer.
+/// The span of one record in the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Span {
+pub struct Span {
     /// 0-based record number.
-    pub(crate) index: u64,
+    pub index: u64,
     /// 1-based line where the record starts.
-    pub(crate) line: u64,
+    pub line: u64,
     /// Offset of the record's first byte.
-    pub(crate) offset: u64,
+    pub offset: u64,
     /// Length of the record, without surrounding whitespace.
-    pub(crate) len: usize,
+    pub len: usize,
 }
 
 impl Span {
