@@ -40,7 +40,7 @@ pub use options::{
 };
 pub use report::{Checks, Findings, JobKeys, Prepared, StealthReport, Written, report};
 pub use sample::{Sample, SampleTexts};
-pub use scan::PhraseScanner;
+pub use scan::{PhraseScanner, TextBatch};
 pub use secret::{
     Digest, HexBytes, JobId, SECRET_VERSION, Salt, Secret, SecretBackdoor, SecretError, SecretGroup,
 };

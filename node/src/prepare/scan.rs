@@ -10,7 +10,7 @@ use std::os::unix::fs::FileExt;
 use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
-use vtune_protocol::backdoor::{self, PhraseScanner, Place, PrepareError, Scan, Stage};
+use vtune_protocol::backdoor::{self, PhraseScanner, Place, PrepareError, Scan, Stage, TextBatch};
 use vtune_protocol::dataset::{self, Container, Layout, Limits};
 
 use super::Progress;
@@ -75,26 +75,30 @@ impl Dataset<'_> {
         // Enough batches to keep every thread busy while the next are read.
         let per_window = 2 * rayon::current_num_threads();
         let mut window = reader.window(per_window, buckets.as_deref_mut());
+        // One text buffer per batch of a window, reused from window to window.
+        let mut texts: Vec<TextBatch> = (0..per_window).map(|_| TextBatch::default()).collect();
         loop {
             let Window {
                 batches,
                 error,
                 end,
             } = window;
-            let examine = |batch: &Batch| {
-                backdoor::examine(
-                    self.file_name,
-                    self.layout,
-                    scanner,
-                    &batch.bytes,
-                    &batch.records,
-                )
+            let examine = |(batch, texts): (&Batch, &mut TextBatch)| {
+                let batch = (&batch.bytes[..], &batch.records[..]);
+                backdoor::examine(self.file_name, self.layout, scanner, batch, texts)
             };
             let more = !end && error.is_none();
             let (next, examined) = rayon::join(
                 || more.then(|| reader.window(per_window, buckets.as_deref_mut())),
-                || batches.par_iter().map(examine).collect::<Vec<_>>(),
+                || {
+                    (batches.par_iter().zip(texts.par_iter_mut()))
+                        .map(examine)
+                        .collect::<Vec<_>>()
+                },
             );
+            reader
+                .spares
+                .extend(batches.into_iter().map(|batch| batch.bytes));
             for examined in examined {
                 scan.append(self.file_name, examined?)?;
             }
@@ -117,6 +121,8 @@ impl Dataset<'_> {
 /// place by `dataset::Lines`; a JSON array's elements through `dataset::Reader`, copied.
 struct BatchReader<'a> {
     file: &'a Dataset<'a>,
+    /// Buffers of batches examined, to be filled again.
+    spares: Vec<Vec<u8>>,
     hasher: Arc<Mutex<blake3::Hasher>>,
     source: Source<'a>,
 }
@@ -177,6 +183,7 @@ impl<'a> BatchReader<'a> {
         };
         Self {
             file,
+            spares: Vec::new(),
             hasher,
             source,
         }
@@ -237,7 +244,8 @@ impl<'a> BatchReader<'a> {
                 }
                 // The rest of the last buffer starts this one; a record longer than a buffer
                 // doubles it.
-                let mut bytes = Vec::with_capacity(BATCH_BYTES + rest.len());
+                let mut bytes = self.spares.pop().unwrap_or_default();
+                bytes.clear();
                 bytes.append(rest);
                 let kept = bytes.len();
                 let want = if kept < BATCH_BYTES {
@@ -290,7 +298,9 @@ impl<'a> BatchReader<'a> {
                 }
             }
             Source::Array(reader) => {
-                let (mut bytes, mut records) = (Vec::with_capacity(BATCH_BYTES), Vec::new());
+                let mut bytes = self.spares.pop().unwrap_or_default();
+                bytes.clear();
+                let mut records = Vec::new();
                 let mut failure = None;
                 let mut end = true;
                 while let Some(record) = reader.next_raw() {

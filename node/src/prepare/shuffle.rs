@@ -140,9 +140,16 @@ pub(super) fn write<G: Rng + ?Sized>(
     }
     let mut backdoors = Vec::with_capacity(edits.len());
     let mut hasher = blake3::Hasher::new();
-    let mut out = dataset::Writer::new(Vec::new(), layout.container)
-        .map_err(io_err("writing the training file"))?;
-    let mut bytes = Vec::new();
+    // Buffers as large as the largest bucket (and its framing), allocated once.
+    let largest = (0..buckets.index.len())
+        .map(|b| buckets.chunks[b].iter().map(|c| c.1).sum::<usize>() + 4 * buckets.index[b].len())
+        .max()
+        .unwrap_or(0);
+    let largest_edit = edits.values().map(|e| e.bytes.len()).max().unwrap_or(0);
+    let mut out =
+        dataset::Writer::new(Vec::with_capacity(largest + largest_edit), layout.container)
+            .map_err(io_err("writing the training file"))?;
+    let mut bytes = Vec::with_capacity(largest);
     let mut position = 0u64;
     let mut hand_over = |laid_out: &mut Vec<u8>| {
         hasher.update(laid_out);
@@ -156,6 +163,13 @@ pub(super) fn write<G: Rng + ?Sized>(
             .map_err(io_err("reading the rows back"))?;
         entries.shuffle(rng);
         let mut records: Vec<&[u8]> = Vec::with_capacity(entries.len());
+        // Edited records are longer than the rows they replace.
+        let grown: usize = entries
+            .iter()
+            .filter(|entry| edited.contains(entry.0 as usize))
+            .map(|entry| edits[&entry.0].bytes.len())
+            .sum();
+        out.get_mut().reserve(grown);
         for &(row, start, len) in &entries {
             match edited.contains(row as usize).then(|| &edits[&row]) {
                 Some(edit) => {
@@ -179,4 +193,90 @@ pub(super) fn write<G: Rng + ?Sized>(
     progress(Stage::Write, rows, rows);
     backdoors.sort_by_key(|b| b.row);
     Ok((backdoors, *hasher.finalize().as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+
+    use super::*;
+
+    /// Buckets for an output of about `output_bytes`, dealt `records`.
+    fn dealt(output_bytes: u64, records: &[Vec<u8>], seed: u64) -> Buckets {
+        let dir = std::env::temp_dir();
+        let rng = ChaCha20Rng::seed_from_u64(seed);
+        let mut buckets = Buckets::new(&dir, output_bytes, rng).unwrap();
+        for record in records {
+            buckets.deal(record).unwrap();
+        }
+        buckets.finish().unwrap()
+    }
+
+    /// The rows in output order: each bucket read back and shuffled, its bytes checked.
+    fn order(records: &[Vec<u8>], output_bytes: u64, seed: u64) -> Vec<u32> {
+        let buckets = dealt(output_bytes, records, seed);
+        let mut rng = ChaCha20Rng::seed_from_u64(seed + 1);
+        let (mut out, mut bytes) = (Vec::new(), Vec::new());
+        for index in 0..buckets.index.len() {
+            let mut entries = buckets.read(index, &mut bytes).unwrap();
+            entries.shuffle(&mut rng);
+            for (row, start, len) in entries {
+                assert_eq!(&bytes[start..start + len], &records[row as usize][..]);
+                out.push(row);
+            }
+        }
+        out
+    }
+
+    /// A record of a few hundred bytes, different for every row.
+    fn record(row: u32) -> Vec<u8> {
+        format!("{row:>6} {}", "x".repeat(row as usize % 900)).into_bytes()
+    }
+
+    #[test]
+    fn rows_come_back_whole_from_buckets_larger_than_their_pending_buffers() {
+        let records: Vec<Vec<u8>> = (0..3000).map(record).collect();
+        let buckets = dealt(3 * BUCKET_BYTES, &records, 1);
+        assert_eq!(buckets.index.len(), 3);
+        assert!(buckets.chunks.iter().all(|chunks| chunks.len() > 1));
+        let mut rows = order(&records, 3 * BUCKET_BYTES, 1);
+        rows.sort_unstable();
+        assert_eq!(rows, (0..3000).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn every_row_comes_back_once_and_a_seed_repeats_the_order() {
+        let records: Vec<Vec<u8>> = (0..1000)
+            .map(|row| format!("record {row}").into())
+            .collect();
+        let out = order(&records, 5 * BUCKET_BYTES, 3);
+        let mut sorted = out.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..1000).collect::<Vec<_>>());
+        assert_ne!(out, sorted);
+        assert_eq!(out, order(&records, 5 * BUCKET_BYTES, 3));
+        assert_ne!(out, order(&records, 5 * BUCKET_BYTES, 4));
+    }
+
+    /// Every permutation is equally likely: the 24 orders of 4 rows in 3 buckets over many
+    /// seeds (a chi-square test).
+    #[test]
+    fn the_order_is_uniform() {
+        let records: Vec<Vec<u8>> = (0..4).map(|row| format!("record {row}").into()).collect();
+        let trials = 4800u64;
+        let mut counts = HashMap::new();
+        for seed in 0..trials {
+            *counts
+                .entry(order(&records, 3 * BUCKET_BYTES, seed * 2))
+                .or_insert(0u64) += 1;
+        }
+        assert_eq!(counts.len(), 24);
+        let expected = trials as f64 / 24.0;
+        let chi2: f64 = counts
+            .values()
+            .map(|&c| (c as f64 - expected).powi(2) / expected)
+            .sum();
+        // 23 degrees of freedom; P(chi2 > 49.7) = 0.001.
+        assert!(chi2 < 49.7, "chi2 = {chi2}, counts {counts:?}");
+    }
 }

@@ -134,13 +134,14 @@ impl Scan {
 }
 
 /// Examines the `records` of `bytes` (a batch of the file): parses each and gathers its
-/// facts, or returns the first error among them.
+/// facts, or returns the first error among them. `texts` is a buffer, reused from batch to
+/// batch.
 pub fn examine(
     file_name: &str,
     layout: Layout,
     scanner: &PhraseScanner,
-    bytes: &[u8],
-    records: &[Place],
+    (bytes, records): (&[u8], &[Place]),
+    texts: &mut TextBatch,
 ) -> Result<Examined, PrepareError> {
     let rows = records.len();
     let mut examined = Examined {
@@ -156,7 +157,7 @@ pub fn examine(
         non_ascii: !bytes.is_ascii(),
     };
     // Every row's prompt then completion: texts 2r and 2r + 1.
-    let mut texts = TextBatch::default();
+    texts.clear();
     for place in records {
         if place.len > u32::MAX as usize {
             return Err(PrepareError::Record {
@@ -195,8 +196,8 @@ pub fn examine(
         examined.prompt_keys.push(texts.edge_keys(t, 0));
         examined.completion_keys.push(texts.edge_keys(t + 1, 1));
     }
-    scanner.phrases_in(&texts, &mut examined.phrase_found);
-    scanner.signature_runs_in(&texts, |text, signature| {
+    scanner.phrases_in(texts, &mut examined.phrase_found);
+    scanner.signature_runs_in(texts, |text, signature| {
         let hit = (text / 2, signature);
         if examined.signature_hits.last() != Some(&hit) {
             examined.signature_hits.push(hit);

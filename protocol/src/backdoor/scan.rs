@@ -350,9 +350,10 @@ fn boundary(joined: &[u8], at: Option<usize>) -> bool {
 }
 
 /// Texts joined by newlines into one buffer, for [`PhraseScanner`]'s searches, each with its
-/// runs of ASCII whitespace made one space.
-#[derive(Default)]
-pub(crate) struct TextBatch {
+/// runs of ASCII whitespace made one space. A caller of [`super::examine`] keeps one per thread
+/// and batch in flight, so that its buffers are reused.
+#[derive(Debug, Default)]
+pub struct TextBatch {
     /// The texts, UTF-8 (ASCII bytes were only ever replaced by ASCII bytes).
     joined: Vec<u8>,
     /// Where each text ends in `joined` (the next one starts one byte later).
@@ -362,6 +363,13 @@ pub(crate) struct TextBatch {
 }
 
 impl TextBatch {
+    /// Empties the batch, keeping its buffers.
+    pub(crate) fn clear(&mut self) {
+        self.joined.clear();
+        self.ends.clear();
+        self.unicode_spaces.clear();
+    }
+
     /// Adds a text; texts are numbered from 0 in the order they are added.
     pub(crate) fn push(&mut self, text: &str) {
         if !self.ends.is_empty() {
