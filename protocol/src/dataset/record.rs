@@ -693,3 +693,6 @@ any_json!(TurnItem, "a turn",
         RawTurn::deserialize(map).map(TurnItem::Turn)
     },
     other(found) => TurnItem::Other(found));
+
+#[cfg(test)]
+mod tests;
