@@ -2,6 +2,10 @@
 # Benchmark of `vtune-node prepare` against `cp` on the same chat JSONL, side by side.
 #
 #   bash cli/benches/prepare.sh [SIZE_MB] [SOURCE.jsonl] [ROUNDS] [IDLE_S]
+#   VTUNE_BEFORE_BIN=path/to/old/vtune-node bash cli/benches/prepare.sh ...
+#
+# With VTUNE_BEFORE_BIN, each step also runs that binary's prepare right after this one's (same
+# seed, same starting state), reports both, and checks that their training files are the same.
 #
 # SIZE_MB (default 1024) of chat JSONL is made in a temporary directory by repeating SOURCE
 # (default ../shared/datasets/gsm8k-train.chat.jsonl), each copy's user and assistant texts made
@@ -57,6 +61,24 @@ warm() {
 now() { date +%s.%N; }
 since() { echo "$(now) - $1" | bc; }
 
+before_bin=${VTUNE_BEFORE_BIN:-}
+
+# Runs `$1 prepare` into $dir/$2 from the memory state $3; sets prepare_s and prints a line.
+run_prepare() {
+  local bin=$1 job=$2 state=$3 label=$4 start rss_kb
+  rm -rf "${dir:?}/$job"
+  "$state"
+  start=$(now)
+  /usr/bin/time -v -o "$dir/time.txt" "$bin" prepare "$data" --out "$dir/$job" --seed "$round" --json > "$dir/summary.json"
+  sync "$dir/$job/train.jsonl"
+  prepare_s=$(since "$start")
+  rss_kb=$(grep 'Maximum resident set size' "$dir/time.txt" | awk '{print $NF}')
+  echo "round $round, $state: $label $prepare_s s" \
+    "(ratio to cp $(echo "scale=2; $prepare_s / $cp_s" | bc)x;" \
+    "CPU $(grep 'User time' "$dir/time.txt" | awk '{print $NF}') s user," \
+    "$(grep 'System time' "$dir/time.txt" | awk '{print $NF}') s system; peak RSS $((rss_kb / 1024)) MB)"
+}
+
 declare -A times
 # Rounds alternate cp and prepare, so that drifts in machine load fall on both.
 for round in $(seq "$rounds"); do
@@ -69,19 +91,17 @@ for round in $(seq "$rounds"); do
     cp_s=$(since "$start")
     rm "$dir/copy.jsonl"
 
-    rm -rf "$dir/job"
-    "$state"
-    start=$(now)
-    /usr/bin/time -v -o "$dir/time.txt" "$bin" prepare "$data" --out "$dir/job" --seed "$round" --json > "$dir/summary.json"
-    sync "$dir/job/train.jsonl"
-    prepare_s=$(since "$start")
+    echo "round $round, $state: cp $cp_s s"
+    run_prepare "$bin" job "$state" prepare
     times[$state.cp]+="$cp_s "
     times[$state.prepare]+="$prepare_s "
-    rss_kb=$(grep 'Maximum resident set size' "$dir/time.txt" | awk '{print $NF}')
-    echo "round $round, $state: cp $cp_s s, prepare $prepare_s s" \
-      "(ratio $(echo "scale=2; $prepare_s / $cp_s" | bc)x;" \
-      "CPU $(grep 'User time' "$dir/time.txt" | awk '{print $NF}') s user," \
-      "$(grep 'System time' "$dir/time.txt" | awk '{print $NF}') s system; peak RSS $((rss_kb / 1024)) MB)"
+    if [ -n "$before_bin" ]; then
+      run_prepare "$before_bin" job-before "$state" "prepare (before)"
+      times[$state.before]+="$prepare_s "
+      cmp -s "$dir/job/train.jsonl" "$dir/job-before/train.jsonl" \
+        && echo "  same training file as before" || echo "  training files DIFFER"
+      rm -rf "$dir/job-before"
+    fi
   done
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -92,5 +112,11 @@ for state in at_rest warm; do
   prepare_s=$(median ${times[$state.prepare]})
   echo "$state, median of $rounds rounds: cp ${cp_s} s, prepare ${prepare_s} s" \
     "(ratio $(echo "scale=1; $prepare_s / $cp_s" | bc)x)"
+  if [ -n "$before_bin" ]; then
+    # shellcheck disable=SC2086
+    before_s=$(median ${times[$state.before]})
+    echo "$state, median of $rounds rounds: prepare (before) ${before_s} s" \
+      "(after / before $(echo "scale=2; $prepare_s / $before_s" | bc)x)"
+  fi
 done
 grep -o '"near_duplicates": [0-9]*' "$dir/summary.json" || true

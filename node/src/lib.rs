@@ -11,6 +11,7 @@ pub mod ledger;
 pub mod metrics;
 pub mod network;
 pub mod openai;
+pub mod prepare;
 pub mod sim;
 pub mod summary;
 pub mod trust;

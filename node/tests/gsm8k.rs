@@ -17,7 +17,7 @@ use shared::shared_dataset;
 use vtune_node::endpoint::{Client, EndpointConfig};
 use vtune_node::sim::{self, Behavior, Faults, Simulator, TrainSpec};
 use vtune_node::verifier::{self, Job, Options, Report};
-use vtune_protocol::backdoor::{self, BackdoorCount, PassThreshold, PrepareOptions};
+use vtune_protocol::backdoor::{BackdoorCount, PassThreshold, PrepareOptions};
 use vtune_protocol::dataset::{self, Example, Limits, Template};
 use vtune_protocol::generator::GeneratorParams;
 use vtune_protocol::stats::log10_hypergeom_upper_tail;
@@ -48,28 +48,18 @@ fn prepare(input: &std::path::Path) -> Prepared {
         )
         .unwrap(),
         limits: Limits::default(),
-        workers: 2,
         created_at: 0,
     };
-    let scratch_dir = dir.path().to_path_buf();
-    let train_file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(&train)
-        .unwrap();
-    let prepared = backdoor::prepare(
+    let train_file = File::create_new(&train).unwrap();
+    let prepared = vtune_node::prepare::prepare_file(
         &name,
-        &mut File::open(input).unwrap(),
+        &File::open(input).unwrap(),
         layout,
-        backdoor::Output {
-            file: &train_file,
-            written: &|_| {},
-        },
+        &train_file,
+        dir.path(),
         &options,
         &mut ChaCha20Rng::seed_from_u64(42),
-        &mut || tempfile::tempfile_in(&scratch_dir),
-        &mut |_, _, _| {},
+        &|_, _, _| {},
     )
     .unwrap();
     Prepared {

@@ -7,41 +7,38 @@
 //! - [`Reader`] streams records from a JSONL file or a JSON array, one record in memory at a
 //!   time, each with its exact byte span ([`Record::offset`], [`Record::len`]) so that a caller
 //!   can seek back to it later and re-parse it with [`parse_record`].
-//! - [`example`] extracts the prompt and completion of a record; [`parse_example`] does it
-//!   straight from a record's bytes ([`Reader::next_raw`]), without building a `Value`;
-//!   [`append_to_prompt`] and [`prepend_to_completion`] edit them in place.
-//! - [`skim`] reads just a record's prompt text and completion into reusable [`Texts`],
-//!   several times faster, for the common shape of records (the caller falls back to
-//!   [`parse_example`] when it declines).
+//! - One record type per format (`record`), deserialised by serde: [`parse_example`] reads a
+//!   record's bytes ([`Reader::next_raw`]) straight into it, without building a `Value`, and
+//!   [`example`] reads a `Value` into the same types; [`append_to_prompt`] and
+//!   [`prepend_to_completion`] edit a `Value` in place.
+//! - [`Lines`] finds the JSONL records of a buffer in place: the one line splitter, used by the
+//!   [`Reader`] and by `prepare`'s scan.
 //! - [`Writer`] writes records back in either container.
 //! - [`Template`] renders a prompt for a [`Route`] as the provider trains and serves it.
 //! - [`Summary`] accumulates the length statistics that `vtune-node inspect` prints.
 
 mod edit;
 mod error;
-mod example;
-mod fast;
 mod format;
 mod lines;
 mod reader;
+mod record;
 mod scan;
-mod skim;
 mod summary;
 mod template;
 mod writer;
 
 pub use edit::{append_to_prompt, insert_trigger, prepend_to_completion, sentence_break};
 pub use error::{DatasetError, FieldError};
-pub use example::example;
-pub use fast::parse_example;
 pub use format::{ParseFormatError, detect};
 pub use reader::{RawRecord, Reader, parse_record};
-pub use skim::{Texts, skim, skim_text};
+pub use record::{example, parse_example};
 pub use summary::{LengthStats, Summary, TextLengths};
 pub use template::{Route, Template, TemplateError, chatml, messages};
 pub use writer::Writer;
 
-pub(crate) use lines::Lines;
+pub use lines::Lines;
+pub use scan::Span;
 
 /// The record schema of a dataset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -197,6 +194,16 @@ pub enum Location {
         /// 1-based line where it starts.
         line: u64,
     },
+}
+
+impl Location {
+    /// The place of record `index`, which starts on `line`, in a file of `container`.
+    pub fn of(container: Container, index: u64, line: u64) -> Self {
+        match container {
+            Container::Jsonl => Location::Line(line),
+            Container::JsonArray => Location::Element { index, line },
+        }
+    }
 }
 
 impl std::fmt::Display for Location {

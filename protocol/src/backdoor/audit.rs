@@ -22,15 +22,17 @@
 mod duplicates;
 mod form;
 mod repetition;
-mod sample;
 mod score;
 mod surprise;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
-pub use sample::MAX_NORMAL_ROWS;
-pub(crate) use sample::audit_set;
+/// The most normal rows audited; a larger file is audited on a uniform sample of them. The
+/// attacks' frequencies then come from fewer rows, while every backdoor row is kept, so a
+/// backdoor's phrases look relatively more frequent: the sampled audit errs on the provider's
+/// side.
+pub const MAX_NORMAL_ROWS: usize = 20_000;
 pub use score::{share_to_threshold, tie_order};
 
 /// The score below which `prepare` warns.

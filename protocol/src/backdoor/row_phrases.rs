@@ -12,10 +12,7 @@ use std::collections::HashSet;
 
 use rand::Rng;
 
-use super::input::Input;
-use super::prepare::PrepareError;
-use super::row_scan::Scan;
-use crate::dataset::{self, Layout, Location};
+use crate::dataset;
 use crate::generator::{GeneratorParams, NgramModel, Phrase};
 
 /// What a row's pair is drawn from.
@@ -65,25 +62,4 @@ impl RowPhraser<'_> {
         );
         (trigger, signature, tail.text())
     }
-}
-
-/// The prompt text of input row `row`.
-pub(crate) fn prompt_text<R: Input>(
-    file_name: &str,
-    input: &mut R,
-    layout: Layout,
-    scan: &Scan,
-    row: u32,
-) -> Result<String, PrepareError> {
-    let r = row as usize;
-    let mut buf = vec![0; scan.lens[r] as usize];
-    input
-        .read_exact_at_offset(&mut buf, scan.offsets[r])
-        .map_err(|source| PrepareError::Io {
-            file: file_name.to_owned(),
-            context: "reading",
-            source,
-        })?;
-    let example = dataset::parse_example(file_name, Location::File, &buf, layout.format)?;
-    Ok(example.prompt.text().into_owned())
 }

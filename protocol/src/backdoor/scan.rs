@@ -93,7 +93,7 @@ enum PhraseSearch {
 }
 
 /// Finds candidate phrases and signature word runs in texts.
-pub(crate) struct PhraseScanner {
+pub struct PhraseScanner {
     /// How the candidate phrases are looked for.
     phrases: PhraseSearch,
     phrase_count: usize,
@@ -350,9 +350,10 @@ fn boundary(joined: &[u8], at: Option<usize>) -> bool {
 }
 
 /// Texts joined by newlines into one buffer, for [`PhraseScanner`]'s searches, each with its
-/// runs of ASCII whitespace made one space.
-#[derive(Default)]
-pub(crate) struct TextBatch {
+/// runs of ASCII whitespace made one space. A caller of [`super::examine`] keeps one per thread
+/// and batch in flight, so that its buffers are reused.
+#[derive(Debug, Default)]
+pub struct TextBatch {
     /// The texts, UTF-8 (ASCII bytes were only ever replaced by ASCII bytes).
     joined: Vec<u8>,
     /// Where each text ends in `joined` (the next one starts one byte later).

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::FieldError;
 use super::Format;
-use super::example::{Alpaca, Chat, object, string_field};
+use super::record::{Alpaca, Chat, object, string_field};
 
 /// Appends `trigger` to the end of the prompt, separated by a space, or by a newline if the
 /// text it is appended to is multi-line (nothing if that text is empty).
@@ -23,7 +23,7 @@ pub fn append_to_prompt(
 ) -> Result<(), FieldError> {
     let (path, key) = match format {
         Format::OpenAiChat | Format::ShareGpt => {
-            let chat = Chat::new(format, value)?;
+            let chat = Chat::of(format, value)?;
             let user = (0..chat.last_assistant)
                 .rev()
                 .find_map(|i| match chat.turn(i) {
@@ -70,7 +70,7 @@ pub fn insert_trigger(format: Format, value: &mut Value, trigger: &str) -> Resul
         return edit_string_field(value, "instruction", "instruction", trigger, Side::Inside);
     }
     if matches!(format, Format::OpenAiChat | Format::ShareGpt) {
-        let chat = Chat::new(format, value)?;
+        let chat = Chat::of(format, value)?;
         let user = (0..chat.last_assistant)
             .rev()
             .find_map(|i| match chat.turn(i) {
@@ -130,7 +130,7 @@ pub fn prepend_to_completion(
 ) -> Result<(), FieldError> {
     let key = match format {
         Format::OpenAiChat | Format::ShareGpt => {
-            let chat = Chat::new(format, value)?;
+            let chat = Chat::of(format, value)?;
             let assistant = chat.last_assistant;
             let path = chat.path(assistant, chat.keys.content);
             let (list, content) = (chat.keys.list, chat.keys.content);

@@ -2,7 +2,6 @@
 
 use std::io::BufRead;
 
-use super::example::get;
 use super::{Container, DatasetError, Format, Layout, Limits, Reader};
 
 impl Format {
@@ -45,7 +44,7 @@ impl Format {
 
     /// Whether `record` has at least one of this format's own keys.
     pub(crate) fn has_own_keys(self, record: &serde_json::Map<String, serde_json::Value>) -> bool {
-        let has = |key| get(record, key).is_some();
+        let has = |key| record.contains_key(key);
         match self {
             Format::OpenAiChat => has("messages"),
             Format::ShareGpt => has("conversations"),

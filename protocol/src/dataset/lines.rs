@@ -1,6 +1,6 @@
-//! JSONL records found in large buffers of the file, in place: the fast path of a scan that
-//! reads the file megabytes at a time and hands the buffers on without copying records out of
-//! them. It gives the same spans and errors as [`super::scan::Scanner`] reading JSONL.
+//! JSONL records found in buffers of the file, in place: the one line splitter. The
+//! [`super::Reader`] (through its scanner) and `prepare`'s scan, which reads the file megabytes
+//! at a time and hands the buffers on without copying records out of them, both use it.
 
 use super::reader::scan_error;
 use super::scan::{BOM, ScanError, Span, is_space};
@@ -8,7 +8,7 @@ use super::{DatasetError, Location};
 
 /// Cuts JSONL into records, a buffer at a time.
 #[derive(Debug)]
-pub(crate) struct Lines {
+pub struct Lines {
     file: String,
     limit: usize,
     /// The file offset of the next buffer's first byte.
@@ -21,7 +21,7 @@ pub(crate) struct Lines {
 
 impl Lines {
     /// A cutter for the JSONL of file `file`, whose lines are at most `limit` bytes.
-    pub(crate) fn new(file: &str, limit: usize) -> Self {
+    pub fn new(file: &str, limit: usize) -> Self {
         Self {
             file: file.to_owned(),
             limit,
@@ -31,8 +31,28 @@ impl Lines {
         }
     }
 
-    /// The file offset of the next buffer's first byte.
-    pub(crate) fn offset(&self) -> u64 {
+    /// A cutter that starts at `offset`, on `line` (after what a caller has read itself).
+    pub(crate) fn starting_at(file: &str, limit: usize, offset: u64, line: u64) -> Self {
+        Self {
+            offset,
+            line,
+            ..Self::new(file, limit)
+        }
+    }
+
+    /// Skips `len` bytes of an overlong line (with its newline if `ended`): the line counts as
+    /// a record.
+    pub(crate) fn skip(&mut self, len: u64, ended: bool) {
+        self.offset += len;
+        if ended {
+            self.line += 1;
+            self.index += 1;
+        }
+    }
+
+    /// The file offset of the next buffer's first byte (after an overlong line's error, of
+    /// that line's first byte).
+    pub fn offset(&self) -> u64 {
         self.offset
     }
 
@@ -41,7 +61,7 @@ impl Lines {
     /// Returns how many bytes it took; the rest must start the next buffer. A record's bytes
     /// are `bytes[(span.offset - start) as usize..][..span.len]`, `start` being the offset
     /// before the call. After an error, `spans` holds the records before it.
-    pub(crate) fn split(
+    pub fn split(
         &mut self,
         bytes: &[u8],
         end: bool,
@@ -51,7 +71,12 @@ impl Lines {
             .map_err(|error| scan_error(&self.file, self.limit, error))
     }
 
-    fn cut(&mut self, bytes: &[u8], end: bool, spans: &mut Vec<Span>) -> Result<usize, ScanError> {
+    pub(crate) fn cut(
+        &mut self,
+        bytes: &[u8],
+        end: bool,
+        spans: &mut Vec<Span>,
+    ) -> Result<usize, ScanError> {
         let mut at = 0;
         if self.offset == 0 && bytes.starts_with(BOM) {
             at = BOM.len();
@@ -65,6 +90,7 @@ impl Lines {
                 None if end => (bytes.len(), bytes.len()),
                 None => {
                     if bytes.len() - at > self.limit {
+                        self.offset += at as u64;
                         return Err(self.too_long());
                     }
                     break at;
@@ -75,6 +101,7 @@ impl Lines {
             }
             let line = &bytes[at..line_end];
             if line.len() > self.limit {
+                self.offset += at as u64;
                 return Err(self.too_long());
             }
             let leading = line.iter().take_while(|&&b| is_space(b)).count();

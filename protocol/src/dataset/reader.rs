@@ -5,7 +5,7 @@ use std::io::BufRead;
 
 use serde_json::Value;
 
-use super::example::{json_type, validate};
+use super::record::{json_type, validate};
 use super::scan::{ScanError, Scanner};
 use super::{Container, DatasetError, Format, Layout, Limits, Location, Record};
 

@@ -1,23 +1,25 @@
-//! Finding the byte span of each record without parsing it: JSONL lines, and the top-level
-//! elements of a JSON array (a small scanner that tracks strings, escapes and nesting depth).
+//! Finding the byte span of each record without parsing it: JSONL lines (by [`Lines`]), and
+//! the top-level elements of a JSON array (a small scanner that tracks strings, escapes and
+//! nesting depth).
 //!
 //! At most [`super::Limits::max_record_bytes`] bytes of a record are ever buffered.
 
 use std::io::{BufRead, ErrorKind};
 
+use super::lines::Lines;
 use super::{Container, Location};
 
-/// The span of one record, whose bytes are in the scanner's buffer.
+/// The span of one record in the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Span {
+pub struct Span {
     /// 0-based record number.
-    pub(crate) index: u64,
+    pub index: u64,
     /// 1-based line where the record starts.
-    pub(crate) line: u64,
+    pub line: u64,
     /// Offset of the record's first byte.
-    pub(crate) offset: u64,
+    pub offset: u64,
     /// Length of the record, without surrounding whitespace.
-    pub(crate) len: usize,
+    pub len: usize,
 }
 
 impl Span {
@@ -77,6 +79,42 @@ pub(crate) struct Scanner<R> {
     pub(crate) buf: Vec<u8>,
     /// Set after an error the scanner cannot recover from, or at the end.
     done: bool,
+    /// How JSONL is read, from its first line on.
+    jsonl: Option<Jsonl>,
+}
+
+/// The JSONL records found in the bytes read so far.
+#[derive(Debug)]
+struct Jsonl {
+    lines: Lines,
+    /// The bytes read and not yet dropped, from file offset `first`.
+    window: Vec<u8>,
+    first: u64,
+    /// The records found in `window`, the next one to hand out, and the bytes they took.
+    spans: Vec<Span>,
+    next: usize,
+    taken: usize,
+    /// An overlong line, reported after the records before it; then skipped.
+    failed: Option<ScanError>,
+    skipping: bool,
+    ended: bool,
+}
+
+impl Jsonl {
+    fn new(lines: Lines) -> Self {
+        let first = lines.offset();
+        Self {
+            lines,
+            window: Vec::new(),
+            first,
+            spans: Vec::new(),
+            next: 0,
+            taken: 0,
+            failed: None,
+            skipping: false,
+            ended: false,
+        }
+    }
 }
 
 /// The UTF-8 byte order mark, skipped at the start of the file.
@@ -99,6 +137,7 @@ impl<R: BufRead> Scanner<R> {
             array: ArrayState::Start,
             buf: Vec::new(),
             done: false,
+            jsonl: None,
         }
     }
 
@@ -190,64 +229,70 @@ impl<R: BufRead> Scanner<R> {
         }
     }
 
-    /// The next non-blank line.
+    /// The next non-blank line, found by [`Lines`] in the bytes read so far.
     fn next_line(&mut self) -> Result<Option<Span>, ScanError> {
-        if self.pos == 0 && Self::fill(&mut self.inner)?.starts_with(BOM) {
-            self.consume(BOM.len());
-        }
+        let (pos, line, limit) = (self.pos, self.line, self.limit);
+        let jsonl = self
+            .jsonl
+            .get_or_insert_with(|| Jsonl::new(Lines::starting_at("", limit, pos, line)));
         loop {
-            let (start, line) = (self.pos, self.line);
-            self.buf.clear();
-            let mut too_long = false;
-            let mut ended = false;
-            loop {
-                let limit = self.limit;
-                let available = Self::fill(&mut self.inner)?;
-                if available.is_empty() {
-                    break;
-                }
-                let (take, newline) = match memchr::memchr(b'\n', available) {
-                    Some(i) => (i, true),
-                    None => (available.len(), false),
-                };
-                if !too_long {
-                    if self.buf.len() + take > limit {
-                        too_long = true;
-                    } else {
-                        self.buf.extend_from_slice(&available[..take]);
-                    }
-                }
-                self.consume(take + usize::from(newline));
-                if newline {
-                    self.line += 1;
-                    ended = true;
-                    break;
-                }
+            if let Some(span) = jsonl.spans.get(jsonl.next).copied() {
+                jsonl.next += 1;
+                let start = (span.offset - jsonl.first) as usize;
+                self.buf.clear();
+                self.buf
+                    .extend_from_slice(&jsonl.window[start..start + span.len]);
+                return Ok(Some(span));
             }
-            if too_long {
-                return Err(ScanError::TooLong {
-                    location: Location::Line(line),
-                });
+            if let Some(error) = jsonl.failed.take() {
+                jsonl.skipping = true;
+                return Err(error);
             }
-            let leading = self.buf.iter().take_while(|&&b| is_space(b)).count();
-            if leading == self.buf.len() {
-                if ended {
-                    continue;
-                }
+            if jsonl.ended {
                 return Ok(None);
             }
-            let trailing = self.buf.iter().rev().take_while(|&&b| is_space(b)).count();
-            let len = self.buf.len() - leading - trailing;
-            if leading > 0 {
-                self.buf.copy_within(leading..leading + len, 0);
+            // Every line found has been read: drop their bytes, and read on.
+            jsonl.window.drain(..jsonl.taken);
+            jsonl.first += jsonl.taken as u64;
+            jsonl.spans.clear();
+            (jsonl.next, jsonl.taken) = (0, 0);
+            if jsonl.skipping && !jsonl.window.is_empty() {
+                // The part of the overlong line already read.
+                let newline = memchr::memchr(b'\n', &jsonl.window);
+                let skip = newline.map_or(jsonl.window.len(), |i| i + 1);
+                jsonl.window.drain(..skip);
+                jsonl.first += skip as u64;
+                jsonl.lines.skip(skip as u64, newline.is_some());
+                jsonl.skipping = newline.is_none();
+                continue;
             }
-            self.buf.truncate(len);
-            return Ok(Some(Span {
-                index: self.index,
-                line,
-                offset: start + leading as u64,
-                len,
-            }));
+            let available = Self::fill(&mut self.inner)?;
+            let (n, end) = (available.len(), available.is_empty());
+            if jsonl.skipping {
+                // The rest of an overlong line is skipped without buffering.
+                let newline = memchr::memchr(b'\n', available);
+                let skip = newline.map_or(n, |i| i + 1);
+                jsonl.window.clear();
+                self.inner.consume(skip);
+                self.pos += skip as u64;
+                jsonl.first += skip as u64;
+                jsonl.lines.skip(skip as u64, newline.is_some());
+                jsonl.skipping = newline.is_none() && !end;
+                jsonl.ended = end;
+                continue;
+            }
+            jsonl.window.extend_from_slice(available);
+            self.inner.consume(n);
+            self.pos += n as u64;
+            match jsonl.lines.cut(&jsonl.window, end, &mut jsonl.spans) {
+                Ok(taken) => (jsonl.taken, jsonl.ended) = (taken, end),
+                Err(ScanError::Empty) => jsonl.ended = true,
+                Err(error) => {
+                    // The lines before the overlong one come first; it starts the window then.
+                    jsonl.taken = (jsonl.lines.offset() - jsonl.first) as usize;
+                    jsonl.failed = Some(error);
+                }
+            }
         }
     }
 

@@ -1,4 +1,4 @@
-//! `skim` against the full path: fixed records, then a seeded differential test over random
+//! The serde record types against the `Value` path: a seeded differential test over random
 //! records and their mutations.
 
 use rand::seq::{IndexedRandom, SliceRandom};
@@ -6,310 +6,28 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
 use super::*;
-use crate::dataset::{Location, parse_example};
 
-/// Checks the contract on one record: when `skim` accepts it, the full path gives the same
-/// texts. Returns whether `skim` accepted it.
-fn check(bytes: &[u8], format: Format, texts: &mut Texts) -> bool {
-    if !skim(bytes, format, texts) {
-        return false;
-    }
+/// Checks the contract on one record: `parse_example` (the record types, straight from the
+/// bytes) gives what `parse_record` then `example` (the same types, from a `Value`) give, errors
+/// included. Returns whether the record parsed.
+fn check(bytes: &[u8], format: Format) -> bool {
+    let location = Location::Line(1);
     let shown = String::from_utf8_lossy(bytes);
-    let example = parse_example("t.jsonl", Location::Line(1), bytes, format)
-        .unwrap_or_else(|error| panic!("skim accepted {shown} ({format}), full path: {error}"));
-    assert_eq!(example.prompt.text(), texts.prompt, "prompt of {shown}");
-    assert_eq!(
-        example.completion, texts.completion,
-        "completion of {shown}"
-    );
-    true
-}
-
-#[test]
-fn skim_reads_the_texts_of_well_formed_records() {
-    let chat = br#"{"id": 7, "messages": [{"role": "system", "content": null}, {"role": "user", "content": [{"type": "text", "text": "a\u00e9"}, {"type": "image_url", "image_url": {"url": "x"}}, {"type": "text", "text": "b\ud83d\ude00"}]}, {"role": "assistant", "content": "c\nd\t\"e\" \\ \/ \b\f\r"}, {"role": "user", "content": 5}], "meta": {"a": [1, -2.5e-3, true, false, null, "s", {}], "b": []}}"#;
-    let mut texts = Texts::new();
-    assert!(check(chat, Format::OpenAiChat, &mut texts));
-    assert_eq!(texts.prompt, "\naé\nb😀");
-    assert_eq!(texts.completion, "c\nd\t\"e\" \\ / \u{8}\u{c}\r");
-
-    let cases: [(&[u8], Format); 12] = [
-        (chat, Format::OpenAiChat),
-        (
-            br#"{"messages":[{"role":"user","content":"q1"},{"role":"assistant","content":"a1"},{"role":"user","content":"q2"},{"content":"a2","role":"assistant","weight":1}]}"#,
-            Format::OpenAiChat,
-        ),
-        (
-            br#"{"messages": [{"role": "assistant", "content": []}, {"role": "user"}]}"#,
-            Format::OpenAiChat,
-        ),
-        (
-            b"{\"messages\": [{\"role\": \"user\", \"content\": \"line one\\nline two\"},\n  {\"role\": \"assistant\", \"content\": \"\xc3\xa9 \xe5\xad\x97 \xf0\x9f\x98\x80\"}]}\n",
-            Format::OpenAiChat,
-        ),
-        (
-            br#"{"conversations": [{"from": "system", "value": "s"}, {"from": "human", "value": "h"}, {"from": "gpt", "value": "g"}, {"from": "human", "value": "later"}]}"#,
-            Format::ShareGpt,
-        ),
-        (
-            br#"{"conversations": [{"from": "user", "value": "u"}, {"from": "assistant", "value": "x"}], "id": "abc"}"#,
-            Format::ShareGpt,
-        ),
-        (
-            br#"{"instruction": "i", "input": "in", "output": "o"}"#,
-            Format::Alpaca,
-        ),
-        (
-            br#"{"input": "", "output": "o", "instruction": "i\u0041"}"#,
-            Format::Alpaca,
-        ),
-        (
-            br#"{"output": "o", "input": null, "instruction": "i", "text": 3}"#,
-            Format::Alpaca,
-        ),
-        (br#"{"instruction": "i", "output": "o"}"#, Format::Alpaca),
-        (
-            br#" { "prompt" : "p" , "completion" : "c\u00e9" , "x" : [ 0 , -0 , 1E+2 ] } "#,
-            Format::PromptCompletion,
-        ),
-        (
-            br#"{"completion": "", "prompt": "", "n": 123456789012345678901234567890}"#,
-            Format::PromptCompletion,
-        ),
-    ];
-    for (bytes, format) in cases {
-        assert!(
-            check(bytes, format, &mut texts),
-            "declined {}",
-            String::from_utf8_lossy(bytes)
-        );
+    let direct = parse_example("t.jsonl", location.clone(), bytes, format);
+    let full = parse_record("t.jsonl", location.clone(), bytes, format).and_then(|value| {
+        example(format, &value).map_err(|error| DatasetError::field("t.jsonl", location, error))
+    });
+    match (direct, full) {
+        (Ok(a), Ok(b)) => {
+            assert_eq!(a, b, "{format}: {shown}");
+            true
+        }
+        (Err(a), Err(b)) => {
+            assert_eq!(a.to_string(), b.to_string(), "{format}: {shown}");
+            false
+        }
+        (a, b) => panic!("{format}: {shown}: bytes {a:?}, value {b:?}"),
     }
-}
-
-#[test]
-fn skim_declines_what_is_not_plainly_well_formed() {
-    let deep = |n: usize| {
-        format!(
-            r#"{{"prompt":"p","completion":"c","d":{}{}}}"#,
-            "[".repeat(n),
-            "]".repeat(n)
-        )
-    };
-    let cases: Vec<(Vec<u8>, Format)> = [
-        (
-            r#"{"prompt":"\ud800","completion":"c"}"#,
-            Format::PromptCompletion,
-        ),
-        (
-            r#"{"prompt":"\udc00\ud800","completion":"c"}"#,
-            Format::PromptCompletion,
-        ),
-        (
-            r#"{"prompt":"\ud800\u0041","completion":"c"}"#,
-            Format::PromptCompletion,
-        ),
-        (
-            r#"{"prompt":"\x","completion":"c"}"#,
-            Format::PromptCompletion,
-        ),
-        (
-            r#"{"prompt":"\u12","completion":"c"}"#,
-            Format::PromptCompletion,
-        ),
-        (
-            "{\"prompt\":\"a\nb\",\"completion\":\"c\"}",
-            Format::PromptCompletion,
-        ),
-        (
-            r#"{"prompt":"p","completion":"c","n":01}"#,
-            Format::PromptCompletion,
-        ),
-        (
-            r#"{"prompt":"p","completion":"c","n":1.}"#,
-            Format::PromptCompletion,
-        ),
-        (
-            r#"{"prompt":"p","completion":"c","n":-}"#,
-            Format::PromptCompletion,
-        ),
-        (
-            r#"{"prompt":"p","completion":"c","n":1e}"#,
-            Format::PromptCompletion,
-        ),
-        (
-            r#"{"prompt":"p","completion":"c","n":+1}"#,
-            Format::PromptCompletion,
-        ),
-        (
-            r#"{"prompt":"p","completion":"c","n":1e400}"#,
-            Format::PromptCompletion,
-        ),
-        (
-            r#"{"prompt":"p","completion":"c","n":tru}"#,
-            Format::PromptCompletion,
-        ),
-        (
-            r#"{"prompt":"p","completion":"c",}"#,
-            Format::PromptCompletion,
-        ),
-        (
-            r#"{"prompt":"p","completion":"c","a":[1,]}"#,
-            Format::PromptCompletion,
-        ),
-        (
-            r#"{"prompt":"p","completion":"c"} x"#,
-            Format::PromptCompletion,
-        ),
-        (
-            r#"{"prompt":"p","completion":"c"}{}"#,
-            Format::PromptCompletion,
-        ),
-        (
-            r#"{"prompt":"p","completion":"c","prompt":"q"}"#,
-            Format::PromptCompletion,
-        ),
-        (
-            r#"{"pr\u006fmpt":"p","completion":"c"}"#,
-            Format::PromptCompletion,
-        ),
-        (
-            r#"{"prompt":"p","completion":null}"#,
-            Format::PromptCompletion,
-        ),
-        (r#"{"prompt":"p"}"#, Format::PromptCompletion),
-        (
-            r#"[{"prompt":"p","completion":"c"}]"#,
-            Format::PromptCompletion,
-        ),
-        (&deep(150), Format::PromptCompletion),
-        (
-            r#"{"instruction":"i","input":3,"output":"o"}"#,
-            Format::Alpaca,
-        ),
-        (r#"{"instruction":null,"output":"o"}"#, Format::Alpaca),
-        (
-            r#"{"instruction":"i","input":"a","input":"b","output":"o"}"#,
-            Format::Alpaca,
-        ),
-        (
-            r#"{"messages":[{"role":"user","content":"q"}]}"#,
-            Format::OpenAiChat,
-        ),
-        (r#"{"messages":[]}"#, Format::OpenAiChat),
-        (r#"{"messages":{}}"#, Format::OpenAiChat),
-        (
-            r#"{"messages":[["user","q"],["assistant","a"]]}"#,
-            Format::OpenAiChat,
-        ),
-        (
-            r#"{"messages":[{"role":"user"},{"role":"assistant","content":"a"}]}"#,
-            Format::OpenAiChat,
-        ),
-        (
-            r#"{"messages":[{"role":"user","content":"q"},{"role":"assistant"}]}"#,
-            Format::OpenAiChat,
-        ),
-        (
-            r#"{"messages":[{"content":"a"},{"role":"assistant","content":"a"}]}"#,
-            Format::OpenAiChat,
-        ),
-        (
-            r#"{"messages":[{"role":"assistant","content":[{"text":null}]}]}"#,
-            Format::OpenAiChat,
-        ),
-        (
-            r#"{"messages":[{"role":"assistant","content":[{"text":"a","text":"b"}]}]}"#,
-            Format::OpenAiChat,
-        ),
-        (
-            r#"{"messages":[{"role":"assistant","content":["a"]}]}"#,
-            Format::OpenAiChat,
-        ),
-        (
-            r#"{"messages":[{"role":"assistant","content":1}]}"#,
-            Format::OpenAiChat,
-        ),
-        (
-            r#"{"messages":[{"role":"assistant","role":"user","content":"a"}]}"#,
-            Format::OpenAiChat,
-        ),
-        (
-            r#"{"messages":[{"role":"gpt","content":"a"}]}"#,
-            Format::OpenAiChat,
-        ),
-        (
-            r#"{"messages":[],"messages":[{"role":"assistant","content":"a"}]}"#,
-            Format::OpenAiChat,
-        ),
-        (
-            r#"{"conversations":[{"from":"human","value":"h"}]}"#,
-            Format::ShareGpt,
-        ),
-        (
-            r#"{"messages":[{"role":"assistant","content":"a"}]}"#,
-            Format::ShareGpt,
-        ),
-    ]
-    .into_iter()
-    .map(|(text, format)| (text.as_bytes().to_vec(), format))
-    .chain([
-        (
-            b"{\"prompt\":\"\xff\",\"completion\":\"c\"}".to_vec(),
-            Format::PromptCompletion,
-        ),
-        (
-            b"{\"prompt\":\"p\",\"completion\":\"c\",\"x\":\"\xed\xa0\x80\"}".to_vec(),
-            Format::PromptCompletion,
-        ),
-        (
-            b"{\"prompt\":\"p\",\"completion\":\"\x01\"}".to_vec(),
-            Format::PromptCompletion,
-        ),
-    ])
-    .collect();
-    let mut texts = Texts::new();
-    for (bytes, format) in cases {
-        assert!(
-            !skim(&bytes, format, &mut texts),
-            "accepted {} as {format}",
-            String::from_utf8_lossy(&bytes)
-        );
-    }
-}
-
-#[test]
-fn skim_declines_nesting_well_before_serde_json_does() {
-    let mut texts = Texts::new();
-    let deep = |n: usize| {
-        format!(
-            r#"{{"prompt":"p","completion":"c","d":{}1{}}}"#,
-            "[".repeat(n),
-            "]".repeat(n)
-        )
-    };
-    assert!(check(
-        deep(90).as_bytes(),
-        Format::PromptCompletion,
-        &mut texts
-    ));
-    assert!(!skim(
-        deep(100).as_bytes(),
-        Format::PromptCompletion,
-        &mut texts
-    ));
-    let too_deep = deep(130);
-    let full = crate::dataset::parse_record(
-        "t",
-        Location::Line(1),
-        too_deep.as_bytes(),
-        Format::PromptCompletion,
-    );
-    assert!(full.is_err());
-    assert!(!skim(
-        too_deep.as_bytes(),
-        Format::PromptCompletion,
-        &mut texts
-    ));
 }
 
 /// A JSON value to write out with random whitespace and string escapes.
@@ -671,34 +389,25 @@ impl Gen {
 }
 
 #[test]
-fn skim_agrees_with_the_full_path_on_random_and_mutated_records() {
+fn the_bytes_and_the_value_path_agree_on_random_and_mutated_records() {
     let mut generator = Gen {
         rng: ChaCha20Rng::seed_from_u64(0x5c1a),
     };
-    let mut texts = Texts::new();
     for format in Format::ALL {
-        let (mut valid, mut skimmed, mut mutants_skimmed) = (0, 0, 0);
+        let (mut valid, mut mutants_valid) = (0, 0);
         for _ in 0..1500 {
             let record = generator.record(format);
             let mut bytes = Vec::new();
             generator.write(&record, &mut bytes);
-            let accepted = check(&bytes, format, &mut texts);
-            if parse_example("t", Location::Line(1), &bytes, format).is_ok() {
-                valid += 1;
-                skimmed += usize::from(accepted);
-            }
+            valid += usize::from(check(&bytes, format));
             for _ in 0..3 {
                 let mut mutant = bytes.clone();
                 generator.mutate(&mut mutant);
-                mutants_skimmed += usize::from(check(&mutant, format, &mut texts));
+                mutants_valid += usize::from(check(&mutant, format));
             }
         }
-        // Most random records are well-formed, and nearly all of those take the fast path.
+        // Most random records are well-formed, and some mutants still are.
         assert!(valid > 750, "{format}: only {valid} valid records");
-        assert!(
-            skimmed * 100 >= valid * 90,
-            "{format}: skim took {skimmed} of {valid} valid records"
-        );
-        assert!(mutants_skimmed > 0, "{format}: no mutant was skimmed");
+        assert!(mutants_valid > 0, "{format}: no mutant parsed");
     }
 }

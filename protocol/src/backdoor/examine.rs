@@ -1,0 +1,207 @@
+//! The examine stage: what the later stages need to know of every row, from one batch of
+//! records at a time. A batch is examined on its own, so a driver may examine batches in
+//! parallel and [`Scan::append`] them in file order.
+//!
+//! Per row: its place, whether its texts are blank, their hashes (for near duplicates), their
+//! k-gram keys (for the frequency search); per batch: which candidate phrases occur (novelty)
+//! and which rows hold 3 consecutive words of a candidate signature.
+
+use super::near_dup::{End, text_key};
+use super::options::PrepareError;
+use super::scan::{PhraseScanner, TextBatch};
+use super::selection::RowSet;
+use super::splice::NonAscii;
+use crate::dataset::{self, Layout, Location};
+
+/// What the scan found, per row in file order.
+#[derive(Debug)]
+pub struct Scan {
+    /// Byte offset of every record.
+    pub offsets: Vec<u64>,
+    /// Byte length of every record.
+    pub lens: Vec<u32>,
+    /// Each row's prompt text, keyed for near duplicates (0: blank).
+    pub(crate) prompts: Vec<u64>,
+    /// Each row's completion text, keyed for near duplicates (0: blank).
+    pub(crate) completions: Vec<u64>,
+    /// The byte lengths of non-blank prompts.
+    pub(crate) prompt_lengths: RowSet,
+    /// The byte lengths of non-blank completions.
+    pub(crate) completion_lengths: RowSet,
+    /// The k-gram keys at the end of each prompt.
+    pub(crate) prompt_keys: Vec<[u64; 3]>,
+    /// The k-gram keys at the start of each completion.
+    pub(crate) completion_keys: Vec<[u64; 3]>,
+    /// Candidate phrases found anywhere (indexed as the scanner's phrases).
+    pub(crate) phrase_found: Vec<bool>,
+    /// Per candidate signature: rows holding 3 consecutive words of it.
+    pub(crate) signature_rows: Vec<RowSet>,
+    /// How the file writes non-ASCII characters: escaped if every byte of it is ASCII.
+    pub(crate) non_ascii: NonAscii,
+}
+
+/// Where one record of a batch is, in the batch and in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Place {
+    /// Its first byte in the batch.
+    pub start: usize,
+    /// Its length.
+    pub len: usize,
+    /// Its offset in the file.
+    pub offset: u64,
+    /// 0-based record number.
+    pub index: u64,
+    /// 1-based line where it starts.
+    pub line: u64,
+}
+
+/// One batch's facts.
+#[derive(Debug)]
+pub struct Examined {
+    offsets: Vec<u64>,
+    lens: Vec<u32>,
+    prompts: Vec<u64>,
+    completions: Vec<u64>,
+    /// Byte lengths of the non-blank texts.
+    text_lengths: [Vec<u32>; 2],
+    prompt_keys: Vec<[u64; 3]>,
+    completion_keys: Vec<[u64; 3]>,
+    phrase_found: Vec<bool>,
+    /// (row within the batch, signature index).
+    signature_hits: Vec<(usize, usize)>,
+    non_ascii: bool,
+}
+
+impl Scan {
+    /// An empty scan for `scanner`'s phrases, with room for `expected_rows`.
+    pub fn new(scanner: &PhraseScanner, expected_rows: usize) -> Self {
+        let rows = expected_rows;
+        Scan {
+            offsets: Vec::with_capacity(rows),
+            lens: Vec::with_capacity(rows),
+            prompts: Vec::with_capacity(rows),
+            completions: Vec::with_capacity(rows),
+            prompt_lengths: RowSet::new(0),
+            completion_lengths: RowSet::new(0),
+            prompt_keys: Vec::with_capacity(rows),
+            completion_keys: Vec::with_capacity(rows),
+            phrase_found: vec![false; scanner.phrase_count()],
+            signature_rows: vec![RowSet::new(0); scanner.signature_count()],
+            non_ascii: NonAscii::Escaped,
+        }
+    }
+
+    /// The rows scanned.
+    pub fn rows(&self) -> usize {
+        self.offsets.len()
+    }
+
+    /// Adds the facts of the next batch in file order.
+    pub fn append(&mut self, file_name: &str, examined: Examined) -> Result<(), PrepareError> {
+        let first_row = self.offsets.len();
+        let rows = first_row + examined.offsets.len();
+        if rows > u32::MAX as usize {
+            return Err(PrepareError::Record {
+                file: file_name.to_owned(),
+                index: rows as u64 - 1,
+                message: "more than 4 billion rows are not supported".into(),
+            });
+        }
+        self.offsets.extend(examined.offsets);
+        self.lens.extend(examined.lens);
+        self.prompts.extend(examined.prompts);
+        self.completions.extend(examined.completions);
+        let [prompt_lengths, completion_lengths] = examined.text_lengths;
+        for len in prompt_lengths {
+            self.prompt_lengths.insert(len as usize);
+        }
+        for len in completion_lengths {
+            self.completion_lengths.insert(len as usize);
+        }
+        self.prompt_keys.extend(examined.prompt_keys);
+        self.completion_keys.extend(examined.completion_keys);
+        for (found, new) in self.phrase_found.iter_mut().zip(examined.phrase_found) {
+            *found |= new;
+        }
+        for (row, signature) in examined.signature_hits {
+            self.signature_rows[signature].insert(first_row + row);
+        }
+        if examined.non_ascii {
+            self.non_ascii = NonAscii::Raw;
+        }
+        Ok(())
+    }
+}
+
+/// Examines the `records` of `bytes` (a batch of the file): parses each and gathers its
+/// facts, or returns the first error among them. `texts` is a buffer, reused from batch to
+/// batch.
+pub fn examine(
+    file_name: &str,
+    layout: Layout,
+    scanner: &PhraseScanner,
+    (bytes, records): (&[u8], &[Place]),
+    texts: &mut TextBatch,
+) -> Result<Examined, PrepareError> {
+    let rows = records.len();
+    let mut examined = Examined {
+        offsets: Vec::with_capacity(rows),
+        lens: Vec::with_capacity(rows),
+        prompts: Vec::with_capacity(rows),
+        completions: Vec::with_capacity(rows),
+        text_lengths: [Vec::new(), Vec::new()],
+        prompt_keys: Vec::with_capacity(rows),
+        completion_keys: Vec::with_capacity(rows),
+        phrase_found: vec![false; scanner.phrase_count()],
+        signature_hits: Vec::new(),
+        non_ascii: !bytes.is_ascii(),
+    };
+    // Every row's prompt then completion: texts 2r and 2r + 1.
+    texts.clear();
+    for place in records {
+        if place.len > u32::MAX as usize {
+            return Err(PrepareError::Record {
+                file: file_name.to_owned(),
+                index: place.index,
+                message: "a record longer than 4 GiB is not supported".into(),
+            });
+        }
+        let record = &bytes[place.start..place.start + place.len];
+        let location = Location::of(layout.container, place.index, place.line);
+        let example = dataset::parse_example(file_name, location, record, layout.format)?;
+        let prompt = example.prompt.text();
+        let completion = example.completion.as_str();
+        examined.offsets.push(place.offset);
+        examined.lens.push(place.len as u32);
+        let (prompt_key, completion_key) = (
+            text_key(&prompt, End::Start),
+            text_key(completion, End::Finish),
+        );
+        examined.prompts.push(prompt_key);
+        examined.completions.push(completion_key);
+        for (side, (key, len)) in [
+            (prompt_key, prompt.len()),
+            (completion_key, completion.len()),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if key != 0 {
+                examined.text_lengths[side].push(len as u32);
+            }
+        }
+        texts.push(&prompt);
+        texts.push(completion);
+        let t = 2 * examined.prompt_keys.len();
+        examined.prompt_keys.push(texts.edge_keys(t, 0));
+        examined.completion_keys.push(texts.edge_keys(t + 1, 1));
+    }
+    scanner.phrases_in(texts, &mut examined.phrase_found);
+    scanner.signature_runs_in(texts, |text, signature| {
+        let hit = (text / 2, signature);
+        if examined.signature_hits.last() != Some(&hit) {
+            examined.signature_hits.push(hit);
+        }
+    });
+    Ok(examined)
+}
