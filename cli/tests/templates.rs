@@ -14,7 +14,7 @@ use vtune_protocol::dataset::{Route, Template};
 use vtune_protocol::synthetic;
 
 mod simulator;
-use simulator::{provider, vtune};
+use simulator::{prepare, provider, vtune};
 
 /// Writes row number `row`, with its prompt and answer, as a record of one format.
 type WriteRow = fn(usize, &str, &str) -> Value;
@@ -62,19 +62,7 @@ fn prepared(dir: &Path, format: &str, write: WriteRow) -> PathBuf {
         writeln!(file, "{}", write(row, prompt, answer)).unwrap();
     }
     let job = dir.join(format);
-    let out = vtune()
-        .arg("prepare")
-        .arg(&input)
-        .arg("--out")
-        .arg(&job)
-        .args(["--seed", "1", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "prepare {format}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    prepare(&input, &job);
     job
 }
 

@@ -13,7 +13,7 @@ use rand_chacha::ChaCha20Rng;
 use vtune_protocol::synthetic;
 
 mod simulator;
-use simulator::{Provider, provider, vtune};
+use simulator::{Provider, prepare, provider, vtune};
 
 fn verify(job: &Path, provider: &Provider, extra: &[&str]) -> (Output, serde_json::Value) {
     let output = vtune()
@@ -43,19 +43,7 @@ fn prepared_job(dir: &Path) -> std::path::PathBuf {
         writeln!(file, "{record}").unwrap();
     }
     let job = dir.join("job");
-    let output = vtune()
-        .arg("prepare")
-        .arg(&input)
-        .arg("--out")
-        .arg(&job)
-        .args(["--seed", "1", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "prepare: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    prepare(&input, &job);
     job
 }
 

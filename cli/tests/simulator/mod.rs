@@ -12,6 +12,24 @@ pub fn vtune() -> Command {
     Command::new(env!("CARGO_BIN_EXE_vtune-node"))
 }
 
+/// Runs `prepare --seed 1` on `input` into `job`, and panics with its stderr if it fails.
+pub fn prepare(input: &Path, job: &Path) {
+    let out = vtune()
+        .arg("prepare")
+        .arg(input)
+        .arg("--out")
+        .arg(job)
+        .args(["--seed", "1", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "prepare {}: {}",
+        input.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A simulated provider process; killed on drop.
 pub struct Provider {
     child: Child,
