@@ -4,6 +4,7 @@
 
 mod alloc;
 mod commands;
+mod flags;
 mod output;
 
 use std::process::ExitCode;

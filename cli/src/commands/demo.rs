@@ -144,8 +144,6 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         .map(|(_, endpoint)| super::demo_network::Witnessed {
             provider: "honest",
             endpoint,
-            secret,
-            train: &job.files.train,
         });
     let network = runtime.block_on(super::demo_network::run(
         &dir,

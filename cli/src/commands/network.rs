@@ -14,7 +14,7 @@ use vtune_node::network::Multiaddr;
 use vtune_node::summary::{Counts, JobView, ProviderSummary};
 
 use super::keys::DataDirArg;
-use crate::output;
+use crate::output::{self, runtime};
 
 /// The API a client talks to unless told otherwise.
 pub(crate) const DEFAULT_API: &str = "http://127.0.0.1:8470";
@@ -107,8 +107,15 @@ pub(crate) struct PublishFlag {
     pub(crate) node_api: String,
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Runtime::new().context("starting the async runtime")
+impl PublishFlag {
+    /// Publishes `files` when --publish asks for it; the answers in file order.
+    pub(crate) fn publish_if_asked(&self, files: &[&Path]) -> anyhow::Result<Vec<Posted>> {
+        if self.publish {
+            publish_files(&self.node_api, files)
+        } else {
+            Ok(Vec::new())
+        }
+    }
 }
 
 /// Runs `vtune-node run`.

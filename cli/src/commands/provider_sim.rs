@@ -79,7 +79,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let examples = sim::read_examples(&args.train)?;
     let backdoor_rows = match &args.secret {
-        Some(path) => super::verify::backdoor_rows(path)?,
+        Some(path) => vtune_node::job_dir::read_secret(path)?
+            .backdoors
+            .iter()
+            .map(|b| b.row)
+            .collect(),
         None => Vec::new(),
     };
     if args.behavior == Behavior::BackdoorOnly && args.secret.is_none() {

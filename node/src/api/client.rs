@@ -48,6 +48,11 @@ pub struct ApiClient {
 }
 
 impl ApiClient {
+    /// The API's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// A client of the API at `base`.
     pub fn new(base: &str) -> Self {
         let http = reqwest::Client::builder()
