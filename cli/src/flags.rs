@@ -3,7 +3,6 @@
 
 use anyhow::anyhow;
 use vtune_node::buyer::{BuyerError, OptionsError, PlanError};
-use vtune_node::job_dir::JobDirError;
 
 /// `err`, naming the flags that would fix it.
 pub(crate) fn with_flags(err: BuyerError) -> anyhow::Error {
@@ -15,9 +14,9 @@ pub(crate) fn with_flags(err: BuyerError) -> anyhow::Error {
         BuyerError::Options(OptionsError::Concurrency) => {
             anyhow!("--concurrency must be at least 1")
         }
-        BuyerError::JobDir(JobDirError::Exists { file }) => anyhow!(
+        BuyerError::JobDir(e) if e.is_exists() => anyhow!(
             "{} already exists; pass --force to replace it",
-            file.display()
+            e.file.display()
         ),
         BuyerError::WindowWithoutWitness => anyhow!("--reveal-window needs at least one --witness"),
         e @ BuyerError::NotBuyer { .. } => {

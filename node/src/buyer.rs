@@ -5,7 +5,9 @@
 mod plan;
 mod verify;
 
+use std::path::PathBuf;
 use vtune_protocol::commit::canonical_secret_set;
+
 use vtune_protocol::envelope::Verified;
 use vtune_protocol::messages::{
     Attestation, Commitment, Digest, InvalidMessage, PublicKey, Reveal, Role, SealedError,
@@ -19,6 +21,7 @@ use crate::job_dir::{
 };
 use crate::keys::NodeKey;
 use crate::verifier::{self, Job, Report, VerifyError};
+use vtune_protocol::verdict::Verdict;
 
 pub use plan::{Conflict, DEFAULT_ALPHA, DEFAULT_CONTROLS, PlanChoice, PlanError};
 pub use verify::{Finished, OptionsError, ValidOptions, Verification, VerifyOptions};
@@ -43,92 +46,66 @@ pub enum BuyerError {
     /// The options of a verification.
     #[error(transparent)]
     Options(#[from] OptionsError),
-    /// A reveal window without a witness to wait for.
-    #[error("a reveal window needs at least one witness")]
-    WindowWithoutWitness,
-    /// The job's commitment was signed by another key than this node's.
-    #[error("{} was signed by the buyer key {buyer}, but this node's key is {key}", file.display())]
-    NotBuyer {
-        /// The commitment file.
-        file: std::path::PathBuf,
-        /// The commitment's buyer.
-        buyer: PublicKey,
-        /// This node's key.
-        key: PublicKey,
-    },
-    /// The commitment names no witness to seal to.
-    #[error("{} names no witness: there is no one to seal to", .0.display())]
-    NoWitness(std::path::PathBuf),
-    /// The secret set could not be sealed.
-    #[error("sealing the secret set: {0}")]
-    Seal(#[from] SealedError),
-    /// The reveal does not open the commitment.
-    #[error("the reveal does not open {}: {source}", file.display())]
-    RevealMismatch {
-        /// The commitment file.
-        file: std::path::PathBuf,
-        /// Why not.
-        source: InvalidMessage,
-    },
-    /// The node could not say whether the witnesses have attested.
-    #[error(
-        "asking the node at {api} whether every witness has attested (needed to reveal before \
-         {reveal_after}, the commitment's reveal_after): {source}"
-    )]
-    AskNode {
-        /// The node's API.
-        api: String,
-        /// The commitment's deadline.
-        reveal_after: u64,
-        /// The cause.
-        source: ClientError,
-    },
-    /// Some named witness has not attested, and the deadline has not passed.
-    #[error(
-        "not revealing yet: {} of {named} named witnesses have not attested ({}); the \
-         commitment allows a public reveal without them in {wait} s (reveal_after {reveal_after})",
-        missing.len(), missing.join(", ")
-    )]
-    WitnessesPending {
-        /// The witnesses yet to attest.
-        missing: Vec<String>,
-        /// The witnesses named.
-        named: usize,
-        /// Seconds until the deadline.
-        wait: u64,
-        /// The deadline.
-        reveal_after: u64,
-    },
-    /// The commitment is for another job than the verification.
-    #[error("{} is for job {committed}, the verification for job {verified}", file.display())]
-    JobMismatch {
-        /// The commitment file.
-        file: std::path::PathBuf,
-        /// The committed job.
-        committed: String,
-        /// The verified job.
-        verified: String,
-    },
-    /// The signed verdict differs from the run's (a bug).
-    #[error("internal error: the signed verdict {signed:?} differs from the report's {report:?}")]
-    VerdictMismatch {
-        /// The signed verdict.
-        signed: vtune_protocol::verdict::Verdict,
-        /// The report's.
-        report: vtune_protocol::verdict::Verdict,
-    },
-    /// The transcript's digest is not 32 bytes of hex.
-    #[error("the transcript's blake3 is not 32 bytes of hex: {0}")]
-    Digest(String),
     /// The verification could not run.
     #[error(transparent)]
     Verify(#[from] VerifyError),
     /// The endpoint's configuration is not usable.
     #[error(transparent)]
     Endpoint(#[from] crate::endpoint::EndpointError),
+    /// The secret set could not be sealed.
+    #[error("sealing the secret set: {0}")]
+    Seal(#[from] SealedError),
+    /// A reveal window without a witness to wait for.
+    #[error("a reveal window needs at least one witness")]
+    WindowWithoutWitness,
+    /// The commitment (file, buyer) was signed by another key than this node's (key).
+    #[error("{} was signed by the buyer key {}, but this node's key is {}", .0.display(), .1, .2)]
+    NotBuyer(PathBuf, PublicKey, PublicKey),
+    /// The commitment names no witness to seal to.
+    #[error("{} names no witness: there is no one to seal to", .0.display())]
+    NoWitness(PathBuf),
+    /// The reveal does not open the commitment in the file.
+    #[error("the reveal does not open {}: {}", .0.display(), .1)]
+    RevealMismatch(PathBuf, InvalidMessage),
+    /// The node at the API could not say whether the witnesses have attested before the
+    /// commitment's `reveal_after`.
+    #[error(
+        "asking the node at {0} whether every witness has attested (needed to reveal before \
+         {1}, the commitment's reveal_after): {2}"
+    )]
+    AskNode(String, u64, ClientError),
+    /// Some named witnesses have not attested, and the deadline has not passed.
+    #[error(
+        "not revealing yet: {} of {} named witnesses have not attested ({}); the commitment \
+         allows a public reveal without them in {} s (reveal_after {})",
+        .0.missing.len(), .0.named, .0.missing.join(", "), .0.wait, .0.reveal_after
+    )]
+    WitnessesPending(Pending),
+    /// The commitment in the file is for another job than the verification.
+    #[error("{} is for job {}, the verification for job {}", .0.display(), .1, .2)]
+    JobMismatch(PathBuf, String, String),
+    /// The signed verdict differs from the run's (a bug).
+    #[error("internal error: the signed verdict {0:?} differs from the report's {1:?}")]
+    VerdictMismatch(Verdict, Verdict),
+    /// The transcript's digest is not 32 bytes of hex.
+    #[error("the transcript's blake3 is not 32 bytes of hex: {0}")]
+    Digest(String),
     /// The committed plan cannot be run (a template this node does not know).
     #[error("the committed plan: {0}")]
     CommittedPlan(InvalidMessage),
+}
+
+/// The witnesses a reveal still waits for.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    /// The witnesses yet to attest.
+    pub missing: Vec<String>,
+    /// The witnesses named.
+    pub named: usize,
+    /// Seconds until the deadline.
+    pub wait: u64,
+    /// The deadline.
+    pub reveal_after: u64,
 }
 
 /// What a commitment says beyond `commitment.json`.
@@ -204,11 +181,11 @@ fn check_buyer(
 ) -> Result<(), BuyerError> {
     let buyer = commitment.message().buyer;
     if buyer != key.public() {
-        return Err(BuyerError::NotBuyer {
-            file: job.file(COMMITMENT_MSG),
+        return Err(BuyerError::NotBuyer(
+            job.file(COMMITMENT_MSG),
             buyer,
-            key: key.public(),
-        });
+            key.public(),
+        ));
     }
     Ok(())
 }
@@ -226,11 +203,13 @@ pub fn sign_attestation(
 ) -> Result<Verified<Attestation>, BuyerError> {
     let commitment = job.commitment()?;
     if commitment.message().job_id.to_string() != report.job_id {
-        return Err(BuyerError::JobMismatch {
-            file: job.file(COMMITMENT_MSG),
-            committed: commitment.message().job_id.to_string(),
-            verified: report.job_id.clone(),
-        });
+        let committed = commitment.message().job_id.to_string();
+        let file = job.file(COMMITMENT_MSG);
+        return Err(BuyerError::JobMismatch(
+            file,
+            committed,
+            report.job_id.clone(),
+        ));
     }
     let digest = transcript_blake3
         .parse()
@@ -253,10 +232,7 @@ pub fn sign_attestation(
     )?;
     let a = signed.message();
     if a.verdict != report.verdict || a.evidence_of_training != report.evidence_of_training {
-        return Err(BuyerError::VerdictMismatch {
-            signed: a.verdict,
-            report: report.verdict,
-        });
+        return Err(BuyerError::VerdictMismatch(a.verdict, report.verdict));
     }
     Ok(signed)
 }
@@ -331,10 +307,8 @@ pub async fn reveal(
     let opened = job.sign(REVEAL_MSG, &reveal, key.signing_key())?;
     let commitment = if job.has(COMMITMENT_MSG) {
         let commitment = job.commitment()?;
-        check_reveal(&opened, &commitment).map_err(|source| BuyerError::RevealMismatch {
-            file: job.file(COMMITMENT_MSG),
-            source,
-        })?;
+        check_reveal(&opened, &commitment)
+            .map_err(|e| BuyerError::RevealMismatch(job.file(COMMITMENT_MSG), e))?;
         witnesses_allow_reveal(commitment.message(), api, now).await?;
         Some(commitment)
     } else {
@@ -360,11 +334,7 @@ async fn witnesses_allow_reveal(
     let view = api
         .job(&commitment.job_id.to_string())
         .await
-        .map_err(|source| BuyerError::AskNode {
-            api: api.base().to_string(),
-            reveal_after: commitment.reveal_after,
-            source,
-        })?;
+        .map_err(|e| BuyerError::AskNode(api.base().to_string(), commitment.reveal_after, e))?;
     let attested: Vec<PublicKey> = view
         .verdicts
         .map(|v| {
@@ -381,10 +351,10 @@ async fn witnesses_allow_reveal(
     if missing.is_empty() {
         return Ok(());
     }
-    Err(BuyerError::WitnessesPending {
+    Err(BuyerError::WitnessesPending(Pending {
         missing,
         named: commitment.witnesses.len(),
         wait: commitment.reveal_after - now,
         reveal_after: commitment.reveal_after,
-    })
+    }))
 }

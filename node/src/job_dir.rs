@@ -47,109 +47,79 @@ pub const PRIVATE: u32 = 0o600;
 /// Mode of a file anyone may read.
 pub const PUBLIC: u32 = 0o644;
 
-/// Why a job dir's file could not be read or written. Every variant names the file.
+/// Why a job dir's file could not be read or written: the file, and what went wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {problem}", file.display())]
+pub struct JobDirError {
+    /// The file (or dir).
+    pub file: PathBuf,
+    /// What went wrong.
+    pub problem: Problem,
+}
+
+/// What went wrong with a job dir's file.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum JobDirError {
-    /// Reading or writing the file failed.
-    #[error("{}: {source}", file.display())]
-    Io {
-        /// The file.
-        file: PathBuf,
-        /// The cause.
-        source: io::Error,
-    },
+pub enum Problem {
+    /// Reading or writing it failed.
+    #[error("{0}")]
+    Io(io::Error),
     /// A file the job needs is not there.
-    #[error("cannot read {} (is this a prepared job?): {source}", file.display())]
-    NotPrepared {
-        /// The file.
-        file: PathBuf,
-        /// The cause.
-        source: io::Error,
-    },
-    /// The file exists and must not be replaced.
-    #[error("{} already exists", file.display())]
-    Exists {
-        /// The file.
-        file: PathBuf,
-    },
+    #[error("cannot read it (is this a prepared job?): {0}")]
+    NotPrepared(io::Error),
+    /// It exists and must not be replaced.
+    #[error("already exists")]
+    Exists,
     /// `secret.json` does not hold a secret set.
-    #[error("{}: {source}", file.display())]
-    Secret {
-        /// The file.
-        file: PathBuf,
-        /// The cause.
-        source: SecretError,
-    },
+    #[error("{0}")]
+    Secret(SecretError),
     /// `commitment.json` does not hold a commitment.
-    #[error("{}: not a commitment.json: {source}", file.display())]
-    CommitmentFile {
-        /// The file.
-        file: PathBuf,
-        /// The cause.
-        source: serde_json::Error,
-    },
-    /// The dir holds no `train.*` file, or several.
-    #[error("{} holds {found} train.* files, not one (is this a prepared job?)", dir.display())]
-    TrainFile {
-        /// The job dir.
-        dir: PathBuf,
-        /// How many it holds.
-        found: usize,
-    },
-    /// The file is larger than any signed message.
-    #[error("{}: {len} bytes is larger than any message ({MAX_ENVELOPE_BYTES})", file.display())]
-    TooLarge {
-        /// The file.
-        file: PathBuf,
-        /// Its length.
-        len: u64,
-    },
-    /// The file is JSON, not a signed envelope.
-    #[error("{} is JSON, not a signed message{}", file.display(), match signed {
+    #[error("not a commitment.json: {0}")]
+    CommitmentFile(serde_json::Error),
+    /// The dir holds no `train.*` file, or several (how many).
+    #[error("holds {0} train.* files, not one (is this a prepared job?)")]
+    TrainFiles(usize),
+    /// It is larger than any signed message (its length).
+    #[error("{0} bytes is larger than any message ({MAX_ENVELOPE_BYTES})")]
+    TooLarge(u64),
+    /// It is JSON, not a signed envelope; the `.msg` file beside it, if there is one.
+    #[error("is JSON, not a signed message{}", match .0 {
         Some(signed) => format!(": the signed envelope beside it is {}", signed.display()),
         None => " (`*.msg` files hold one signed envelope)".to_string(),
     })]
-    NotEnvelope {
-        /// The file.
-        file: PathBuf,
-        /// The `.msg` file beside it, if there is one.
-        signed: Option<PathBuf>,
-    },
+    NotEnvelope(Option<PathBuf>),
     /// The envelope does not open: bytes, signature or message.
-    #[error("{}: {source}", file.display())]
-    Open {
-        /// The file.
-        file: PathBuf,
-        /// The cause.
-        source: OpenError,
-    },
-    /// The file holds another kind of message.
-    #[error("{} holds a {found}, not a {expected}", file.display())]
-    WrongKind {
-        /// The file.
-        file: PathBuf,
-        /// The kind asked for.
-        expected: &'static str,
-        /// The kind it holds.
-        found: &'static str,
-    },
-    /// A message could not be signed or encoded.
-    #[error("signing {}: {source}", file.display())]
-    Sign {
-        /// The file it was for.
-        file: PathBuf,
-        /// The cause.
-        source: SealError,
-    },
-    /// A record could not be encoded as JSON.
-    #[error("encoding {}: {source}", file.display())]
-    Encode {
-        /// The file it was for.
-        file: PathBuf,
-        /// The cause.
-        source: serde_json::Error,
-    },
+    #[error("{0}")]
+    Open(OpenError),
+    /// It holds another kind of message (found, expected).
+    #[error("holds a {0}, not a {1}")]
+    WrongKind(&'static str, &'static str),
+    /// A message for it could not be signed.
+    #[error("signing: {0}")]
+    Sign(SealError),
+    /// A record for it could not be encoded as JSON.
+    #[error("encoding: {0}")]
+    Encode(serde_json::Error),
+}
+
+impl JobDirError {
+    /// `problem` with `file`.
+    pub fn new(file: &Path, problem: Problem) -> Self {
+        Self {
+            file: file.to_path_buf(),
+            problem,
+        }
+    }
+
+    /// Whether the error is an existing file that must not be replaced.
+    pub fn is_exists(&self) -> bool {
+        matches!(self.problem, Problem::Exists)
+    }
+}
+
+/// A closure that makes an I/O error of `file` into a [`JobDirError`].
+fn io(file: &Path) -> impl FnOnce(io::Error) -> JobDirError + '_ {
+    move |e| JobDirError::new(file, Problem::Io(e))
 }
 
 /// Whether an install may replace a file already there.
@@ -157,7 +127,7 @@ pub enum JobDirError {
 pub enum Replace {
     /// Replace it (atomically: a reader sees the old file or the new one).
     Yes,
-    /// Refuse with [`JobDirError::Exists`].
+    /// Refuse with [`Problem::Exists`].
     No,
 }
 
@@ -196,22 +166,18 @@ impl JobDir {
     /// The unsigned commitment of `commitment.json`.
     pub fn commitment_file(&self) -> Result<CommitmentFile, JobDirError> {
         let file = self.file(COMMITMENT_JSON);
-        let text = fs::read_to_string(&file).map_err(|source| JobDirError::NotPrepared {
-            file: file.clone(),
-            source,
-        })?;
-        serde_json::from_str(&text).map_err(|source| JobDirError::CommitmentFile { file, source })
+        let text = fs::read_to_string(&file)
+            .map_err(|e| JobDirError::new(&file, Problem::NotPrepared(e)))?;
+        serde_json::from_str(&text).map_err(|e| JobDirError::new(&file, Problem::CommitmentFile(e)))
     }
 
     /// The job's training file: the one `train.*` in the dir.
     pub fn train_file(&self) -> Result<PathBuf, JobDirError> {
-        let entries = fs::read_dir(&self.dir).map_err(|source| JobDirError::NotPrepared {
-            file: self.dir.clone(),
-            source,
-        })?;
+        let entries = fs::read_dir(&self.dir)
+            .map_err(|e| JobDirError::new(&self.dir, Problem::NotPrepared(e)))?;
         let mut found = Vec::new();
         for entry in entries {
-            let path = entry.map_err(|source| io_error(&self.dir, source))?.path();
+            let path = entry.map_err(io(&self.dir))?.path();
             let name = path.file_name().and_then(|name| name.to_str());
             if name.is_some_and(|name| name.starts_with("train.")) && path.is_file() {
                 found.push(path);
@@ -219,10 +185,7 @@ impl JobDir {
         }
         match found.len() {
             1 => Ok(found.remove(0)),
-            n => Err(JobDirError::TrainFile {
-                dir: self.dir.clone(),
-                found: n,
-            }),
+            n => Err(JobDirError::new(&self.dir, Problem::TrainFiles(n))),
         }
     }
 
@@ -241,12 +204,9 @@ impl JobDir {
     ) -> Result<Verified<T>, JobDirError> {
         let file = self.file(name);
         let bytes = Envelope::seal(message, key)
-            .map_err(|source| JobDirError::Sign {
-                file: file.clone(),
-                source,
-            })?
+            .map_err(|e| JobDirError::new(&file, Problem::Sign(e)))?
             .to_bytes();
-        messages::open::<T>(&bytes).map_err(|source| JobDirError::Open { file, source })
+        messages::open::<T>(&bytes).map_err(|e| JobDirError::new(&file, Problem::Open(e)))
     }
 
     /// Installs a signed message as the file `name`.
@@ -303,11 +263,8 @@ impl JobDir {
         signed: bool,
     ) -> Result<PathBuf, JobDirError> {
         let dir = self.file(ATTESTATIONS);
-        fs::create_dir_all(&dir).map_err(|source| io_error(&dir, source))?;
-        let read = |name: &str| {
-            let file = self.file(name);
-            fs::read(&file).map_err(|source| io_error(&file, source))
-        };
+        fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let read = |name: &str| fs::read(self.file(name)).map_err(io(&self.file(name)));
         let msg = if signed {
             Some(read(ATTESTATION_MSG)?)
         } else {
@@ -327,9 +284,8 @@ impl JobDir {
             };
             let kept = dir.join(format!("{stem}.json"));
             match install(&kept, &json, PUBLIC, Replace::No) {
-                Err(JobDirError::Exists { .. }) => continue,
-                Err(e) => return Err(e),
-                Ok(()) => {}
+                Err(e) if e.is_exists() => continue,
+                result => result?,
             }
             if let Some(msg) = &msg {
                 install(&dir.join(format!("{stem}.msg")), msg, PUBLIC, Replace::No)?;
@@ -342,50 +298,35 @@ impl JobDir {
 
 /// The checked secret set in the file at `path` (a job's `secret.json`).
 pub fn read_secret(path: &Path) -> Result<Secret, JobDirError> {
-    let text = fs::read_to_string(path).map_err(|source| JobDirError::NotPrepared {
-        file: path.to_path_buf(),
-        source,
-    })?;
-    Secret::from_json(&text).map_err(|source| JobDirError::Secret {
-        file: path.to_path_buf(),
-        source,
-    })
+    let text =
+        fs::read_to_string(path).map_err(|e| JobDirError::new(path, Problem::NotPrepared(e)))?;
+    Secret::from_json(&text).map_err(|e| JobDirError::new(path, Problem::Secret(e)))
 }
 
 /// The verified message in the file at `path`, of whichever kind. A file larger than any
 /// envelope is refused before it is read, and a JSON file is pointed at its `.msg`.
 pub fn read_message(path: &Path) -> Result<Verified<AnyMessage>, JobDirError> {
-    let len = fs::metadata(path)
-        .map_err(|source| io_error(path, source))?
-        .len();
+    let len = fs::metadata(path).map_err(io(path))?.len();
     if len > MAX_ENVELOPE_BYTES as u64 {
-        return Err(JobDirError::TooLarge {
-            file: path.to_path_buf(),
-            len,
-        });
+        return Err(JobDirError::new(path, Problem::TooLarge(len)));
     }
-    let bytes = fs::read(path).map_err(|source| io_error(path, source))?;
+    let bytes = fs::read(path).map_err(io(path))?;
     if bytes.first() == Some(&b'{') {
-        let signed = path.with_extension("msg");
-        return Err(JobDirError::NotEnvelope {
-            file: path.to_path_buf(),
-            signed: signed.exists().then_some(signed),
-        });
+        let signed = Some(path.with_extension("msg")).filter(|p| p.exists());
+        return Err(JobDirError::new(path, Problem::NotEnvelope(signed)));
     }
-    messages::open_any(&bytes).map_err(|source| JobDirError::Open {
-        file: path.to_path_buf(),
-        source,
-    })
+    messages::open_any(&bytes).map_err(|e| JobDirError::new(path, Problem::Open(e)))
 }
 
 /// The verified commitment in the file at `path`.
 pub fn read_commitment(path: &Path) -> Result<Verified<Commitment>, JobDirError> {
     read_message(path)?
         .downcast::<Commitment>()
-        .map_err(|other| JobDirError::WrongKind {
-            file: path.to_path_buf(),
-            expected: "commitment",
-            found: other.message().kind(),
+        .map_err(|other| {
+            JobDirError::new(
+                path,
+                Problem::WrongKind(other.message().kind(), "commitment"),
+            )
         })
 }
 
@@ -395,10 +336,8 @@ pub fn write_json<T: serde::Serialize>(
     value: &T,
     mode: u32,
 ) -> Result<(), JobDirError> {
-    let mut json = serde_json::to_vec_pretty(value).map_err(|source| JobDirError::Encode {
-        file: file.to_path_buf(),
-        source,
-    })?;
+    let mut json =
+        serde_json::to_vec_pretty(value).map_err(|e| JobDirError::new(file, Problem::Encode(e)))?;
     json.push(b'\n');
     install(file, &json, mode, Replace::Yes)
 }
@@ -434,21 +373,14 @@ pub fn install(file: &Path, bytes: &[u8], mode: u32, replace: Replace) -> Result
         let _ = fs::remove_file(&temp);
     }
     match installed {
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(JobDirError::Exists {
-            file: file.to_path_buf(),
-        }),
-        Err(source) => Err(io_error(file, source)),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            Err(JobDirError::new(file, Problem::Exists))
+        }
+        Err(e) => Err(io(file)(e)),
         // The rename or link is durable once the dir is synced.
         Ok(()) => fs::File::open(dir)
             .and_then(|d| d.sync_all())
-            .map_err(|source| io_error(dir, source)),
-    }
-}
-
-fn io_error(file: &Path, source: io::Error) -> JobDirError {
-    JobDirError::Io {
-        file: file.to_path_buf(),
-        source,
+            .map_err(io(dir)),
     }
 }
 

@@ -9,7 +9,6 @@ use std::time::Duration;
 use anyhow::Context;
 use vtune_node::api::{ApiClient, Posted};
 use vtune_node::daemon::{Daemon, DaemonConfig};
-use vtune_node::keys;
 use vtune_node::network::Multiaddr;
 use vtune_node::summary::{Counts, JobView, ProviderSummary};
 
@@ -126,7 +125,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if args.witness_budget == 0 {
         anyhow::bail!("--witness-budget must be at least 1 request per minute");
     }
-    let data_dir = keys::data_dir(args.data.data_dir.as_deref())?;
+    let data_dir = args.data.dir()?;
     let config = DaemonConfig {
         data_dir: data_dir.clone(),
         listen: args.listen,

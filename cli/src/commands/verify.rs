@@ -4,10 +4,11 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Context;
+use anyhow::{Context, anyhow};
 use indicatif::{ProgressBar, ProgressStyle};
 use vtune_node::buyer::{Verification, VerifyOptions};
 use vtune_node::clock::unix_now;
+use vtune_node::endpoint::ProbeError;
 use vtune_node::job_dir::{COMMITMENT_MSG, JobDir};
 use vtune_node::verifier::Report;
 use vtune_protocol::verdict::Verdict;
@@ -102,7 +103,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let runtime = output::runtime()?;
     // A misconfigured endpoint is a usage error (exit 2), found before any check is sent and
     // before anything is written or signed.
-    runtime.block_on(verification.probe()).with_context(|| {
+    let probed = runtime.block_on(verification.probe()).map_err(|e| match e {
+        ProbeError::Unauthorized { .. } => anyhow!("{e}; set OPENAI_API_KEY or --api-key-env"),
+        e => e.into(),
+    });
+    probed.with_context(|| {
         format!(
             "checking the endpoint {} (no check was run and nothing was written)",
             args.endpoint

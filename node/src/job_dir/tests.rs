@@ -46,7 +46,7 @@ fn install_without_replace_refuses_an_existing_file_and_keeps_it() {
     let file = dir.path().join("commitment.msg");
     install(&file, b"mine", PUBLIC, Replace::No).unwrap();
     let err = install(&file, b"other", PUBLIC, Replace::No).unwrap_err();
-    assert!(matches!(err, JobDirError::Exists { .. }), "{err}");
+    assert!(err.is_exists(), "{err}");
     assert!(
         err.to_string().contains(&file.display().to_string()),
         "{err}"
@@ -86,7 +86,7 @@ fn a_signed_message_round_trips_through_its_file() {
         PUBLIC,
         Replace::No,
     );
-    assert!(matches!(again, Err(JobDirError::Exists { .. })));
+    assert!(again.is_err_and(|e| e.is_exists()));
     job.write_signed(
         COMMITMENT_MSG,
         &commitment,
