@@ -74,13 +74,13 @@ pub enum BuyerError {
          {1}, the commitment's reveal_after): {2}"
     )]
     AskNode(String, u64, ClientError),
-    /// Some named witnesses have not attested, and the deadline has not passed.
+    /// Some named witnesses have not attested (which), and the deadline has not passed.
     #[error(
         "not revealing yet: {} of {} named witnesses have not attested ({}); the commitment \
          allows a public reveal without them in {} s (reveal_after {})",
-        .0.missing.len(), .0.named, .0.missing.join(", "), .0.wait, .0.reveal_after
+        .0.len(), .1, .0.join(", "), .2, .3
     )]
-    WitnessesPending(Pending),
+    WitnessesPending(Vec<String>, usize, u64, u64),
     /// The commitment in the file is for another job than the verification.
     #[error("{} is for job {}, the verification for job {}", .0.display(), .1, .2)]
     JobMismatch(PathBuf, String, String),
@@ -93,19 +93,6 @@ pub enum BuyerError {
     /// The committed plan cannot be run (a template this node does not know).
     #[error("the committed plan: {0}")]
     CommittedPlan(InvalidMessage),
-}
-
-/// The witnesses a reveal still waits for.
-#[derive(Debug, Clone)]
-pub struct Pending {
-    /// The witnesses yet to attest.
-    pub missing: Vec<String>,
-    /// The witnesses named.
-    pub named: usize,
-    /// Seconds until the deadline.
-    pub wait: u64,
-    /// The deadline.
-    pub reveal_after: u64,
 }
 
 /// What a commitment says beyond `commitment.json`.
@@ -351,10 +338,11 @@ async fn witnesses_allow_reveal(
     if missing.is_empty() {
         return Ok(());
     }
-    Err(BuyerError::WitnessesPending(Pending {
+    let (named, after) = (commitment.witnesses.len(), commitment.reveal_after);
+    Err(BuyerError::WitnessesPending(
         missing,
-        named: commitment.witnesses.len(),
-        wait: commitment.reveal_after - now,
-        reveal_after: commitment.reveal_after,
-    }))
+        named,
+        after - now,
+        after,
+    ))
 }

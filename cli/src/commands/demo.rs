@@ -133,7 +133,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     show_stealth(&args, &job)?;
 
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let runtime = output::runtime()?;
     let (outcomes, honest_server) =
         runtime.block_on(run_market(&args, secret, &job.files.train, &job_dir))?;
     say(&args, "6. the network: three nodes on loopback");

@@ -144,16 +144,15 @@ pub(crate) async fn run(
         "   published {} messages (a commitment and an attestation per provider) and a sealed secret at the buyer's node",
         ids.len()
     ));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    for id in &ids {
-        while !observer_api.has(id).await? {
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "the observer did not receive message {id} within 20 s"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
+    let received = poll(20, "the observer did not receive every message", || async {
+        for id in &ids {
+            if !observer_api.has(id).await? {
+                return Ok(None);
+            }
         }
-    }
+        Ok(Some(()))
+    });
+    received.await?;
     if let Some(job) = confirmed_job {
         wait_for_confirmation(&observer_api, &job, say).await?;
     }
@@ -189,39 +188,41 @@ async fn wait_for_confirmation(
     let name = |v: Option<vtune_protocol::verdict::Verdict>| {
         v.map_or("none".to_string(), |v| format!("{v:?}").to_lowercase())
     };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
+    let what = format!("the witness's attestation did not confirm job {job} at the observer");
+    let verdicts = poll(60, &what, || async {
         let view = observer.job(&job.to_string()).await.ok();
-        if let Some(verdicts) = view.and_then(|v| v.verdicts)
-            && verdicts.status == vtune_node::summary::Agreement::Confirmed
-        {
-            say(&format!(
-                "   the observer shows job {} as confirmed: buyer {}, witness {}, before any reveal",
-                job.fmt_short(),
-                name(verdicts.buyer),
-                name(verdicts.witnesses[0].verdict),
-            ));
-            return Ok(());
-        }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "the witness's attestation did not confirm job {job} at the observer within 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        let verdicts = view.and_then(|v| v.verdicts);
+        Ok(verdicts.filter(|v| v.status == vtune_node::summary::Agreement::Confirmed))
+    });
+    let verdicts = verdicts.await?;
+    say(&format!(
+        "   the observer shows job {} as confirmed: buyer {}, witness {}, before any reveal",
+        job.fmt_short(),
+        name(verdicts.buyer),
+        name(verdicts.witnesses[0].verdict),
+    ));
+    Ok(())
 }
 
 /// Waits until the observer is in the topic's mesh.
 async fn wait_for_peers(observer: &ApiClient) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(20);
+    poll(20, "the observer joined no mesh", || async {
+        Ok((observer.health().await?.mesh_peers > 0).then_some(()))
+    })
+    .await
+}
+
+/// Calls `check` every 50 ms until it gives a value, for at most `secs` seconds.
+async fn poll<T, F>(secs: u64, what: &str, mut check: impl FnMut() -> F) -> anyhow::Result<T>
+where
+    F: std::future::Future<Output = anyhow::Result<Option<T>>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
-        if observer.health().await?.mesh_peers > 0 {
-            return Ok(());
+        if let Some(value) = check().await? {
+            return Ok(value);
         }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "the observer joined no mesh within 20 s"
-        );
+        anyhow::ensure!(Instant::now() < deadline, "{what} within {secs} s");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context;
 use vtune_node::api::{ApiClient, Posted};
 use vtune_node::daemon::{Daemon, DaemonConfig};
 use vtune_node::network::Multiaddr;
@@ -186,23 +185,7 @@ async fn wait_for_stop() {
 
 /// Sends message files to a daemon; the answers in file order.
 pub(crate) fn publish_files(api: &str, files: &[&Path]) -> anyhow::Result<Vec<Posted>> {
-    let mut envelopes = Vec::new();
-    for path in files {
-        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        envelopes.push((path, bytes));
-    }
-    let client = ApiClient::new(api);
-    runtime()?.block_on(async {
-        let mut answers = Vec::new();
-        for (path, bytes) in envelopes {
-            let posted = client
-                .publish(bytes)
-                .await
-                .with_context(|| format!("publishing {}", path.display()))?;
-            answers.push(posted);
-        }
-        Ok(answers)
-    })
+    Ok(runtime()?.block_on(ApiClient::new(api).publish_files(files))?)
 }
 
 /// Prints what publishing did.
