@@ -117,6 +117,11 @@ impl JobDirError {
     }
 }
 
+/// The text of a file that `prepare` writes.
+fn read_prepared(file: &Path) -> Result<String, JobDirError> {
+    fs::read_to_string(file).map_err(|e| JobDirError::new(file, Problem::NotPrepared(e)))
+}
+
 /// A closure that makes an I/O error of `file` into a [`JobDirError`].
 fn io(file: &Path) -> impl FnOnce(io::Error) -> JobDirError + '_ {
     move |e| JobDirError::new(file, Problem::Io(e))
@@ -166,8 +171,7 @@ impl JobDir {
     /// The unsigned commitment of `commitment.json`.
     pub fn commitment_file(&self) -> Result<CommitmentFile, JobDirError> {
         let file = self.file(COMMITMENT_JSON);
-        let text = fs::read_to_string(&file)
-            .map_err(|e| JobDirError::new(&file, Problem::NotPrepared(e)))?;
+        let text = read_prepared(&file)?;
         serde_json::from_str(&text).map_err(|e| JobDirError::new(&file, Problem::CommitmentFile(e)))
     }
 
@@ -239,18 +243,6 @@ impl JobDir {
         Ok(signed)
     }
 
-    /// Installs `value` as pretty JSON (and a newline) in the file `name`.
-    pub fn write_json<T: serde::Serialize>(
-        &self,
-        name: &str,
-        value: &T,
-        mode: u32,
-    ) -> Result<PathBuf, JobDirError> {
-        let file = self.file(name);
-        write_json(&file, value, mode)?;
-        Ok(file)
-    }
-
     /// Keeps the latest run for good: copies `attestation.json` (and `attestation.msg`, when
     /// `signed`) to `attestations/<created_at>-<id>.{json,msg}`, where `id` starts the signed
     /// message's id (or `tag`, the transcript's blake3). No kept file is ever replaced: a
@@ -265,11 +257,7 @@ impl JobDir {
         let dir = self.file(ATTESTATIONS);
         fs::create_dir_all(&dir).map_err(io(&dir))?;
         let read = |name: &str| fs::read(self.file(name)).map_err(io(&self.file(name)));
-        let msg = if signed {
-            Some(read(ATTESTATION_MSG)?)
-        } else {
-            None
-        };
+        let msg = signed.then(|| read(ATTESTATION_MSG)).transpose()?;
         let json = read(ATTESTATION_JSON)?;
         let tag = match &msg {
             Some(bytes) => MessageId::of(bytes).to_string(),
@@ -298,8 +286,7 @@ impl JobDir {
 
 /// The checked secret set in the file at `path` (a job's `secret.json`).
 pub fn read_secret(path: &Path) -> Result<Secret, JobDirError> {
-    let text =
-        fs::read_to_string(path).map_err(|e| JobDirError::new(path, Problem::NotPrepared(e)))?;
+    let text = read_prepared(path)?;
     Secret::from_json(&text).map_err(|e| JobDirError::new(path, Problem::Secret(e)))
 }
 

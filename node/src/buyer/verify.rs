@@ -204,9 +204,8 @@ impl Verification {
         let transcript = self.dir.file(TRANSCRIPT);
         let digest = verifier::write_transcript(&transcript, &run.responses)?;
         let attestation = AttestationFile::new(&run.report, digest.clone(), created_at);
-        let attestation = self
-            .dir
-            .write_json(ATTESTATION_JSON, &attestation, PUBLIC)?;
+        let file = self.dir.file(ATTESTATION_JSON);
+        crate::job_dir::write_json(&file, &attestation, PUBLIC)?;
         let signed = match &self.key {
             Some(key) if self.dir.has(COMMITMENT_MSG) => {
                 sign_attestation(&self.dir, key, &run.report, &digest, created_at)?;
@@ -219,7 +218,7 @@ impl Verification {
             report: run.report,
             transcript,
             transcript_blake3: digest,
-            attestation,
+            attestation: file,
             signed,
             kept,
         })

@@ -178,12 +178,20 @@ fn every_run_is_kept_and_none_is_overwritten() {
     let dir = tempfile::tempdir().unwrap();
     let job = JobDir::new(dir.path());
     let key = NodeKey::from_seed([9; 32]);
-    job.write_json(ATTESTATION_JSON, &serde_json::json!({"run": 1}), PUBLIC)
-        .unwrap();
+    write_json(
+        &job.file(ATTESTATION_JSON),
+        &serde_json::json!({"run": 1}),
+        PUBLIC,
+    )
+    .unwrap();
     let first = job.keep_run(100, "abcdef0123456789ff", false).unwrap();
     assert_eq!(first, job.file("attestations/100-abcdef0123456789.json"));
-    job.write_json(ATTESTATION_JSON, &serde_json::json!({"run": 2}), PUBLIC)
-        .unwrap();
+    write_json(
+        &job.file(ATTESTATION_JSON),
+        &serde_json::json!({"run": 2}),
+        PUBLIC,
+    )
+    .unwrap();
     let second = job.keep_run(100, "abcdef0123456789ff", false).unwrap();
     assert_eq!(second, job.file("attestations/100-abcdef0123456789-2.json"));
     assert!(fs::read_to_string(&first).unwrap().contains("\"run\": 1"));
