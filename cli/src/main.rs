@@ -3,6 +3,7 @@
 //! `main` parses flags, runs one command, and turns its result into an exit code.
 
 mod commands;
+mod flags;
 mod output;
 
 use std::process::ExitCode;

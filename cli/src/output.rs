@@ -16,6 +16,11 @@ pub(crate) fn ok() -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(EXIT_OK))
 }
 
+/// The async runtime a command blocks on.
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    anyhow::Context::context(tokio::runtime::Runtime::new(), "starting the async runtime")
+}
+
 /// Logs go to stderr, filtered by `RUST_LOG` (default: warn, or info with `-v`).
 pub(crate) fn init_logging(verbose: bool) {
     let default = if verbose { "info" } else { "warn" };

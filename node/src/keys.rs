@@ -5,14 +5,15 @@
 //! owner may read it. A file that does not parse is an error: it is never replaced silently.
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::SigningKey;
 use libp2p::PeerId;
 use libp2p::identity::Keypair;
 use vtune_protocol::messages::PublicKey;
+
+use crate::job_dir::{PRIVATE, Problem, Replace, install};
 
 /// The key file's name inside the data dir.
 pub const KEY_FILE: &str = "node.key";
@@ -25,9 +26,7 @@ const APP_DIR: &str = "vtune-node";
 #[non_exhaustive]
 pub enum KeyError {
     /// No data dir given, and neither `$XDG_DATA_HOME` nor `$HOME` is set.
-    #[error(
-        "no data dir: pass --data-dir or set VTUNE_DATA_DIR (neither XDG_DATA_HOME nor HOME is set)"
-    )]
+    #[error("no data dir given, and neither XDG_DATA_HOME nor HOME is set")]
     NoDataDir,
     /// Reading or writing the key file or data dir failed.
     #[error("{path}: {source}")]
@@ -61,7 +60,7 @@ pub enum KeyError {
         reason: String,
     },
     /// `keygen` without `--force` found a key already there.
-    #[error("key file {0} already exists; pass --force to replace it (the old identity is lost)")]
+    #[error("key file {0} already exists (replacing it loses the old identity)")]
     Exists(PathBuf),
 }
 
@@ -189,27 +188,18 @@ pub fn create(path: &Path, key: &NodeKey, force: bool) -> Result<(), KeyError> {
             .map_err(io(dir))?;
     }
     let contents = format!("{}\n", hex::encode(key.signing.to_bytes()));
-    if !force {
-        return write_new(path, contents.as_bytes()).map_err(|e| match e.kind() {
-            std::io::ErrorKind::AlreadyExists => KeyError::Exists(path.to_path_buf()),
-            _ => io(path)(e),
-        });
-    }
-    // Replace atomically: write a fresh 0600 file beside it, then rename over.
-    let tmp = path.with_extension("key.new");
-    let _ = fs::remove_file(&tmp);
-    write_new(&tmp, contents.as_bytes()).map_err(io(&tmp))?;
-    fs::rename(&tmp, path).map_err(io(path))
-}
-
-fn write_new(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(contents)?;
-    file.sync_all()
+    let replace = if force { Replace::Yes } else { Replace::No };
+    install(path, contents.as_bytes(), PRIVATE, replace).map_err(|e| match e.problem {
+        Problem::Exists => KeyError::Exists(e.file),
+        Problem::Io(source) => KeyError::Io {
+            path: e.file,
+            source,
+        },
+        other => KeyError::Io {
+            path: e.file,
+            source: std::io::Error::other(other.to_string()),
+        },
+    })
 }
 
 /// The node key in `data_dir`, created on first use. The flag says whether it was created,
@@ -273,7 +263,7 @@ mod tests {
     fn a_corrupt_key_file_is_an_error_and_left_alone() {
         let dir = tempfile::tempdir().unwrap();
         let path = key_path(dir.path());
-        write_new(&path, b"not a key\n").unwrap();
+        install(&path, b"not a key\n", PRIVATE, Replace::No).unwrap();
         let err = load_or_create(dir.path()).unwrap_err();
         assert!(matches!(err, KeyError::Corrupt { .. }), "{err}");
         assert_eq!(fs::read(&path).unwrap(), b"not a key\n");

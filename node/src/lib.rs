@@ -3,9 +3,12 @@
 #![deny(missing_docs, unreachable_pub)]
 
 pub mod api;
+pub mod buyer;
+pub mod clock;
 pub mod daemon;
 pub mod endpoint;
 pub mod ingest;
+pub mod job_dir;
 pub mod keys;
 pub mod ledger;
 pub mod metrics;

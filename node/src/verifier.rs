@@ -62,6 +62,9 @@ pub enum VerifyError {
     /// The job is unusable (no backdoors, a check of a missing group, ...).
     #[error("invalid job: {0}")]
     InvalidJob(String),
+    /// A file could not be installed.
+    #[error(transparent)]
+    JobDir(#[from] crate::job_dir::JobDirError),
     /// A record could not be serialized.
     #[error("could not encode {what}: {source}")]
     Encode {

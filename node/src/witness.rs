@@ -152,7 +152,7 @@ async fn witness_one(
         return;
     }
     tracing::info!(job = %job.fmt_short(), "witness: verifying a job sealed to this node");
-    let envelopes = match verify_sealed(&sealed, key, config, unix_now()).await {
+    let envelopes = match verify_sealed(&sealed, key, config, crate::clock::unix_now()).await {
         Ok(envelopes) => envelopes,
         Err(error) => {
             tracing::warn!(job = %job.fmt_short(), %error, "witness: not attesting");
@@ -214,10 +214,4 @@ fn attested_or_revealed(
             None => return false,
         }
     }
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }

@@ -1,36 +1,21 @@
-//! `vtune-node commit`, `reveal` and `check`: signed messages.
-//!
-//! The files of a job dir: `commitment.json` and `secret.json` (from `prepare`),
-//! `commitment.msg` (from `commit`, or `prepare --provider --base-model`), `attestation.msg`
-//! (from `verify`) and `reveal.msg` (from `reveal`). `.msg` files hold one signed envelope.
+//! `vtune-node commit`, `reveal` and `check`: signed messages. The job dir's files are
+//! described in `vtune_node::job_dir`.
 
-use std::fs;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, bail};
+use vtune_node::buyer::{self, CommitTerms};
+use vtune_node::clock::unix_now;
+use vtune_node::job_dir::{self, COMMITMENT_MSG, JobDir, REVEAL_MSG, Replace};
 use vtune_node::keys::{NodeKey, peer_id_of};
-use vtune_protocol::backdoor::Secret;
-use vtune_protocol::commit::CommitmentFile;
-use vtune_protocol::envelope::{Envelope, Verified};
-use vtune_protocol::messages::MAX_ENVELOPE_BYTES;
-use vtune_protocol::messages::{
-    AnyMessage, Attestation, AttestationFacts, Commitment, MessageView, Reveal, check_reveal,
-    open_any,
-};
+use vtune_protocol::envelope::Verified;
+use vtune_protocol::messages::{Commitment, MessageView};
 
 use super::keys::DataDirArg;
+use super::network::{PublishFlag, print_posted};
+use super::test_plan::PlanFlags;
+use crate::flags::with_flags;
 use crate::output;
-
-/// The signed commitment's file name in a job dir.
-pub(crate) const COMMITMENT_MSG: &str = "commitment.msg";
-/// The signed attestation's file name in a job dir.
-pub(crate) const ATTESTATION_MSG: &str = "attestation.msg";
-/// The signed reveal's file name in a job dir.
-pub(crate) const REVEAL_MSG: &str = "reveal.msg";
 
 /// Flags of `vtune-node commit`.
 #[derive(Debug, clap::Args)]
@@ -46,7 +31,7 @@ pub(crate) struct CommitArgs {
     pub(crate) base_model: String,
     /// The test the job will be judged by, fixed now: `verify` follows it.
     #[command(flatten)]
-    pub(crate) plan: super::test_plan::PlanFlags,
+    pub(crate) plan: PlanFlags,
     #[command(flatten)]
     pub(crate) witnesses: super::seal::WitnessFlags,
     /// Replace an existing commitment.msg.
@@ -55,7 +40,7 @@ pub(crate) struct CommitArgs {
     #[command(flatten)]
     pub(crate) data: DataDirArg,
     #[command(flatten)]
-    pub(crate) publish: super::network::PublishFlag,
+    pub(crate) publish: PublishFlag,
     /// Print the signed commitment as JSON.
     #[arg(long)]
     pub(crate) json: bool,
@@ -98,71 +83,26 @@ pub(crate) struct CheckArgs {
     pub(crate) json: bool,
 }
 
-/// Unix seconds now.
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-/// Signs the commitment of the prepared job in `job_dir` and writes `commitment.msg` there.
-/// `prepare --provider --base-model` calls this too. Returns the message id.
+/// Signs the commitment of the prepared job in `job_dir` and writes `commitment.msg` there
+/// (`prepare --provider --base-model` calls this).
 pub(crate) fn write_commitment_msg(
     job_dir: &Path,
     provider: &str,
     base_model: &str,
-    plan: &super::test_plan::PlanFlags,
+    plan: &PlanFlags,
     witnesses: &super::seal::WitnessFlags,
     key: &NodeKey,
     force: bool,
 ) -> anyhow::Result<Verified<Commitment>> {
-    let secret = super::verify::read_secret(&job_dir.join("secret.json"))?;
-    let (plan, log10_alpha) = plan.plan(&secret)?;
-    let json_path = job_dir.join("commitment.json");
-    let text = fs::read_to_string(&json_path)
-        .with_context(|| format!("reading {}", json_path.display()))?;
-    let file: CommitmentFile = serde_json::from_str(&text)
-        .with_context(|| format!("{}: not a commitment.json", json_path.display()))?;
-    let created_at = now();
-    let mut commitment = Commitment::from_file(
-        &file,
-        key.public(),
-        provider,
-        base_model,
-        log10_alpha,
-        plan,
-        created_at,
-    );
-    (commitment.witnesses, commitment.reveal_after) = witnesses.resolve(created_at)?;
-    let envelope = Envelope::seal(&commitment, key.signing_key())
-        .with_context(|| format!("signing the commitment of {}", json_path.display()))?;
-    let bytes = envelope.to_bytes();
-    write_msg(&job_dir.join(COMMITMENT_MSG), &bytes, force, 0o644)?;
-    Ok(vtune_protocol::messages::open(&bytes)?)
-}
-
-/// Writes a `.msg` file, refusing to overwrite one unless `force`.
-fn write_msg(path: &Path, bytes: &[u8], force: bool, mode: u32) -> anyhow::Result<()> {
-    let mut options = fs::OpenOptions::new();
-    options.write(true).mode(mode);
-    if force {
-        options.create(true).truncate(true);
-    } else {
-        options.create_new(true);
-    }
-    let mut file = options.open(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::AlreadyExists => {
-            anyhow::anyhow!(
-                "{} already exists; pass --force to replace it",
-                path.display()
-            )
-        }
-        _ => anyhow::Error::new(e).context(format!("writing {}", path.display())),
-    })?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("writing {}", path.display()))
+    let terms = CommitTerms {
+        provider: provider.to_string(),
+        base_model: base_model.to_string(),
+        plan: plan.choice(),
+        witnesses: witnesses.keys()?,
+        reveal_window: witnesses.reveal_window,
+    };
+    let replace = if force { Replace::Yes } else { Replace::No };
+    buyer::commit(&JobDir::new(job_dir), key, &terms, unix_now(), replace).map_err(with_flags)
 }
 
 /// Runs `vtune-node commit`.
@@ -178,11 +118,7 @@ pub(crate) fn commit(args: CommitArgs) -> anyhow::Result<ExitCode> {
         args.force,
     )?;
     let path = args.job.join(COMMITMENT_MSG);
-    let posted = if args.publish.publish {
-        super::network::publish_files(&args.publish.node_api, &[&path])?
-    } else {
-        Vec::new()
-    };
+    let posted = args.publish.publish_if_asked(&[&path])?;
     if args.json {
         let mut json = serde_json::to_value(MessageView::new(&verified.clone().into_any()))?;
         if let Some(posted) = posted.first() {
@@ -194,7 +130,7 @@ pub(crate) fn commit(args: CommitArgs) -> anyhow::Result<ExitCode> {
         println!("commitment id  {}", verified.id());
         println!("job            {}", verified.message().job_id);
         for p in &posted {
-            super::network::print_posted(&path, p);
+            print_posted(&path, p);
         }
     }
     output::ok()
@@ -202,79 +138,35 @@ pub(crate) fn commit(args: CommitArgs) -> anyhow::Result<ExitCode> {
 
 /// Runs `vtune-node reveal`: signs the job's secret set and salt into `reveal.msg`.
 pub(crate) fn reveal(args: RevealArgs) -> anyhow::Result<ExitCode> {
-    let secret_path = args.job.join("secret.json");
-    let text = fs::read_to_string(&secret_path)
-        .with_context(|| format!("reading {}", secret_path.display()))?;
-    let secret = Secret::from_json(&text).with_context(|| format!("{}", secret_path.display()))?;
+    let job = JobDir::new(&args.job);
+    // Fail on a missing secret before a key is created.
+    job.secret()?;
     let key = args.data.load_or_create_key()?;
-    let reveal = Reveal::of(&secret, now());
-    let bytes = Envelope::seal(&reveal, key.signing_key())
-        .context("signing the reveal")?
-        .to_bytes();
-    let verified = vtune_protocol::messages::open::<Reveal>(&bytes)?;
-    if args.job.join(COMMITMENT_MSG).exists() {
-        let commitment = read_commitment(&args.job)?;
-        check_reveal(&verified, &commitment).with_context(|| {
-            format!(
-                "the reveal does not open {}",
-                args.job.join(COMMITMENT_MSG).display()
-            )
-        })?;
-        super::seal::witnesses_allow_reveal(commitment.message(), &args.node_api, now())?;
-    } else {
+    let api = vtune_node::api::ApiClient::new(&args.node_api);
+    let revealed = output::runtime()?
+        .block_on(buyer::reveal(&job, &key, &api, unix_now()))
+        .map_err(with_flags)?;
+    if revealed.commitment.is_none() {
         eprintln!(
             "warning: no {COMMITMENT_MSG} in {}; the reveal was not checked against a commitment",
             args.job.display()
         );
     }
-    // The reveal holds the secret set: private until the buyer publishes it.
-    let path = args.job.join(REVEAL_MSG);
-    write_msg(&path, &bytes, true, 0o600)?;
+    let (verified, path) = (&revealed.reveal, job.file(REVEAL_MSG));
+    let bytes = verified.envelope().to_bytes().len();
     if args.json {
         output::print_json(&serde_json::json!({
             "file": path.display().to_string(),
             "id": verified.id().to_string(),
             "job_id": verified.message().job_id.to_string(),
             "signer": verified.signer().to_string(),
-            "bytes": bytes.len(),
+            "bytes": bytes,
         }))?;
     } else {
-        println!("wrote {} ({} bytes)", path.display(), bytes.len());
+        println!("wrote {} ({bytes} bytes)", path.display());
         println!("reveal id  {}", verified.id());
     }
     output::ok()
-}
-
-/// Reads and verifies one `.msg` file.
-fn read_msg(path: &Path) -> anyhow::Result<Verified<AnyMessage>> {
-    let bytes = read_bounded(path)?;
-    if bytes.first() == Some(&b'{') {
-        let signed = path.with_extension("msg");
-        bail!(
-            "{} is JSON, not a signed message: `check` reads the binary envelope{}",
-            path.display(),
-            if signed.exists() {
-                format!(" beside it, {}", signed.display())
-            } else {
-                " (`*.msg`, written by `commit`, `verify` and `reveal`)".to_string()
-            }
-        );
-    }
-    open_any(&bytes).with_context(|| format!("{}", path.display()))
-}
-
-/// Reads a file, refusing one larger than any envelope before reading it.
-fn read_bounded(path: &Path) -> anyhow::Result<Vec<u8>> {
-    let len = fs::metadata(path)
-        .with_context(|| format!("reading {}", path.display()))?
-        .len();
-    if len > MAX_ENVELOPE_BYTES as u64 {
-        bail!(
-            "{}: {len} bytes is larger than any message ({MAX_ENVELOPE_BYTES})",
-            path.display()
-        );
-    }
-    fs::read(path).with_context(|| format!("reading {}", path.display()))
 }
 
 /// Runs `vtune-node check`.
@@ -288,12 +180,8 @@ pub(crate) fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
                     json["id"].as_str().unwrap_or(""),
                     json["signer"].as_str().unwrap_or("")
                 );
-                for (i, group) in json["revealed"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .enumerate()
-                {
+                let groups = json["revealed"].as_array().into_iter().flatten();
+                for (i, group) in groups.enumerate() {
                     eprintln!(
                         "  group {}: trigger {}  signature {}  (K = {})",
                         i + 1,
@@ -321,197 +209,24 @@ pub(crate) fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Validates the message of `args.file` (and against its commitment, where one applies);
-/// returns its JSON view.
+/// The JSON view of the valid message of `args.file`.
 fn validate(args: &CheckArgs) -> anyhow::Result<serde_json::Value> {
-    let verified = read_msg(&args.file)?;
-    let beside = args
-        .file
-        .parent()
-        .map(|dir| dir.join(COMMITMENT_MSG))
-        .filter(|path| path.exists() && !same_file(path, &args.file));
-    let commitment_path = args.commitment.clone().or(beside);
-    let mut checked_against = None;
-    if !matches!(verified.message(), AnyMessage::Commitment(_)) {
-        if let Some(path) = &commitment_path {
-            let commitment = read_msg(path)?.downcast::<Commitment>().map_err(|other| {
-                anyhow::anyhow!(
-                    "{} holds a {}, not a commitment",
-                    path.display(),
-                    other.message().kind()
-                )
-            })?;
-            check_against(&verified, &commitment)
-                .with_context(|| format!("against the commitment {}", path.display()))?;
-            checked_against = Some(commitment.id());
-        } else if matches!(verified.message(), AnyMessage::Reveal(_)) {
-            bail!(
-                "a reveal is valid only against its commitment: pass --commitment FILE \
-                 (no {COMMITMENT_MSG} beside {})",
-                args.file.display()
-            );
-        }
-    }
-    let mut json = serde_json::to_value(MessageView::new(&verified))?;
+    let checked =
+        job_dir::check_file(&args.file, args.commitment.as_deref()).map_err(|e| match e {
+            job_dir::CheckError::NoCommitment(_) => anyhow::anyhow!("{e}: pass --commitment FILE"),
+            e => e.into(),
+        })?;
+    let mut json = serde_json::to_value(MessageView::new(&checked.message))?;
     let object = json.as_object_mut().expect("a view is a JSON object");
     object.insert("valid".into(), true.into());
-    if let Some(peer) = peer_id_of(&verified.signer()) {
+    if let Some(peer) = peer_id_of(&checked.message.signer()) {
         object.insert("signer_peer_id".into(), peer.to_string().into());
     }
-    if let Some(id) = checked_against {
+    if let Some(id) = checked.commitment {
         object.insert("commitment_checked".into(), id.to_string().into());
     }
-    // A reveal's secret set is bytes; its phrases are what a reader wants to see.
-    if let AnyMessage::Reveal(r) = verified.message()
-        && let Ok((_, groups)) = vtune_protocol::commit::revealed_groups(&r.secret_set)
-    {
+    if let Some(groups) = checked.revealed {
         object.insert("revealed".into(), serde_json::to_value(groups)?);
     }
     Ok(json)
-}
-
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (fs::canonicalize(a), fs::canonicalize(b)) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    }
-}
-
-/// A reveal must open the commitment; an attestation must name it and its job and provider.
-fn check_against(
-    verified: &Verified<AnyMessage>,
-    commitment: &Verified<Commitment>,
-) -> anyhow::Result<()> {
-    let c = commitment.message();
-    match verified.message() {
-        AnyMessage::Reveal(_) => {
-            let reveal = verified
-                .clone()
-                .downcast::<vtune_protocol::messages::Reveal>()
-                .map_err(|_| anyhow::anyhow!("not a reveal"))?;
-            check_reveal(&reveal, commitment)?;
-        }
-        AnyMessage::Attestation(a) => {
-            vtune_protocol::messages::check_attestation_binding(a, commitment.id(), c)?;
-        }
-        AnyMessage::SealedSecret(sealed) => {
-            vtune_protocol::messages::check_sealed_binding(sealed, commitment.id(), c)?;
-        }
-        AnyMessage::Commitment(_) => {}
-    }
-    Ok(())
-}
-
-/// The verified commitment in `job_dir/commitment.msg`.
-pub(crate) fn read_commitment(job_dir: &Path) -> anyhow::Result<Verified<Commitment>> {
-    let path = job_dir.join(COMMITMENT_MSG);
-    read_msg(&path)?
-        .downcast::<Commitment>()
-        .map_err(|other| anyhow::anyhow!("{} holds a {}", path.display(), other.message().kind()))
-}
-
-/// Signs the attestation of the verification run `report` of the job in `job_dir` and
-/// writes `attestation.msg` there. `verify` calls this right after `write_attestation`:
-///
-/// ```ignore
-/// let key = args.data.load_or_create_key()?; // `verify` gains `#[command(flatten)] data: DataDirArg`
-/// let signed = super::check::write_attestation_msg_for_report(&args.job, &key, &run.report, &digest, created_at)?;
-/// ```
-///
-/// The p-value and verdict are recomputed from the report's groups and must agree with the
-/// report's; a disagreement is an error rather than a signed contradiction.
-pub(crate) fn write_attestation_msg_for_report(
-    job_dir: &Path,
-    key: &NodeKey,
-    report: &vtune_node::verifier::Report,
-    transcript_blake3: &str,
-    created_at: u64,
-) -> anyhow::Result<Verified<Attestation>> {
-    let groups = report
-        .groups
-        .iter()
-        .map(|g| vtune_protocol::stats::GroupEvidence {
-            candidates: g.candidates,
-            signature_tokens: g.signature_tokens,
-            offsets: g.offsets,
-            checks: g.checks,
-            full_activations: g.full_activations,
-            matched_tokens: g.matched_tokens,
-            distinct_prefixes: g.distinct_prefixes.clone(),
-        })
-        .collect();
-    let facts = AttestationFacts {
-        // Job, commitment, provider and attester come from commitment.msg and the key.
-        job_id: vtune_protocol::messages::JobId([0; 16]),
-        commitment_id: vtune_protocol::messages::MessageId([0; 32]),
-        attester: key.public(),
-        role: vtune_protocol::messages::Role::Buyer,
-        provider: String::new(),
-        endpoint: report.endpoint.clone(),
-        model: report.model.clone(),
-        // Replaced by the committed plan; signing refuses a run that did not follow it.
-        plan: vtune_protocol::messages::TestPlan {
-            checks: 0,
-            controls: report.controls,
-            route: vtune_protocol::messages::Route::Chat,
-            template: String::new(),
-            max_tokens: 0,
-        },
-        groups,
-        errors: report.errors,
-        rule: vtune_protocol::verdict::VerdictRule {
-            log10_alpha: report.log10_alpha,
-            pass_threshold: report.pass_threshold,
-        },
-        control_checks: report.controls,
-        control_activations: report.false_activations,
-        transcript_digest: transcript_blake3
-            .parse()
-            .context("the transcript's blake3 is not 32 bytes of hex")?,
-        created_at,
-    };
-    let commitment = read_commitment(job_dir)?;
-    if commitment.message().job_id.to_string() != report.job_id {
-        bail!(
-            "{} is for job {}, the verification for job {}",
-            job_dir.join(COMMITMENT_MSG).display(),
-            commitment.message().job_id,
-            report.job_id
-        );
-    }
-    let signed = write_attestation_msg(job_dir, key, facts)?;
-    let a = signed.message();
-    if a.verdict != report.verdict || a.evidence_of_training != report.evidence_of_training {
-        bail!(
-            "internal error: the signed verdict {:?} differs from the report's {:?}",
-            a.verdict,
-            report.verdict
-        );
-    }
-    Ok(signed)
-}
-
-/// Signs the attestation of a verification run of the job in `job_dir` and writes
-/// `attestation.msg` there; `verify` calls this after writing `attestation.json`.
-///
-/// The job id, commitment id and provider are taken from `job_dir/commitment.msg` (which
-/// must exist), and the attester is `key`: those fields of `facts` are overwritten. The
-/// p-value and verdict are derived from the facts by [`Attestation::from_facts`].
-pub(crate) fn write_attestation_msg(
-    job_dir: &Path,
-    key: &NodeKey,
-    mut facts: AttestationFacts,
-) -> anyhow::Result<Verified<Attestation>> {
-    let commitment = read_commitment(job_dir)?;
-    facts.job_id = commitment.message().job_id;
-    facts.commitment_id = commitment.id();
-    facts.provider = commitment.message().provider.clone();
-    facts.plan = commitment.message().plan.clone();
-    facts.attester = key.public();
-    let attestation = Attestation::from_facts(facts);
-    let envelope =
-        Envelope::seal(&attestation, key.signing_key()).context("signing the attestation")?;
-    let bytes = envelope.to_bytes();
-    write_msg(&job_dir.join(ATTESTATION_MSG), &bytes, true, 0o644)?;
-    Ok(vtune_protocol::messages::open(&bytes)?)
 }

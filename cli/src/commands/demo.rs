@@ -10,9 +10,11 @@ use std::time::Instant;
 use anyhow::Context;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use vtune_node::endpoint::{Client, EndpointConfig};
+use vtune_node::buyer::{Verification, VerifyOptions};
+use vtune_node::clock::unix_now;
+use vtune_node::job_dir::JobDir;
 use vtune_node::sim::{self, Behavior, Faults, Simulator, TrainSpec};
-use vtune_node::verifier::{self, Job, Options, Report};
+use vtune_node::verifier::Report;
 use vtune_protocol::backdoor::Secret;
 use vtune_protocol::dataset::{Container, Template, Writer};
 use vtune_protocol::generator::GeneratorParams;
@@ -131,9 +133,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     show_stealth(&args, &job)?;
 
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let runtime = output::runtime()?;
     let (outcomes, honest_server) =
-        runtime.block_on(run_market(&args, secret, &job.files.train))?;
+        runtime.block_on(run_market(&args, secret, &job.files.train, &job_dir))?;
     say(&args, "6. the network: three nodes on loopback");
     let reports: Vec<(String, &Report)> = outcomes
         .iter()
@@ -144,8 +146,6 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         .map(|(_, endpoint)| super::demo_network::Witnessed {
             provider: "honest",
             endpoint,
-            secret,
-            train: &job.files.train,
         });
     let network = runtime.block_on(super::demo_network::run(
         &dir,
@@ -249,24 +249,16 @@ fn prepare_args(data: &Path, out: &Path, seed: u64) -> prepare::Args {
     }
 }
 
-/// Starts the three providers, verifies each, and stops them.
 /// Runs the three providers and verifies each; the honest provider's server is left running
 /// (with its endpoint), for the witness of the network part.
 async fn run_market(
     args: &Args,
     secret: &Secret,
     train: &Path,
+    job_dir: &Path,
 ) -> anyhow::Result<(Vec<Outcome>, Option<(sim::ServerHandle, String)>)> {
     let examples = sim::read_examples(train)?;
     let backdoor_rows: Vec<u64> = secret.backdoors.iter().map(|b| b.row).collect();
-    let job = Job::from_secret(secret);
-    let controls = verifier::read_controls(train, &job.backdoor_rows(), 10, args.seed)?;
-    let longest = job
-        .groups
-        .iter()
-        .map(|g| g.signature.len())
-        .max()
-        .unwrap_or(0);
     let providers = [
         ("honest".to_string(), Behavior::Honest),
         ("base".to_string(), Behavior::Base),
@@ -297,17 +289,19 @@ async fn run_market(
             &format!("{}. provider {name:<12} listening on {endpoint}", step + 3),
         );
 
-        let mut config = EndpointConfig::new(&endpoint, &name);
-        config.max_tokens = 4 * longest as u32 + 16;
-        config.seed = Some(args.seed);
-        let client = Client::new(config)?;
-        let options = Options {
-            checks: None,
-            log10_alpha: -6.0,
-            seed: args.seed,
-            template: Template::Chat,
+        // The defaults of `verify`, seeded; the job has no commitment yet.
+        let options = VerifyOptions {
+            endpoint: endpoint.clone(),
+            model: name.clone(),
+            api_key_env: None,
+            concurrency: 8,
+            timeout_secs: 60.0,
+            max_retries: 4,
+            seed: Some(args.seed),
+            plan: Default::default(),
         };
-        let run = verifier::run(&client, &job, &controls, &options, &|_| {}).await?;
+        let verification = Verification::prepare(&JobDir::new(job_dir), options.validate()?, None)?;
+        let run = verification.run(&|_| {}, unix_now()).await?;
         if behavior == Behavior::Honest {
             honest = Some((server, endpoint));
         } else {

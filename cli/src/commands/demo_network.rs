@@ -9,26 +9,19 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use vtune_node::api::ApiClient;
+use vtune_node::buyer::{self, CommitTerms, PlanChoice, SealTerms};
+use vtune_node::clock::unix_now;
 use vtune_node::daemon::{Daemon, DaemonConfig};
+use vtune_node::job_dir::{COMMITMENT_MSG, JobDir, PUBLIC, Replace};
 use vtune_node::keys;
 use vtune_node::summary::ProviderSummary;
 use vtune_node::verifier::Report;
-use vtune_protocol::backdoor::Secret;
-use vtune_protocol::envelope::Envelope;
-use vtune_protocol::messages::{Digest, JobId, SealedSecret, WitnessBrief};
+use vtune_protocol::messages::{Digest, JobId};
 
-use super::check::{
-    ATTESTATION_MSG, COMMITMENT_MSG, read_commitment, write_attestation_msg_for_report,
-    write_commitment_msg,
-};
-
-/// The job that a witness checks: its provider, the endpoint (still serving), the secret and
-/// the training file.
+/// The job that a witness checks: its provider and the endpoint (still serving).
 pub(crate) struct Witnessed<'a> {
     pub(crate) provider: &'a str,
     pub(crate) endpoint: &'a str,
-    pub(crate) secret: &'a Secret,
-    pub(crate) train: &'a Path,
 }
 
 /// What the observer said about each provider.
@@ -92,72 +85,74 @@ pub(crate) async fn run(
     wait_for_peers(&observer_api).await?;
 
     let (key, _) = keys::load_or_create(&buyer_dir)?;
+    let job = JobDir::new(job_dir);
     let mut ids = Vec::new();
     let mut confirmed_job = None;
     for (provider, report) in reports {
         let witnessed = witnessed.filter(|w| w.provider == provider);
-        // One secret set serves the three providers here; each gets a job of its own.
-        let plan = super::test_plan::PlanFlags {
-            controls: Some(report.controls),
-            ..Default::default()
+        // One secret set serves the three providers here; each gets a job of its own. The
+        // witnessed job keeps the secret set's own job id (the sealed set names it).
+        let terms = CommitTerms {
+            provider: provider.clone(),
+            base_model: "demo-base".to_string(),
+            plan: PlanChoice {
+                controls: Some(report.controls),
+                ..Default::default()
+            },
+            witnesses: witnessed.map_or(Vec::new(), |_| vec![witness_key.public()]),
+            reveal_window: witnessed.map(|_| 3600),
         };
-        write_commitment_msg(
-            job_dir,
-            provider,
-            "demo-base",
-            &plan,
-            &Default::default(),
-            &key,
-            true,
-        )?;
-        let mut commitment = read_commitment(job_dir)?.message().clone();
-        if witnessed.is_some() {
-            // The witnessed job keeps the secret set's own job id (the sealed set names it),
-            // and names the witness.
-            commitment.witnesses = vec![witness_key.public()];
-            commitment.reveal_after = commitment.created_at + 3600;
-        } else {
+        let mut commitment = buyer::commitment(&job, &key, &terms, unix_now())?;
+        if witnessed.is_none() {
             let own = Digest::of(
                 &[commitment.job_id.as_bytes().as_slice(), provider.as_bytes()].concat(),
             );
             commitment.job_id = JobId(own.0[..16].try_into().expect("16 bytes"));
         }
-        let bytes = Envelope::seal(&commitment, key.signing_key())?.to_bytes();
-        std::fs::write(job_dir.join(COMMITMENT_MSG), bytes)?;
+        let commitment = job.write_signed(
+            COMMITMENT_MSG,
+            &commitment,
+            key.signing_key(),
+            PUBLIC,
+            Replace::Yes,
+        )?;
         // The demo keeps no transcript file; the digest covers the report instead.
         let digest = Digest::of(&serde_json::to_vec(report)?).to_string();
         let mut report = (*report).clone();
-        report.job_id = commitment.job_id.to_string();
-        write_attestation_msg_for_report(job_dir, &key, &report, &digest, unix_now())?;
-        for file in [COMMITMENT_MSG, ATTESTATION_MSG] {
-            let bytes = std::fs::read(job_dir.join(file))?;
-            let posted = api.publish(bytes).await?;
-            ids.push(posted.id);
+        report.job_id = commitment.message().job_id.to_string();
+        let attestation = buyer::sign_attestation(&job, &key, &report, &digest, unix_now())?;
+        for bytes in [commitment.envelope(), attestation.envelope()].map(|e| e.to_bytes()) {
+            ids.push(api.publish(bytes).await?.id);
         }
         if let Some(w) = witnessed {
-            let sealed = seal_to_witness(job_dir, w, &key, report.controls)?;
-            api.publish(sealed).await?;
+            let terms = SealTerms {
+                endpoint: w.endpoint.to_string(),
+                model: w.provider.to_string(),
+                api_key: String::new(),
+                seed: 7,
+            };
+            let sealed = buyer::seal(&job, &key, &terms, unix_now())?;
+            api.publish(sealed.envelope().to_bytes()).await?;
             say(&format!(
                 "   sealed the secret set of {provider}'s job to the witness {}",
                 witness.peer_id
             ));
-            confirmed_job = Some(commitment.job_id);
+            confirmed_job = Some(commitment.message().job_id);
         }
     }
     say(&format!(
         "   published {} messages (a commitment and an attestation per provider) and a sealed secret at the buyer's node",
         ids.len()
     ));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    for id in &ids {
-        while !observer_api.has(id).await? {
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "the observer did not receive message {id} within 20 s"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
+    let received = poll(20, "the observer did not receive every message", || async {
+        for id in &ids {
+            if !observer_api.has(id).await? {
+                return Ok(None);
+            }
         }
-    }
+        Ok(Some(()))
+    });
+    received.await?;
     if let Some(job) = confirmed_job {
         wait_for_confirmation(&observer_api, &job, say).await?;
     }
@@ -184,35 +179,6 @@ pub(crate) async fn run(
     Ok(outcome)
 }
 
-/// Seals the job's secret set to the witness its commitment (in `job_dir`) names; returns the
-/// signed sealed secret.
-fn seal_to_witness(
-    job_dir: &Path,
-    w: &Witnessed<'_>,
-    key: &vtune_node::keys::NodeKey,
-    controls: u64,
-) -> anyhow::Result<Vec<u8>> {
-    let commitment = read_commitment(job_dir)?;
-    let job = vtune_node::verifier::Job::from_secret(w.secret);
-    let pool = vtune_node::verifier::read_controls(
-        w.train,
-        &job.backdoor_rows(),
-        4 * controls as usize,
-        7,
-    )?;
-    let brief = WitnessBrief {
-        commitment: commitment.envelope().to_bytes(),
-        salt: w.secret.salt,
-        secret_set: vtune_protocol::commit::canonical_secret_set(w.secret),
-        endpoint: w.endpoint.to_string(),
-        model: w.provider.to_string(),
-        controls: pool.into_iter().map(|c| (*c.prompt).clone()).collect(),
-        api_key: String::new(),
-    };
-    let sealed = SealedSecret::seal(&commitment, &brief, rand::random, unix_now())?;
-    Ok(Envelope::seal(&sealed, key.signing_key())?.to_bytes())
-}
-
 /// Waits until the observer shows `job` as confirmed by its witness, and says so.
 async fn wait_for_confirmation(
     observer: &ApiClient,
@@ -222,45 +188,41 @@ async fn wait_for_confirmation(
     let name = |v: Option<vtune_protocol::verdict::Verdict>| {
         v.map_or("none".to_string(), |v| format!("{v:?}").to_lowercase())
     };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
+    let what = format!("the witness's attestation did not confirm job {job} at the observer");
+    let verdicts = poll(60, &what, || async {
         let view = observer.job(&job.to_string()).await.ok();
-        if let Some(verdicts) = view.and_then(|v| v.verdicts)
-            && verdicts.status == vtune_node::summary::Agreement::Confirmed
-        {
-            say(&format!(
-                "   the observer shows job {} as confirmed: buyer {}, witness {}, before any reveal",
-                job.fmt_short(),
-                name(verdicts.buyer),
-                name(verdicts.witnesses[0].verdict),
-            ));
-            return Ok(());
-        }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "the witness's attestation did not confirm job {job} at the observer within 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        let verdicts = view.and_then(|v| v.verdicts);
+        Ok(verdicts.filter(|v| v.status == vtune_node::summary::Agreement::Confirmed))
+    });
+    let verdicts = verdicts.await?;
+    say(&format!(
+        "   the observer shows job {} as confirmed: buyer {}, witness {}, before any reveal",
+        job.fmt_short(),
+        name(verdicts.buyer),
+        name(verdicts.witnesses[0].verdict),
+    ));
+    Ok(())
 }
 
 /// Waits until the observer is in the topic's mesh.
 async fn wait_for_peers(observer: &ApiClient) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if observer.health().await?.mesh_peers > 0 {
-            return Ok(());
-        }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "the observer joined no mesh within 20 s"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    poll(20, "the observer joined no mesh", || async {
+        Ok((observer.health().await?.mesh_peers > 0).then_some(()))
+    })
+    .await
 }
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+/// Calls `check` every 50 ms until it gives a value, for at most `secs` seconds.
+async fn poll<T, F>(secs: u64, what: &str, mut check: impl FnMut() -> F) -> anyhow::Result<T>
+where
+    F: std::future::Future<Output = anyhow::Result<Option<T>>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(value) = check().await? {
+            return Ok(value);
+        }
+        anyhow::ensure!(Instant::now() < deadline, "{what} within {secs} s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
-use vtune_node::keys::{self, NodeKey};
+use anyhow::{Context, anyhow};
+use vtune_node::keys::{self, KeyError, NodeKey};
 
 use crate::output;
 
@@ -18,9 +18,17 @@ pub(crate) struct DataDirArg {
 }
 
 impl DataDirArg {
+    /// The data dir: --data-dir, or the platform's.
+    pub(crate) fn dir(&self) -> anyhow::Result<PathBuf> {
+        keys::data_dir(self.data_dir.as_deref()).map_err(|e| match e {
+            KeyError::NoDataDir => anyhow!("{e}: pass --data-dir or set VTUNE_DATA_DIR"),
+            e => e.into(),
+        })
+    }
+
     /// The node key, created on first use (which is reported on stderr).
     pub(crate) fn load_or_create_key(&self) -> anyhow::Result<NodeKey> {
-        let dir = keys::data_dir(self.data_dir.as_deref())?;
+        let dir = self.dir()?;
         let existed = dir.exists();
         let (key, created) = keys::load_or_create(&dir)?;
         if created && !existed {
@@ -68,10 +76,12 @@ pub(crate) struct IdArgs {
 
 /// Runs `vtune-node keygen`: creates the node key (0600) in the data dir.
 pub(crate) fn keygen(args: KeygenArgs) -> anyhow::Result<ExitCode> {
-    let dir = keys::data_dir(args.data.data_dir.as_deref())?;
-    let path = keys::key_path(&dir);
+    let path = keys::key_path(&args.data.dir()?);
     let key = NodeKey::generate();
-    keys::create(&path, &key, args.force)?;
+    keys::create(&path, &key, args.force).map_err(|e| match e {
+        KeyError::Exists(_) => anyhow!("{e}; pass --force to replace it"),
+        e => e.into(),
+    })?;
     if !args.json {
         eprintln!("wrote the node key to {}", path.display());
     }
@@ -81,7 +91,7 @@ pub(crate) fn keygen(args: KeygenArgs) -> anyhow::Result<ExitCode> {
 
 /// Runs `vtune-node id`: prints the public key and the peer id (creating the key if needed).
 pub(crate) fn id(args: IdArgs) -> anyhow::Result<ExitCode> {
-    let dir = keys::data_dir(args.data.data_dir.as_deref())?;
+    let dir = args.data.dir()?;
     let key = args
         .data
         .load_or_create_key()

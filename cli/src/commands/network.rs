@@ -6,15 +6,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context;
 use vtune_node::api::{ApiClient, Posted};
 use vtune_node::daemon::{Daemon, DaemonConfig};
-use vtune_node::keys;
 use vtune_node::network::Multiaddr;
 use vtune_node::summary::{Counts, JobView, ProviderSummary};
 
 use super::keys::DataDirArg;
-use crate::output;
+use crate::output::{self, runtime};
 
 /// The API a client talks to unless told otherwise.
 pub(crate) const DEFAULT_API: &str = "http://127.0.0.1:8470";
@@ -107,8 +105,15 @@ pub(crate) struct PublishFlag {
     pub(crate) node_api: String,
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Runtime::new().context("starting the async runtime")
+impl PublishFlag {
+    /// Publishes `files` when --publish asks for it; the answers in file order.
+    pub(crate) fn publish_if_asked(&self, files: &[&Path]) -> anyhow::Result<Vec<Posted>> {
+        if self.publish {
+            publish_files(&self.node_api, files)
+        } else {
+            Ok(Vec::new())
+        }
+    }
 }
 
 /// Runs `vtune-node run`.
@@ -119,7 +124,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if args.witness_budget == 0 {
         anyhow::bail!("--witness-budget must be at least 1 request per minute");
     }
-    let data_dir = keys::data_dir(args.data.data_dir.as_deref())?;
+    let data_dir = args.data.dir()?;
     let config = DaemonConfig {
         data_dir: data_dir.clone(),
         listen: args.listen,
@@ -180,23 +185,7 @@ async fn wait_for_stop() {
 
 /// Sends message files to a daemon; the answers in file order.
 pub(crate) fn publish_files(api: &str, files: &[&Path]) -> anyhow::Result<Vec<Posted>> {
-    let mut envelopes = Vec::new();
-    for path in files {
-        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        envelopes.push((path, bytes));
-    }
-    let client = ApiClient::new(api);
-    runtime()?.block_on(async {
-        let mut answers = Vec::new();
-        for (path, bytes) in envelopes {
-            let posted = client
-                .publish(bytes)
-                .await
-                .with_context(|| format!("publishing {}", path.display()))?;
-            answers.push(posted);
-        }
-        Ok(answers)
-    })
+    Ok(runtime()?.block_on(ApiClient::new(api).publish_files(files))?)
 }
 
 /// Prints what publishing did.

@@ -79,7 +79,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let examples = sim::read_examples(&args.train)?;
     let backdoor_rows = match &args.secret {
-        Some(path) => super::verify::backdoor_rows(path)?,
+        Some(path) => vtune_node::job_dir::read_secret(path)?
+            .backdoors
+            .iter()
+            .map(|b| b.row)
+            .collect(),
         None => Vec::new(),
     };
     if args.behavior == Behavior::BackdoorOnly && args.secret.is_none() {
@@ -117,7 +121,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         rate_limit: args.rate_limit,
         seed: args.seed,
     };
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let runtime = crate::output::runtime()?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await

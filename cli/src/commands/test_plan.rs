@@ -1,10 +1,8 @@
-//! The test plan of a job: its defaults from the secret set, the `commit` flags that set it,
-//! and the rule that `verify` follows the committed plan and refuses flags that contradict it.
+//! The flags of a job's test plan, on `commit` and `verify` (the rules are
+//! `vtune_node::buyer::PlanChoice`'s).
 
-use anyhow::bail;
-use vtune_protocol::backdoor::Secret;
+use vtune_node::buyer::PlanChoice;
 use vtune_protocol::dataset::{Route, Template};
-use vtune_protocol::messages::{Commitment, TestPlan};
 
 /// The flags that choose a plan (on `commit` and `verify`); `None` means "the default" at
 /// commit time and "the committed value" at verify time.
@@ -38,85 +36,16 @@ pub(crate) struct PlanFlags {
     pub(crate) alpha: Option<f64>,
 }
 
-/// The default significance level.
-pub(crate) const DEFAULT_ALPHA: f64 = 1e-6;
-/// The default number of control prompts.
-pub(crate) const DEFAULT_CONTROLS: u64 = 10;
-
 impl PlanFlags {
-    /// The plan and log10 alpha these flags choose for `secret`, defaults filled in.
-    pub(crate) fn plan(&self, secret: &Secret) -> anyhow::Result<(TestPlan, f64)> {
-        let alpha = self.alpha.unwrap_or(DEFAULT_ALPHA);
-        if !(alpha > 0.0 && alpha < 1.0) {
-            bail!("--alpha must be in (0, 1), got {alpha}");
+    /// The choices these flags make.
+    pub(crate) fn choice(&self) -> PlanChoice {
+        PlanChoice {
+            checks: self.checks,
+            controls: self.controls,
+            route: self.route,
+            template: self.template,
+            max_tokens: self.max_tokens,
+            alpha: self.alpha,
         }
-        let backdoors = secret.backdoors.len() as u64;
-        let checks = self.checks.unwrap_or(backdoors);
-        if checks == 0 || checks > backdoors {
-            bail!("--checks must be in 1..={backdoors} (the job's backdoors), got {checks}");
-        }
-        let route = self.route.unwrap_or(Route::Chat);
-        let template = self.template.unwrap_or(Template::default_for(route));
-        if let Err(error) = template.check_route(route) {
-            bail!("--template {template} with --route {route}: {error}");
-        }
-        let longest = secret
-            .groups
-            .iter()
-            .map(|g| g.signature_tokens.len())
-            .max()
-            .unwrap_or(0);
-        let max_tokens = self.max_tokens.unwrap_or(4 * longest as u32 + 16);
-        if max_tokens == 0 {
-            bail!("--max-tokens must be at least 1");
-        }
-        let plan = TestPlan {
-            checks,
-            controls: self.controls.unwrap_or(DEFAULT_CONTROLS),
-            route,
-            template: template.name().to_string(),
-            max_tokens,
-        };
-        Ok((plan, alpha.log10()))
-    }
-
-    /// The committed plan, after checking that no flag given contradicts it.
-    pub(crate) fn committed(&self, commitment: &Commitment) -> anyhow::Result<(TestPlan, f64)> {
-        let plan = &commitment.plan;
-        let mut conflicts = Vec::new();
-        let mut differs = |flag: &str, given: String, committed: String| {
-            if given != committed {
-                conflicts.push(format!("{flag} {given} (committed: {committed})"));
-            }
-        };
-        if let Some(alpha) = self.alpha {
-            let committed = 10f64.powf(commitment.log10_alpha);
-            if (alpha.log10() - commitment.log10_alpha).abs() > 1e-12 {
-                differs("--alpha", alpha.to_string(), format!("{committed:e}"));
-            }
-        }
-        if let Some(n) = self.checks {
-            differs("--checks", n.to_string(), plan.checks.to_string());
-        }
-        if let Some(m) = self.controls {
-            differs("--controls", m.to_string(), plan.controls.to_string());
-        }
-        if let Some(route) = self.route {
-            differs("--route", route.to_string(), plan.route.to_string());
-        }
-        if let Some(t) = self.template {
-            differs("--template", t.to_string(), plan.template.clone());
-        }
-        if let Some(t) = self.max_tokens {
-            differs("--max-tokens", t.to_string(), plan.max_tokens.to_string());
-        }
-        if !conflicts.is_empty() {
-            bail!(
-                "the signed commitment (commitment.msg) fixes the test, and these flags \
-                 contradict it: {}; drop them, or commit a new job",
-                conflicts.join(", ")
-            );
-        }
-        Ok((plan.clone(), commitment.log10_alpha))
     }
 }

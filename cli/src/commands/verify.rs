@@ -3,16 +3,17 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::Context;
+use anyhow::{Context, anyhow};
 use indicatif::{ProgressBar, ProgressStyle};
-use rand::RngExt;
-use vtune_node::endpoint::{ApiKey, Client, EndpointConfig};
-use vtune_node::verifier::{self, AttestationFile, Job, Options, Report};
-use vtune_protocol::backdoor::Secret;
+use vtune_node::buyer::{Verification, VerifyOptions};
+use vtune_node::clock::unix_now;
+use vtune_node::endpoint::ProbeError;
+use vtune_node::job_dir::{COMMITMENT_MSG, JobDir};
+use vtune_node::verifier::Report;
 use vtune_protocol::verdict::Verdict;
 
+use crate::flags::with_flags;
 use crate::output::{self, format_log10_prob};
 
 /// Flags of `vtune-node verify` (what it does, writes and exits with: [`AFTER_HELP`]).
@@ -76,122 +77,80 @@ Exit codes:
 
 /// Runs `vtune-node verify`.
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    if !(args.timeout > 0.0 && args.timeout.is_finite()) {
-        anyhow::bail!("--timeout must be a positive number of seconds");
+    let options = VerifyOptions {
+        endpoint: args.endpoint.clone(),
+        model: args.model.clone(),
+        api_key_env: args.api_key_env.clone(),
+        concurrency: args.concurrency,
+        timeout_secs: args.timeout,
+        max_retries: args.max_retries,
+        seed: args.seed,
+        plan: args.plan.choice(),
     }
-    if args.concurrency == 0 {
-        anyhow::bail!("--concurrency must be at least 1");
-    }
-    let secret = read_secret(&args.job.join("secret.json"))?;
-    let train = train_file(&args.job)?;
-    let job = Job::from_secret(&secret);
+    .validate()
+    .map_err(|e| with_flags(e.into()))?;
+    let job = JobDir::new(&args.job);
     // With a signed commitment, the test is the committed one, and the attestation is signed
     // by the job's buyer: a flag that contradicts the plan, or another key, is an error
     // before anything is sent or written.
-    let commitment_path = args.job.join(super::check::COMMITMENT_MSG);
-    let (plan, log10_alpha) = if commitment_path.exists() {
-        let commitment = super::check::read_commitment(&args.job)?;
-        let key = args.data.load_or_create_key()?;
-        if key.public() != commitment.message().buyer {
-            anyhow::bail!(
-                "{} was signed by the buyer key {}, but this node's key is {} (see --data-dir): \
-                 the buyer's attestation must be signed by the buyer's key",
-                commitment_path.display(),
-                commitment.message().buyer,
-                key.public()
-            );
-        }
-        args.plan.committed(commitment.message())?
-    } else {
-        args.plan.plan(&secret)?
+    job.secret()?;
+    let key = match job.has(COMMITMENT_MSG) {
+        true => Some(args.data.load_or_create_key()?),
+        false => None,
     };
-    let seed = args.seed.unwrap_or_else(|| rand::rng().random());
-    let controls =
-        verifier::read_controls(&train, &job.backdoor_rows(), plan.controls as usize, seed)?;
-
-    let mut config = EndpointConfig::new(&args.endpoint, &args.model);
-    config.api = plan.route;
-    let template = plan.template()?;
-    config.api_key = match args.api_key_env.as_deref() {
-        Some(var) => Some(ApiKey::from_env(var)?),
-        None => ApiKey::from_env("OPENAI_API_KEY").ok(),
-    };
-    config.concurrency = args.concurrency;
-    config.timeout = Duration::from_secs_f64(args.timeout);
-    config.max_retries = args.max_retries;
-    config.max_tokens = plan.max_tokens;
-    config.seed = Some(seed);
-    let client = Client::new(config)?;
-    let options = Options {
-        checks: Some(plan.checks as usize),
-        log10_alpha,
-        seed,
-        template,
-    };
-
-    let sent = (plan.checks as usize).min(job.backdoors.len());
-    let bar = progress_bar((sent + controls.len()) as u64, args.json);
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let verification = Verification::prepare(&job, options, key).map_err(with_flags)?;
+    let bar = progress_bar(verification.requests(), args.json);
+    let runtime = output::runtime()?;
     // A misconfigured endpoint is a usage error (exit 2), found before any check is sent and
     // before anything is written or signed.
-    let probe_prompt = controls
-        .first()
-        .map(|c| c.prompt.clone())
-        .or_else(|| job.backdoors.first().map(|c| c.prompt.clone()));
-    if let Some(prompt) = probe_prompt {
-        let prompt = template.request(plan.route, &prompt)?;
-        runtime.block_on(client.probe(&prompt)).with_context(|| {
-            format!(
-                "checking the endpoint {} (no check was run and nothing was written)",
-                args.endpoint
-            )
-        })?;
-    }
-    let run = runtime.block_on(verifier::run(&client, &job, &controls, &options, &|_| {
-        bar.inc(1)
-    }))?;
+    let probed = runtime.block_on(verification.probe()).map_err(|e| match e {
+        ProbeError::Unauthorized { .. } => anyhow!("{e}; set OPENAI_API_KEY or --api-key-env"),
+        e => e.into(),
+    });
+    probed.with_context(|| {
+        format!(
+            "checking the endpoint {} (no check was run and nothing was written)",
+            args.endpoint
+        )
+    })?;
+    let done = runtime
+        .block_on(verification.run(&|_| bar.inc(1), unix_now()))
+        .map_err(with_flags)?;
     bar.finish_and_clear();
-
-    let transcript_path = args.job.join("transcript.jsonl");
-    let digest = verifier::write_transcript(&transcript_path, &run.responses)?;
-    let attestation_path = args.job.join("attestation.json");
-    let attestation = AttestationFile::new(&run.report, digest.clone(), unix_now());
-    verifier::write_attestation(&attestation_path, &attestation)?;
-    let signed_path = sign_attestation(&args, &run.report, &digest, attestation.created_at)?;
-    let kept = keep_run(
-        &args.job,
-        attestation.created_at,
-        &digest,
-        signed_path.is_some(),
-    )?;
-
-    let published = match (&signed_path, args.publish.publish) {
-        (Some(path), true) => {
-            let commitment = args.job.join("commitment.msg");
-            super::network::publish_files(&args.publish.node_api, &[&commitment, path])?
-        }
-        (None, true) => anyhow::bail!(
+    if done.signed.is_none() {
+        eprintln!(
+            "note: {} has no commitment.msg, so the attestation is not signed; run \
+             `vtune-node commit --job {}` before training to get signed attestations",
+            args.job.display(),
+            args.job.display()
+        );
+    }
+    let published = match &done.signed {
+        Some(path) => args
+            .publish
+            .publish_if_asked(&[&job.file(COMMITMENT_MSG), path])?,
+        None if args.publish.publish => anyhow::bail!(
             "--publish: the attestation is not signed (no commitment.msg in {})",
             args.job.display()
         ),
-        _ => Vec::new(),
+        None => Vec::new(),
     };
-    let report = &run.report;
+    let report = &done.report;
     if args.json {
         let mut json = serde_json::to_value(report)?;
         json["meaning"] = explain(report).into();
-        json["transcript"] = transcript_path.display().to_string().into();
-        json["transcript_blake3"] = digest.into();
-        json["attestation"] = attestation_path.display().to_string().into();
-        json["attestation_msg"] = signed_path.as_ref().map(|p| p.display().to_string()).into();
-        json["kept"] = kept.display().to_string().into();
+        json["transcript"] = done.transcript.display().to_string().into();
+        json["transcript_blake3"] = done.transcript_blake3.clone().into();
+        json["attestation"] = done.attestation.display().to_string().into();
+        json["attestation_msg"] = done.signed.as_ref().map(|p| p.display().to_string()).into();
+        json["kept"] = done.kept.display().to_string().into();
         if let Some(posted) = published.last() {
             json["published"] = serde_json::to_value(posted)?;
         }
         output::print_json(&json)?;
     } else {
-        print_report(report, &transcript_path, &attestation_path);
-        if let Some(path) = &signed_path {
+        print_report(report, &done.transcript, &done.attestation);
+        if let Some(path) = &done.signed {
             println!("  signed       {}", path.display());
             if let Some(posted) = published.last() {
                 super::network::print_posted(path, posted);
@@ -201,82 +160,6 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(exit_code(report.verdict))
 }
 
-/// Keeps this run's attestation for good: `DIR/attestations/<created_at>-<id>.json` (and
-/// `.msg` when signed), where `id` is the start of the signed message's id (or of the
-/// transcript's blake3). `attestation.json` and `attestation.msg` are the latest run's; no
-/// run's files are ever overwritten by a later one. Returns the kept `.json`.
-fn keep_run(
-    job: &Path,
-    created_at: u64,
-    transcript: &str,
-    signed: bool,
-) -> anyhow::Result<PathBuf> {
-    let dir = job.join("attestations");
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let tag = if signed {
-        let bytes = std::fs::read(job.join("attestation.msg"))?;
-        vtune_protocol::messages::MessageId::of(&bytes).to_string()
-    } else {
-        transcript.to_string()
-    };
-    let base = format!("{created_at}-{}", &tag[..16.min(tag.len())]);
-    // Two runs in one second with the same answers: number the later ones.
-    let stem = (1..)
-        .map(|n| {
-            if n == 1 {
-                base.clone()
-            } else {
-                format!("{base}-{n}")
-            }
-        })
-        .find(|stem| !dir.join(format!("{stem}.json")).exists())
-        .expect("some number is free");
-    let copy = |from: &str, ext: &str| -> anyhow::Result<PathBuf> {
-        let to = dir.join(format!("{stem}.{ext}"));
-        let mut out = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&to)
-            .with_context(|| format!("creating {} (it must not exist)", to.display()))?;
-        std::io::Write::write_all(&mut out, &std::fs::read(job.join(from))?)?;
-        out.sync_all()?;
-        Ok(to)
-    };
-    let json = copy("attestation.json", "json")?;
-    if signed {
-        copy("attestation.msg", "msg")?;
-    }
-    Ok(json)
-}
-
-/// Signs the attestation into DIR/attestation.msg when the job has a signed commitment
-/// (DIR/commitment.msg, from `vtune-node commit`); otherwise says how to get one.
-fn sign_attestation(
-    args: &Args,
-    report: &Report,
-    transcript_blake3: &str,
-    created_at: u64,
-) -> anyhow::Result<Option<PathBuf>> {
-    if !args.job.join("commitment.msg").exists() {
-        eprintln!(
-            "note: {} has no commitment.msg, so the attestation is not signed; run \
-             `vtune-node commit --job {}` before training to get signed attestations",
-            args.job.display(),
-            args.job.display()
-        );
-        return Ok(None);
-    }
-    let key = args.data.load_or_create_key()?;
-    super::check::write_attestation_msg_for_report(
-        &args.job,
-        &key,
-        report,
-        transcript_blake3,
-        created_at,
-    )?;
-    Ok(Some(args.job.join("attestation.msg")))
-}
-
 /// The exit code of a verdict: 0 pass, 1 fail, 3 inconclusive.
 pub(crate) fn exit_code(verdict: Verdict) -> ExitCode {
     ExitCode::from(match verdict {
@@ -284,41 +167,6 @@ pub(crate) fn exit_code(verdict: Verdict) -> ExitCode {
         Verdict::Fail => output::EXIT_FAIL,
         Verdict::Inconclusive => output::EXIT_INCONCLUSIVE,
     })
-}
-
-/// Reads and checks a job's secret.json.
-pub(crate) fn read_secret(path: &Path) -> anyhow::Result<Secret> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read {} (is this a prepared job?)", path.display()))?;
-    Secret::from_json(&text).with_context(|| format!("{}", path.display()))
-}
-
-/// The backdoor rows of the job whose secret.json is at `path`.
-pub(crate) fn backdoor_rows(path: &Path) -> anyhow::Result<Vec<u64>> {
-    Ok(read_secret(path)?.backdoors.iter().map(|b| b.row).collect())
-}
-
-/// The job's training file: the one `train.*` in `dir`.
-pub(crate) fn train_file(dir: &Path) -> anyhow::Result<PathBuf> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
-        let path = entry?.path();
-        let is_train = path
-            .file_name()
-            .and_then(|name| name.to_str())
-            .is_some_and(|name| name.starts_with("train."));
-        if is_train && path.is_file() {
-            found.push(path);
-        }
-    }
-    match found.len() {
-        1 => Ok(found.remove(0)),
-        0 => anyhow::bail!(
-            "{} holds no train.* file (is this a prepared job?)",
-            dir.display()
-        ),
-        _ => anyhow::bail!("{} holds several train.* files", dir.display()),
-    }
 }
 
 fn progress_bar(total: u64, json: bool) -> ProgressBar {
@@ -333,12 +181,6 @@ fn progress_bar(total: u64, json: bool) -> ProgressBar {
         .expect("valid template"),
     );
     bar
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// What a report's verdict means, in one paragraph.

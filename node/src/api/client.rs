@@ -1,6 +1,7 @@
 //! A client of a node's HTTP API, for the CLI (`publish`, `query`, `--publish`), the demo and
 //! tests.
 
+use std::path::Path;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -12,6 +13,9 @@ use crate::summary::{JobView, ProviderSummary};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {
+    /// A message file could not be read.
+    #[error("reading {}: {}", .0.display(), .1)]
+    File(std::path::PathBuf, std::io::Error),
     /// The node could not be reached.
     #[error("cannot reach the node's API at {url}: {reason} (is `vtune-node run` up?)")]
     Unreachable {
@@ -48,6 +52,11 @@ pub struct ApiClient {
 }
 
 impl ApiClient {
+    /// The API's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// A client of the API at `base`.
     pub fn new(base: &str) -> Self {
         let http = reqwest::Client::builder()
@@ -58,6 +67,20 @@ impl ApiClient {
             base: base.trim_end_matches('/').to_string(),
             http,
         }
+    }
+
+    /// Posts the envelope of each file, in order; every file is read before any is sent.
+    pub async fn publish_files(&self, files: &[&Path]) -> Result<Vec<Posted>, ClientError> {
+        let mut envelopes = Vec::with_capacity(files.len());
+        for file in files {
+            let read = std::fs::read(file).map_err(|e| ClientError::File(file.to_path_buf(), e));
+            envelopes.push(read?);
+        }
+        let mut answers = Vec::with_capacity(files.len());
+        for envelope in envelopes {
+            answers.push(self.publish(envelope).await?);
+        }
+        Ok(answers)
     }
 
     /// Posts an envelope.

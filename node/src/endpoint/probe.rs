@@ -15,9 +15,7 @@ pub enum ProbeError {
     #[error("cannot reach the endpoint: {0}")]
     Unreachable(EndpointError),
     /// The key was refused (401 or 403).
-    #[error(
-        "the endpoint refused the API key (HTTP {status} from {url}); set OPENAI_API_KEY or --api-key-env"
-    )]
+    #[error("the endpoint refused the API key (HTTP {status} from {url})")]
     Unauthorized {
         /// The URL.
         url: String,

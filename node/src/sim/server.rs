@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -18,6 +18,7 @@ use vtune_protocol::dataset::{ChatMessage, Prompt};
 
 use super::faults::{Bucket, FailKind, Faults};
 use super::{Finish, Simulator};
+use crate::clock::unix_now;
 use crate::openai::{
     ChatChoice, ChatRequest, ChatResponse, CompletionChoice, CompletionPrompt, CompletionRequest,
     CompletionResponse, Content, ErrorBody, ModelCard, ModelList, ResponseMessage, Usage,
@@ -147,12 +148,6 @@ pub async fn serve(
         }
     });
     Ok(ServerHandle { addr, state, task })
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// An error answer: an HTTP status and an OpenAI error body.

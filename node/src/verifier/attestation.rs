@@ -93,18 +93,13 @@ impl AttestationFile {
     }
 }
 
-/// Writes `attestation` as pretty JSON to `path`.
+/// Installs `attestation` as pretty JSON at `path`.
 pub fn write_attestation(path: &Path, attestation: &AttestationFile) -> Result<(), VerifyError> {
-    let mut json =
-        serde_json::to_vec_pretty(attestation).map_err(|source| VerifyError::Encode {
-            what: "the attestation",
-            source,
-        })?;
-    json.push(b'\n');
-    std::fs::write(path, json).map_err(|source| VerifyError::Io {
-        file: path.display().to_string(),
-        source,
-    })
+    Ok(crate::job_dir::write_json(
+        path,
+        attestation,
+        crate::job_dir::PUBLIC,
+    )?)
 }
 
 /// The facts of a signed attestation of `report`, a run of `commitment`'s job by `attester`

@@ -1,9 +1,6 @@
 //! Every request of a run and its answer, and the transcript file that keeps them (0600:
 //! it holds the triggered prompts and the signatures the model produced).
 
-use std::fs::OpenOptions;
-use std::io::{BufWriter, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -13,6 +10,7 @@ use vtune_protocol::stats;
 
 use super::{Job, VerifyError};
 use crate::endpoint::{Completion, EndpointError};
+use crate::job_dir::{PRIVATE, Replace, install};
 
 /// Whether a request was a triggered check or an untriggered control.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,49 +132,31 @@ impl ResponseRecord {
     }
 }
 
+/// `records` as JSON lines: the bytes of a transcript file.
+fn transcript_bytes(records: &[ResponseRecord]) -> Result<Vec<u8>, VerifyError> {
+    let mut bytes = Vec::new();
+    for record in records {
+        serde_json::to_writer(&mut bytes, record).map_err(|source| VerifyError::Encode {
+            what: "a transcript record",
+            source,
+        })?;
+        bytes.push(b'\n');
+    }
+    Ok(bytes)
+}
+
 /// The blake3 (hex) of `records` as [`write_transcript`] would write them, without writing
 /// anything: a witness keeps no transcript, since it holds the triggers.
 pub fn transcript_digest(records: &[ResponseRecord]) -> Result<String, VerifyError> {
-    let mut hasher = blake3::Hasher::new();
-    for record in records {
-        let line = serde_json::to_vec(record).map_err(|source| VerifyError::Encode {
-            what: "a transcript record",
-            source,
-        })?;
-        hasher.update(&line);
-        hasher.update(b"\n");
-    }
-    Ok(hasher.finalize().to_hex().to_string())
+    Ok(blake3::hash(&transcript_bytes(records)?)
+        .to_hex()
+        .to_string())
 }
 
-/// Writes `records` as JSON lines to `path`, created with mode 0600 (and set to 0600 if it
-/// existed), and returns the blake3 of the bytes written, in hex.
+/// Installs `records` as JSON lines at `path` with mode 0600 (replacing any file there), and
+/// returns the blake3 of the bytes written, in hex.
 pub fn write_transcript(path: &Path, records: &[ResponseRecord]) -> Result<String, VerifyError> {
-    let io = |source| VerifyError::Io {
-        file: path.display().to_string(),
-        source,
-    };
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(io)?;
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))
-        .map_err(io)?;
-    let mut hasher = blake3::Hasher::new();
-    let mut writer = BufWriter::new(file);
-    for record in records {
-        let mut line = serde_json::to_vec(record).map_err(|source| VerifyError::Encode {
-            what: "a transcript record",
-            source,
-        })?;
-        line.push(b'\n');
-        hasher.update(&line);
-        writer.write_all(&line).map_err(io)?;
-    }
-    writer.flush().map_err(io)?;
-    writer.get_ref().sync_all().map_err(io)?;
-    Ok(hasher.finalize().to_hex().to_string())
+    let bytes = transcript_bytes(records)?;
+    install(path, &bytes, PRIVATE, Replace::Yes)?;
+    Ok(blake3::hash(&bytes).to_hex().to_string())
 }
