@@ -300,7 +300,9 @@ async fn run_market(
             seed: Some(args.seed),
             plan: Default::default(),
         };
-        let verification = Verification::prepare(&JobDir::new(job_dir), options.validate()?, None)?;
+        // The demo's providers are its own simulators: the user's OPENAI_API_KEY stays home.
+        let options = options.validate()?.without_api_key();
+        let verification = Verification::prepare(&JobDir::new(job_dir), options, None)?;
         let run = verification.run(&|_| {}, unix_now()).await?;
         if behavior == Behavior::Honest {
             honest = Some((server, endpoint));

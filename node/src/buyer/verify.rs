@@ -85,6 +85,15 @@ impl VerifyOptions {
     }
 }
 
+impl ValidOptions {
+    /// The same options, sending no API key (for an endpoint of one's own, such as a local
+    /// simulator, that must not be sent the user's key).
+    pub fn without_api_key(mut self) -> Self {
+        self.api_key = None;
+        self
+    }
+}
+
 /// A verification ready to run: the job read, the plan fixed, the controls drawn and the
 /// client built.
 pub struct Verification {
