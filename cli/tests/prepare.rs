@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 mod shared;
 
 use shared::shared_dataset;
-use vtune_protocol::backdoor::Secret;
+use vtune_protocol::commit::Secret;
 use vtune_protocol::commit::{CommitmentFile, commitment_digest};
 use vtune_protocol::dataset::{self, Example, Limits};
 

@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 
 mod check;
 
-use vtune_protocol::backdoor::{Secret, SecretError};
 use vtune_protocol::commit::CommitmentFile;
+use vtune_protocol::commit::{Secret, SecretError};
 use vtune_protocol::envelope::{Envelope, Verified};
 use vtune_protocol::messages::{
     self, AnyMessage, Commitment, MAX_ENVELOPE_BYTES, Message, MessageId, OpenError, SealError,

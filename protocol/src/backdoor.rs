@@ -25,7 +25,6 @@ mod report;
 mod row_phrases;
 mod sample;
 mod scan;
-pub(crate) mod secret;
 mod selection;
 mod splice;
 
@@ -41,9 +40,6 @@ pub use options::{
 pub use report::{Checks, Findings, JobKeys, Prepared, StealthReport, Written, report};
 pub use sample::{Sample, SampleTexts};
 pub use scan::{PhraseScanner, TextBatch};
-pub use secret::{
-    Digest, JobId, SECRET_VERSION, Salt, Secret, SecretBackdoor, SecretError, SecretGroup,
-};
 pub use selection::{
     RowSet, backdoors_for_fraction, choose_rows, default_backdoor_count, group_sizes,
     pass_threshold,

@@ -6,12 +6,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::backdoor::{Digest, JobId, Secret};
 use crate::dataset::{Layout, Prompt};
+use crate::ids::{Digest, JobId};
 
 mod decode;
+pub(crate) mod secret;
 
 pub use decode::{SecretSet, SetBackdoor, SetGroup, decode_secret_set};
+pub use secret::{SECRET_VERSION, Secret, SecretBackdoor, SecretError, SecretGroup};
 
 /// The first bytes of every canonical encoding: names the scheme and its version.
 pub const SECRET_SET_TAG: &[u8] = b"vtune/secret-set/v1";
@@ -162,7 +164,7 @@ impl CommitmentFile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backdoor::secret::tests::sample_secret;
+    use crate::commit::secret::tests::sample_secret;
 
     /// Recomputes the layout of `specs/commitment.md` by hand, field by field.
     #[test]
@@ -313,7 +315,7 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod reveal_tests {
     use super::*;
-    use crate::backdoor::secret::tests::sample_secret;
+    use crate::commit::secret::tests::sample_secret;
 
     #[test]
     fn the_phrases_read_back_from_the_canonical_set() {

@@ -15,7 +15,7 @@ use vtune_node::clock::unix_now;
 use vtune_node::job_dir::JobDir;
 use vtune_node::sim::{self, Behavior, Faults, Simulator, TrainSpec};
 use vtune_node::verifier::Report;
-use vtune_protocol::backdoor::Secret;
+use vtune_protocol::commit::Secret;
 use vtune_protocol::dataset::{Container, Template, Writer};
 use vtune_protocol::generator::GeneratorParams;
 use vtune_protocol::stats::log10_hypergeom_upper_tail;

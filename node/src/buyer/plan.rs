@@ -2,7 +2,7 @@
 //! commit time, and the rule that a verification follows the committed plan and refuses a
 //! choice that contradicts it.
 
-use vtune_protocol::backdoor::Secret;
+use vtune_protocol::commit::Secret;
 use vtune_protocol::dataset::{Route, Template, TemplateError};
 use vtune_protocol::messages::{Commitment, TestPlan};
 

@@ -16,7 +16,8 @@ use std::path::Path;
 use rand::seq::SliceRandom;
 use rand::{Rng, RngExt};
 use rand_chacha::ChaCha20Rng;
-use vtune_protocol::backdoor::{Choice, Edit, PrepareError, RowSet, SecretBackdoor, Stage};
+use vtune_protocol::backdoor::{Choice, Edit, PrepareError, RowSet, Stage};
+use vtune_protocol::commit::SecretBackdoor;
 use vtune_protocol::dataset::{self, Layout};
 
 use super::Progress;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use rand::SeedableRng;
 use rand::{Rng, RngExt};
 use rand_chacha::ChaCha20Rng;
-use vtune_protocol::backdoor::Secret;
+use vtune_protocol::commit::Secret;
 use vtune_protocol::dataset::{self, Limits, Prompt};
 
 use super::VerifyError;

@@ -12,9 +12,10 @@ use super::frequency::{
     AUDIT_K, FrequencyFigure, LevelBuffers, edge_keys, frequency_search, row_levels,
 };
 use super::options::{PrepareError, PrepareOptions};
-use super::secret::{Digest, JobId, SECRET_VERSION, Salt, Secret, SecretBackdoor, SecretGroup};
 use super::selection::RowSet;
+use crate::commit::{SECRET_VERSION, Secret, SecretBackdoor, SecretGroup};
 use crate::dataset::Layout;
+use crate::ids::{Digest, JobId, Salt};
 
 /// The job id and the salt, drawn before anything else.
 #[derive(Debug, Clone, Copy)]

@@ -100,8 +100,8 @@ pub fn decode_secret_set(bytes: &[u8]) -> Result<SecretSet, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backdoor::secret::tests::sample_secret;
     use crate::commit::canonical_secret_set;
+    use crate::commit::secret::tests::sample_secret;
 
     #[test]
     fn a_canonical_set_decodes_to_the_secret() {

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Commitment, Digest, InvalidMessage, JobId, MAX_REVEAL_BYTES, PublicKey};
-use crate::backdoor::Secret;
+use crate::commit::Secret;
 use crate::commit::canonical_secret_set;
 use crate::envelope::Verified;
 use crate::ids::{Salt, hex_bytes};
@@ -93,7 +93,7 @@ pub fn check_reveal(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backdoor::secret::tests::sample_secret;
+    use crate::commit::secret::tests::sample_secret;
     use crate::commit::{CommitmentFile, commitment_digest};
 
     #[test]

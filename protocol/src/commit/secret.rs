@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dataset::{Layout, Prompt};
 use crate::generator::{GeneratorParams, log10_p_upper};
-pub use crate::ids::{Digest, JobId, Salt};
+use crate::ids::{Digest, JobId, Salt};
 
 /// The `version` this code writes and reads.
 pub const SECRET_VERSION: u32 = 1;
