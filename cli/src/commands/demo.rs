@@ -13,16 +13,17 @@ use rand_chacha::ChaCha20Rng;
 use vtune_node::buyer::{Verification, VerifyOptions};
 use vtune_node::clock::unix_now;
 use vtune_node::job_dir::JobDir;
+use vtune_node::prepare::{JobSpec, PreparedJob, prepare_job};
 use vtune_node::sim::{self, Behavior, Faults, Simulator, TrainSpec};
 use vtune_node::verifier::Report;
+use vtune_protocol::backdoor::PrepareOptions;
 use vtune_protocol::commit::Secret;
 use vtune_protocol::dataset::{Container, Template, Writer};
-use vtune_protocol::generator::GeneratorParams;
 use vtune_protocol::stats::log10_hypergeom_upper_tail;
 use vtune_protocol::synthetic;
 use vtune_protocol::verdict::Verdict;
 
-use super::{prepare, verify};
+use super::verify;
 use crate::output::{self, EXIT_FAIL, format_log10_prob, log10_json};
 
 /// What `demo --help` ends with.
@@ -118,7 +119,17 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     );
 
     let job_dir = dir.join("job");
-    let job = prepare::execute(&prepare_args(&data, &job_dir, args.seed))?;
+    // `prepare` with its defaults, seeded.
+    let spec = JobSpec {
+        input: data.clone(),
+        out: job_dir.clone(),
+        format: None,
+        force: false,
+        options: PrepareOptions::default(),
+        seed: Some(args.seed),
+        min_stealth: 0.0,
+    };
+    let job = prepare_job(&spec, &|_, _, _| {})?;
     let secret = &job.prepared.secret;
     say(
         &args,
@@ -221,32 +232,6 @@ fn write_dataset(path: &Path, rows: u64, seed: u64) -> anyhow::Result<()> {
     use std::io::Write as _;
     writer.finish()?.flush()?;
     Ok(())
-}
-
-/// The `prepare` flags the demo uses: the defaults, seeded.
-fn prepare_args(data: &Path, out: &Path, seed: u64) -> prepare::Args {
-    prepare::Args {
-        input: data.to_path_buf(),
-        out: out.to_path_buf(),
-        format: None,
-        backdoors: None,
-        fraction: None,
-        pass_ratio: None,
-        pass_threshold: None,
-        groups: None,
-        seed: Some(seed),
-        max_p_upper: GeneratorParams::DEFAULT_MAX_P_UPPER,
-        candidates: GeneratorParams::DEFAULT_CANDIDATES,
-        order: GeneratorParams::DEFAULT_ORDER,
-        trigger_words: GeneratorParams::DEFAULT_TRIGGER_TOKENS,
-        min_stealth: 0.0,
-        show_secret: false,
-        force: false,
-        json: true,
-        provider: None,
-        base_model: None,
-        data: super::keys::DataDirArg { data_dir: None },
-    }
 }
 
 /// Runs the three providers and verifies each; the honest provider's server is left running
@@ -433,7 +418,7 @@ fn say(args: &Args, line: &str) {
 /// Prints one backdoor row beside an ordinary row of the training file (the trigger and
 /// signature are secret: shown here because the data is the demo's own) and the stealth
 /// audit's score for each attack.
-fn show_stealth(args: &Args, job: &prepare::PreparedJob) -> anyhow::Result<()> {
+fn show_stealth(args: &Args, job: &PreparedJob) -> anyhow::Result<()> {
     if args.json {
         return Ok(());
     }

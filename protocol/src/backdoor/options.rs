@@ -68,6 +68,25 @@ pub struct PrepareOptions {
     pub created_at: u64,
 }
 
+impl Default for PrepareOptions {
+    /// The defaults of `vtune-node prepare`: N = 0.5% of the rows (at least 5), a threshold of
+    /// half of them, a pair per backdoor row, the generator's defaults.
+    fn default() -> Self {
+        Self {
+            backdoors: BackdoorCount::Default,
+            pass_threshold: PassThreshold::Ratio(0.5),
+            groups: ONE_GROUP_PER_BACKDOOR,
+            generator: GeneratorParams::new(
+                GeneratorParams::DEFAULT_CANDIDATES,
+                GeneratorParams::DEFAULT_MAX_P_UPPER,
+            )
+            .expect("the default generator settings are valid"),
+            limits: Limits::default(),
+            created_at: 0,
+        }
+    }
+}
+
 impl PrepareOptions {
     /// Checks what can be checked before the file is read (a pass ratio; a count needs N).
     pub fn check(&self) -> Result<(), PrepareError> {
