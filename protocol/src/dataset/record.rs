@@ -122,19 +122,6 @@ enum Content<'a> {
     Other(&'static str),
 }
 
-/// A chat's turns as (role, content), or what was found instead.
-enum List<T> {
-    Missing,
-    Items(Vec<Item<T>>),
-    Other(&'static str),
-}
-
-/// A turn, or the JSON type of what was found instead.
-enum Item<T> {
-    Object(T),
-    Other(&'static str),
-}
-
 /// A list of turns as found.
 #[derive(Debug, Default)]
 enum Turns<'a> {
@@ -223,16 +210,12 @@ impl<'a> Record<'a> {
     fn deserialize<D: Deserializer<'a>>(format: Format, deserializer: D) -> Result<Self, D::Error> {
         Ok(match format {
             Format::OpenAiChat => {
-                let record = ChatRecord::deserialize(deserializer)?;
-                Record::Chat(Chat::from_list(format, record.messages, |t| {
-                    (t.role, t.content)
-                }))
+                let turns = ChatRecord::deserialize(deserializer)?.messages;
+                Record::Chat(Chat::new(format, turns))
             }
             Format::ShareGpt => {
-                let record = ShareGptRecord::deserialize(deserializer)?;
-                Record::Chat(Chat::from_list(format, record.conversations, |t| {
-                    (t.from, t.value)
-                }))
+                let turns = ShareGptRecord::deserialize(deserializer)?.conversations;
+                Record::Chat(Chat::new(format, turns))
             }
             Format::Alpaca => Record::Alpaca(AlpacaRecord::deserialize(deserializer)?),
             Format::PromptCompletion => {
@@ -309,14 +292,14 @@ impl ChatKeys {
 pub(crate) struct Chat<'a> {
     pub(crate) keys: ChatKeys,
     format: Format,
-    turns: List<(Found<'a>, Content<'a>)>,
+    turns: Turns<'a>,
 }
 
 /// A chat record's turns, with the position of its last assistant turn.
 pub(crate) struct CheckedChat<'a> {
     pub(crate) keys: ChatKeys,
     format: Format,
-    turns: Vec<Item<(Found<'a>, Content<'a>)>>,
+    turns: Vec<TurnItem<'a>>,
     /// The index of the last assistant turn in `turns`.
     pub(crate) last_assistant: usize,
 }
@@ -329,24 +312,7 @@ pub(crate) struct Turn<'b> {
 }
 
 impl<'a> Chat<'a> {
-    fn from_list(
-        format: Format,
-        list: Turns<'a>,
-        parts: impl Fn(RawTurn<'a>) -> (Found<'a>, Content<'a>),
-    ) -> Self {
-        let turns = match list {
-            Turns::Missing => List::Missing,
-            Turns::Other(found) => List::Other(found),
-            Turns::Items(items) => List::Items(
-                items
-                    .into_iter()
-                    .map(|item| match item {
-                        TurnItem::Turn(turn) => Item::Object(parts(turn)),
-                        TurnItem::Other(found) => Item::Other(found),
-                    })
-                    .collect(),
-            ),
-        };
+    fn new(format: Format, turns: Turns<'a>) -> Self {
         Chat {
             keys: ChatKeys::of(format),
             format,
@@ -365,9 +331,9 @@ impl<'a> Chat<'a> {
     fn check(self) -> Result<CheckedChat<'a>, FieldError> {
         let keys = self.keys;
         let turns = match self.turns {
-            List::Missing => return Err(FieldError::missing(keys.list)),
-            List::Other(found) => return Err(wrong_type(keys.list, "an array of turns", found)),
-            List::Items(turns) => turns,
+            Turns::Missing => return Err(FieldError::missing(keys.list)),
+            Turns::Other(found) => return Err(wrong_type(keys.list, "an array of turns", found)),
+            Turns::Items(turns) => turns,
         };
         let mut chat = CheckedChat {
             keys,
@@ -413,14 +379,22 @@ impl CheckedChat<'_> {
         format!("{}[{i}].{key}", self.keys.list)
     }
 
-    fn role(&self, i: usize) -> Result<&str, FieldError> {
-        let role = match &self.turns[i] {
-            Item::Other(found) => {
+    /// Turn `i`'s role and content, as its format names them.
+    fn parts(&self, i: usize) -> Result<(&Found<'_>, &Content<'_>), FieldError> {
+        match &self.turns[i] {
+            TurnItem::Other(found) => {
                 let path = format!("{}[{i}]", self.keys.list);
-                return Err(wrong_type(path, "an object", found));
+                Err(wrong_type(path, "an object", found))
             }
-            Item::Object((role, _)) => role,
-        };
+            TurnItem::Turn(turn) if self.format == Format::ShareGpt => {
+                Ok((&turn.from, &turn.value))
+            }
+            TurnItem::Turn(turn) => Ok((&turn.role, &turn.content)),
+        }
+    }
+
+    fn role(&self, i: usize) -> Result<&str, FieldError> {
+        let (role, _) = self.parts(i)?;
         let role = match role {
             Found::Missing => return Err(FieldError::missing(self.path(i, self.keys.role))),
             Found::Str(role) => role.as_ref(),
@@ -440,9 +414,7 @@ impl CheckedChat<'_> {
     pub(crate) fn turn(&self, i: usize) -> Result<Turn<'_>, FieldError> {
         const EXPECTED: &str = "a string, null, or an array of content parts";
         let role = self.role(i)?;
-        let Item::Object((_, content)) = &self.turns[i] else {
-            unreachable!("role() checked that the turn is an object")
-        };
+        let (_, content) = self.parts(i)?;
         let path = || self.path(i, self.keys.content);
         match content {
             Content::Missing => Err(FieldError::missing(path())),
