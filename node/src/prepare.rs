@@ -92,7 +92,7 @@ pub fn prepare_file<G: Rng + CryptoRng + Send>(
         let candidates = rounds.remove(0);
         let scanner = candidates.scanner(&sample);
         let deal = (round == 1).then_some(&mut buckets);
-        let (scan, digest) = file.scan(&scanner, deal, progress)?;
+        let (scan, digest) = file.scan(&scanner, deal, true, progress)?;
         match backdoor::choose_phrases(&candidates, &scan) {
             Ok(chosen) => break (scan, digest, candidates, chosen),
             Err(role) if round >= MAX_ROUNDS => {
@@ -215,7 +215,7 @@ impl Rows for FileRows<'_> {
     }
 
     fn rescan(&mut self, scanner: &PhraseScanner) -> Result<Scan, PrepareError> {
-        Ok(self.file.scan(scanner, None, self.progress)?.0)
+        Ok(self.file.scan(scanner, None, false, self.progress)?.0)
     }
 }
 
