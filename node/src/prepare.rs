@@ -169,12 +169,10 @@ fn sample(
     while let Some(raw) = reader.next_raw() {
         let raw = raw?;
         let location = raw.location(layout.container);
-        let example = dataset::parse_example(file_name, location, raw.bytes, layout.format)?;
-        let more = texts.push(
-            raw.bytes.len(),
-            example.prompt.text().into_owned(),
-            example.completion,
-        );
+        let (mut prompt, mut completion) = (String::new(), String::new());
+        let own = (&mut prompt, &mut completion);
+        dataset::parse_texts(file_name, location, raw.bytes, layout.format, own)?;
+        let more = texts.push(raw.bytes.len(), prompt, completion);
         progress(Stage::Sample, texts.progress(), params.sample_bytes);
         if !more {
             break;

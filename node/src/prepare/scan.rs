@@ -90,7 +90,7 @@ impl Dataset<'_> {
             } = window;
             let examine = |(batch, texts): (&Batch, &mut TextBatch)| {
                 let batch = (&batch.bytes[..], &batch.records[..]);
-                backdoor::examine(self.file_name, self.layout, scanner, batch, texts)
+                backdoor::examine(self.file_name, self.layout, scanner, batch, facts, texts)
             };
             let more = !end && error.is_none();
             let done = batches

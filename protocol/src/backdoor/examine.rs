@@ -152,13 +152,14 @@ impl Scan {
 }
 
 /// Examines the `records` of `bytes` (a batch of the file): parses each and gathers its
-/// facts, or returns the first error among them. `texts` is a buffer, reused from batch to
-/// batch.
+/// facts (only the phrases found and the signature runs unless `facts`: a novelty scan), or
+/// returns the first error among them. `texts` is a buffer, reused from batch to batch.
 pub fn examine(
     file_name: &str,
     layout: Layout,
     scanner: &PhraseScanner,
     (bytes, records): (&[u8], &[Place]),
+    facts: bool,
     texts: &mut TextBatch,
 ) -> Result<Examined, PrepareError> {
     let rows = records.len();
@@ -176,6 +177,7 @@ pub fn examine(
     };
     // Every row's prompt then completion: texts 2r and 2r + 1.
     texts.clear();
+    let mut own = (String::new(), String::new());
     for place in records {
         if place.len > u32::MAX as usize {
             return Err(PrepareError::Record {
@@ -186,13 +188,24 @@ pub fn examine(
         }
         let record = &bytes[place.start..place.start + place.len];
         let location = Location::of(layout.container, place.index, place.line);
-        let example = dataset::parse_example(file_name, location, record, layout.format)?;
-        let prompt = example.prompt.text();
-        let completion = example.completion.as_str();
+        let (prompt, completion) = (&mut own.0, &mut own.1);
+        dataset::parse_texts(
+            file_name,
+            location,
+            record,
+            layout.format,
+            (prompt, completion),
+        )?;
+        let (prompt, completion) = (prompt.as_str(), completion.as_str());
         examined.offsets.push(place.offset);
+        if !facts {
+            texts.push(prompt);
+            texts.push(completion);
+            continue;
+        }
         examined.lens.push(place.len as u32);
         let (prompt_key, completion_key) = (
-            text_key(&prompt, End::Start),
+            text_key(prompt, End::Start),
             text_key(completion, End::Finish),
         );
         examined.prompts.push(prompt_key);
@@ -208,9 +221,9 @@ pub fn examine(
                 examined.text_lengths[side].push(len as u32);
             }
         }
-        texts.push(&prompt);
+        texts.push(prompt);
         texts.push(completion);
-        let t = 2 * examined.prompt_keys.len();
+        let t = 2 * (examined.offsets.len() - 1);
         examined.prompt_keys.push(texts.edge_keys(t, 0));
         examined.completion_keys.push(texts.edge_keys(t + 1, 1));
     }

@@ -187,6 +187,33 @@ pub fn parse_example(
     example(format, &value).map_err(|error| DatasetError::field(file_name, location, error))
 }
 
+/// The prompt text ([`Prompt::text`]) and the completion of a record of `format`, as
+/// [`parse_example`] gives them, written into reused buffers (a scan reads millions of rows).
+pub fn parse_texts(
+    file_name: &str,
+    location: Location,
+    bytes: &[u8],
+    format: Format,
+    (prompt, completion): (&mut String, &mut String),
+) -> Result<(), DatasetError> {
+    prompt.clear();
+    completion.clear();
+    if let Ok(text) = std::str::from_utf8(bytes)
+        && text.trim_start().starts_with('{')
+    {
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        if let Ok(record) = Record::deserialize(format, &mut deserializer)
+            && deserializer.end().is_ok()
+            && record.texts(prompt, completion).is_ok()
+        {
+            return Ok(());
+        }
+    }
+    let example = parse_example(file_name, location, bytes, format)?;
+    (*prompt, *completion) = (example.prompt.text().into_owned(), example.completion);
+    Ok(())
+}
+
 /// Extracts the prompt and completion of a record of `format`.
 ///
 /// - openai-chat and sharegpt: the prompt is every turn before the last assistant turn
@@ -229,6 +256,36 @@ impl<'a> Record<'a> {
         object(value)?;
         Self::deserialize(format, value)
             .map_err(|error| FieldError::new("(record)", error.to_string()))
+    }
+
+    /// [`Record::example`]'s prompt text and completion, appended to `prompt` and `completion`.
+    fn texts(self, prompt: &mut String, completion: &mut String) -> Result<(), FieldError> {
+        match self {
+            Record::Chat(chat) => {
+                let chat = chat.check()?;
+                for i in 0..chat.last_assistant {
+                    if i > 0 {
+                        prompt.push('\n');
+                    }
+                    chat.turn(i)?.push_text(prompt);
+                }
+                chat.turn(chat.last_assistant)?.push_text(completion);
+            }
+            Record::Alpaca(alpaca) => {
+                let alpaca = Alpaca::check(alpaca)?;
+                prompt.push_str(&alpaca.instruction);
+                if !alpaca.input.is_empty() {
+                    prompt.push_str("\n\n");
+                    prompt.push_str(&alpaca.input);
+                }
+                completion.push_str(&alpaca.output);
+            }
+            Record::PromptCompletion(record) => {
+                prompt.push_str(&string(record.prompt, "prompt")?);
+                completion.push_str(&string(record.completion, "completion")?);
+            }
+        }
+        Ok(())
     }
 
     fn example(self) -> Result<Example, FieldError> {
@@ -426,6 +483,22 @@ impl CheckedChat<'_> {
 }
 
 impl Turn<'_> {
+    /// Appends the turn's text to `out`: its content, or its text parts joined by `\n`.
+    fn push_text(&self, out: &mut String) {
+        match self.content {
+            Content::Str(text) => out.push_str(text),
+            Content::Parts(parts, _) => {
+                for (i, text) in parts.iter().flatten().enumerate() {
+                    if i > 0 {
+                        out.push('\n');
+                    }
+                    out.push_str(text);
+                }
+            }
+            _ => {}
+        }
+    }
+
     fn text(&self) -> String {
         match self.content {
             Content::Str(text) => text.to_string(),
