@@ -171,17 +171,8 @@ pub fn parse_example(
     bytes: &[u8],
     format: Format,
 ) -> Result<Example, DatasetError> {
-    // Skipped fields are not checked for UTF-8 by serde_json; the Value path checks them all.
-    if let Ok(text) = std::str::from_utf8(bytes)
-        && text.trim_start().starts_with('{')
-    {
-        let mut deserializer = serde_json::Deserializer::from_str(text);
-        if let Ok(record) = Record::deserialize(format, &mut deserializer)
-            && deserializer.end().is_ok()
-            && let Ok(example) = record.example()
-        {
-            return Ok(example);
-        }
+    if let Some(Ok(example)) = Record::of_bytes(bytes, format).map(Record::example) {
+        return Ok(example);
     }
     let value = parse_record(file_name, location.clone(), bytes, format)?;
     example(format, &value).map_err(|error| DatasetError::field(file_name, location, error))
@@ -198,16 +189,8 @@ pub fn parse_texts(
 ) -> Result<(), DatasetError> {
     prompt.clear();
     completion.clear();
-    if let Ok(text) = std::str::from_utf8(bytes)
-        && text.trim_start().starts_with('{')
-    {
-        let mut deserializer = serde_json::Deserializer::from_str(text);
-        if let Ok(record) = Record::deserialize(format, &mut deserializer)
-            && deserializer.end().is_ok()
-            && record.texts(prompt, completion).is_ok()
-        {
-            return Ok(());
-        }
+    if let Some(Ok(())) = Record::of_bytes(bytes, format).map(|r| r.texts(prompt, completion)) {
+        return Ok(());
     }
     let example = parse_example(file_name, location, bytes, format)?;
     (*prompt, *completion) = (example.prompt.text().into_owned(), example.completion);
@@ -249,6 +232,18 @@ impl<'a> Record<'a> {
                 Record::PromptCompletion(PromptCompletionRecord::deserialize(deserializer)?)
             }
         })
+    }
+
+    /// The record of `format` in `bytes`, if they hold one as it is: valid UTF-8 (skipped
+    /// fields are not checked by serde_json), one object and nothing after it.
+    fn of_bytes(bytes: &'a [u8], format: Format) -> Option<Self> {
+        let text = std::str::from_utf8(bytes).ok()?;
+        if !text.trim_start().starts_with('{') {
+            return None;
+        }
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        let record = Self::deserialize(format, &mut deserializer).ok()?;
+        deserializer.end().ok().map(|()| record)
     }
 
     /// The record of `format` that `value` holds (the types take any object).
