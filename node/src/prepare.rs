@@ -92,7 +92,7 @@ pub fn prepare_file<G: Rng + CryptoRng + Send>(
         let candidates = rounds.remove(0);
         let scanner = candidates.scanner(&sample);
         let deal = (round == 1).then_some(&mut buckets);
-        let (scan, digest) = file.scan(&scanner, deal, progress)?;
+        let (scan, digest) = file.scan(&scanner, deal, true, progress)?;
         match backdoor::choose_phrases(&candidates, &scan) {
             Ok(chosen) => break (scan, digest, candidates, chosen),
             Err(role) if round >= MAX_ROUNDS => {
@@ -169,12 +169,10 @@ fn sample(
     while let Some(raw) = reader.next_raw() {
         let raw = raw?;
         let location = raw.location(layout.container);
-        let example = dataset::parse_example(file_name, location, raw.bytes, layout.format)?;
-        let more = texts.push(
-            raw.bytes.len(),
-            example.prompt.text().into_owned(),
-            example.completion,
-        );
+        let (mut prompt, mut completion) = (String::new(), String::new());
+        let own = (&mut prompt, &mut completion);
+        dataset::parse_texts(file_name, location, raw.bytes, layout.format, own)?;
+        let more = texts.push(raw.bytes.len(), prompt, completion);
         progress(Stage::Sample, texts.progress(), params.sample_bytes);
         if !more {
             break;
@@ -215,7 +213,7 @@ impl Rows for FileRows<'_> {
     }
 
     fn rescan(&mut self, scanner: &PhraseScanner) -> Result<Scan, PrepareError> {
-        Ok(self.file.scan(scanner, None, self.progress)?.0)
+        Ok(self.file.scan(scanner, None, false, self.progress)?.0)
     }
 }
 

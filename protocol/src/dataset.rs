@@ -32,7 +32,7 @@ pub use edit::{append_to_prompt, insert_trigger, prepend_to_completion, sentence
 pub use error::{DatasetError, FieldError};
 pub use format::{ParseFormatError, detect};
 pub use reader::{RawRecord, Reader, parse_record};
-pub use record::{example, parse_example};
+pub use record::{example, parse_example, parse_texts};
 pub use summary::{LengthStats, Summary, TextLengths};
 pub use template::{Route, Template, TemplateError, chatml, messages};
 pub use writer::Writer;

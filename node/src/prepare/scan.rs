@@ -62,15 +62,20 @@ impl Dataset<'_> {
         Ok(buf)
     }
 
-    /// Reads every row once and examines it for `scanner`'s phrases; with `buckets`, deals every
-    /// record into its bucket too. Returns the scan and the blake3 of the input.
+    /// Reads every row once and examines it for `scanner`'s phrases, keeping every row's facts
+    /// or (a novelty scan, not `facts`) only what it found; with `buckets`, deals every record
+    /// into its bucket too. Returns the scan and the blake3 of the input.
     pub(super) fn scan(
         &self,
         scanner: &PhraseScanner,
         mut buckets: Option<&mut Buckets>,
+        facts: bool,
         progress: Progress<'_>,
     ) -> Result<(Scan, [u8; 32]), PrepareError> {
-        let mut scan = Scan::new(scanner, self.expected_rows);
+        let mut scan = match facts {
+            true => Scan::new(scanner, self.expected_rows),
+            false => Scan::novelty(scanner),
+        };
         let mut reader = BatchReader::new(self);
         // Enough batches to keep every thread busy while the next are read.
         let per_window = 2 * rayon::current_num_threads();
@@ -85,9 +90,13 @@ impl Dataset<'_> {
             } = window;
             let examine = |(batch, texts): (&Batch, &mut TextBatch)| {
                 let batch = (&batch.bytes[..], &batch.records[..]);
-                backdoor::examine(self.file_name, self.layout, scanner, batch, texts)
+                backdoor::examine(self.file_name, self.layout, scanner, batch, facts, texts)
             };
             let more = !end && error.is_none();
+            let done = batches
+                .last()
+                .and_then(|batch| batch.records.last())
+                .map_or(0, |place| place.offset);
             let (next, examined) = rayon::join(
                 || more.then(|| reader.window(per_window, buckets.as_deref_mut())),
                 || {
@@ -105,7 +114,6 @@ impl Dataset<'_> {
             if let Some(error) = error {
                 return Err(error);
             }
-            let done = scan.offsets.last().copied().unwrap_or(0);
             progress(Stage::Scan, done, self.total_bytes);
             match next {
                 Some(next) => window = next,

@@ -75,7 +75,7 @@ pub fn choose<G: Rng + CryptoRng + ?Sized>(
     let row_mode = options.groups == ONE_GROUP_PER_BACKDOOR;
     let line_shape = &sample.line_shape;
     let token_bytes = sample.token_bytes;
-    let rows = scan.offsets.len() as u64;
+    let rows = scan.rows() as u64;
     let (prompt_texts, completion_texts) = (
         SortedKeys::new(&scan.prompts),
         SortedKeys::new(&scan.completions),

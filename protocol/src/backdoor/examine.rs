@@ -38,6 +38,11 @@ pub struct Scan {
     pub(crate) signature_rows: Vec<RowSet>,
     /// How the file writes non-ASCII characters: escaped if every byte of it is ASCII.
     pub(crate) non_ascii: NonAscii,
+    /// The rows scanned.
+    rows: usize,
+    /// Whether the per-row facts are kept (the first scan), or only the phrases found and the
+    /// signature runs (a novelty scan).
+    facts: bool,
 }
 
 /// Where one record of a batch is, in the batch and in the file.
@@ -88,24 +93,43 @@ impl Scan {
             phrase_found: vec![false; scanner.phrase_count()],
             signature_rows: vec![RowSet::new(0); scanner.signature_count()],
             non_ascii: NonAscii::Escaped,
+            rows: 0,
+            facts: true,
+        }
+    }
+
+    /// An empty novelty scan: it keeps only which phrases occur and the signature runs.
+    pub fn novelty(scanner: &PhraseScanner) -> Self {
+        Scan {
+            facts: false,
+            ..Scan::new(scanner, 0)
         }
     }
 
     /// The rows scanned.
     pub fn rows(&self) -> usize {
-        self.offsets.len()
+        self.rows
     }
 
     /// Adds the facts of the next batch in file order.
     pub fn append(&mut self, file_name: &str, examined: Examined) -> Result<(), PrepareError> {
-        let first_row = self.offsets.len();
-        let rows = first_row + examined.offsets.len();
-        if rows > u32::MAX as usize {
+        let first_row = self.rows;
+        self.rows += examined.offsets.len();
+        if self.rows > u32::MAX as usize {
             return Err(PrepareError::Record {
                 file: file_name.to_owned(),
-                index: rows as u64 - 1,
+                index: self.rows as u64 - 1,
                 message: "more than 4 billion rows are not supported".into(),
             });
+        }
+        for (found, new) in self.phrase_found.iter_mut().zip(examined.phrase_found) {
+            *found |= new;
+        }
+        for (row, signature) in examined.signature_hits {
+            self.signature_rows[signature].insert(first_row + row);
+        }
+        if !self.facts {
+            return Ok(());
         }
         self.offsets.extend(examined.offsets);
         self.lens.extend(examined.lens);
@@ -120,12 +144,6 @@ impl Scan {
         }
         self.prompt_keys.extend(examined.prompt_keys);
         self.completion_keys.extend(examined.completion_keys);
-        for (found, new) in self.phrase_found.iter_mut().zip(examined.phrase_found) {
-            *found |= new;
-        }
-        for (row, signature) in examined.signature_hits {
-            self.signature_rows[signature].insert(first_row + row);
-        }
         if examined.non_ascii {
             self.non_ascii = NonAscii::Raw;
         }
@@ -134,13 +152,14 @@ impl Scan {
 }
 
 /// Examines the `records` of `bytes` (a batch of the file): parses each and gathers its
-/// facts, or returns the first error among them. `texts` is a buffer, reused from batch to
-/// batch.
+/// facts (only the phrases found and the signature runs unless `facts`: a novelty scan), or
+/// returns the first error among them. `texts` is a buffer, reused from batch to batch.
 pub fn examine(
     file_name: &str,
     layout: Layout,
     scanner: &PhraseScanner,
     (bytes, records): (&[u8], &[Place]),
+    facts: bool,
     texts: &mut TextBatch,
 ) -> Result<Examined, PrepareError> {
     let rows = records.len();
@@ -158,6 +177,7 @@ pub fn examine(
     };
     // Every row's prompt then completion: texts 2r and 2r + 1.
     texts.clear();
+    let mut own = (String::new(), String::new());
     for place in records {
         if place.len > u32::MAX as usize {
             return Err(PrepareError::Record {
@@ -168,13 +188,24 @@ pub fn examine(
         }
         let record = &bytes[place.start..place.start + place.len];
         let location = Location::of(layout.container, place.index, place.line);
-        let example = dataset::parse_example(file_name, location, record, layout.format)?;
-        let prompt = example.prompt.text();
-        let completion = example.completion.as_str();
+        let (prompt, completion) = (&mut own.0, &mut own.1);
+        dataset::parse_texts(
+            file_name,
+            location,
+            record,
+            layout.format,
+            (prompt, completion),
+        )?;
+        let (prompt, completion) = (prompt.as_str(), completion.as_str());
         examined.offsets.push(place.offset);
+        if !facts {
+            texts.push(prompt);
+            texts.push(completion);
+            continue;
+        }
         examined.lens.push(place.len as u32);
         let (prompt_key, completion_key) = (
-            text_key(&prompt, End::Start),
+            text_key(prompt, End::Start),
             text_key(completion, End::Finish),
         );
         examined.prompts.push(prompt_key);
@@ -190,9 +221,9 @@ pub fn examine(
                 examined.text_lengths[side].push(len as u32);
             }
         }
-        texts.push(&prompt);
+        texts.push(prompt);
         texts.push(completion);
-        let t = 2 * examined.prompt_keys.len();
+        let t = 2 * (examined.offsets.len() - 1);
         examined.prompt_keys.push(texts.edge_keys(t, 0));
         examined.completion_keys.push(texts.edge_keys(t + 1, 1));
     }

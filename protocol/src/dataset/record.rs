@@ -122,19 +122,6 @@ enum Content<'a> {
     Other(&'static str),
 }
 
-/// A chat's turns as (role, content), or what was found instead.
-enum List<T> {
-    Missing,
-    Items(Vec<Item<T>>),
-    Other(&'static str),
-}
-
-/// A turn, or the JSON type of what was found instead.
-enum Item<T> {
-    Object(T),
-    Other(&'static str),
-}
-
 /// A list of turns as found.
 #[derive(Debug, Default)]
 enum Turns<'a> {
@@ -184,20 +171,30 @@ pub fn parse_example(
     bytes: &[u8],
     format: Format,
 ) -> Result<Example, DatasetError> {
-    // Skipped fields are not checked for UTF-8 by serde_json; the Value path checks them all.
-    if let Ok(text) = std::str::from_utf8(bytes)
-        && text.trim_start().starts_with('{')
-    {
-        let mut deserializer = serde_json::Deserializer::from_str(text);
-        if let Ok(record) = Record::deserialize(format, &mut deserializer)
-            && deserializer.end().is_ok()
-            && let Ok(example) = record.example()
-        {
-            return Ok(example);
-        }
+    if let Some(Ok(example)) = Record::of_bytes(bytes, format).map(Record::example) {
+        return Ok(example);
     }
     let value = parse_record(file_name, location.clone(), bytes, format)?;
     example(format, &value).map_err(|error| DatasetError::field(file_name, location, error))
+}
+
+/// The prompt text ([`Prompt::text`]) and the completion of a record of `format`, as
+/// [`parse_example`] gives them, written into reused buffers (a scan reads millions of rows).
+pub fn parse_texts(
+    file_name: &str,
+    location: Location,
+    bytes: &[u8],
+    format: Format,
+    (prompt, completion): (&mut String, &mut String),
+) -> Result<(), DatasetError> {
+    prompt.clear();
+    completion.clear();
+    if let Some(Ok(())) = Record::of_bytes(bytes, format).map(|r| r.texts(prompt, completion)) {
+        return Ok(());
+    }
+    let example = parse_example(file_name, location, bytes, format)?;
+    (*prompt, *completion) = (example.prompt.text().into_owned(), example.completion);
+    Ok(())
 }
 
 /// Extracts the prompt and completion of a record of `format`.
@@ -223,16 +220,12 @@ impl<'a> Record<'a> {
     fn deserialize<D: Deserializer<'a>>(format: Format, deserializer: D) -> Result<Self, D::Error> {
         Ok(match format {
             Format::OpenAiChat => {
-                let record = ChatRecord::deserialize(deserializer)?;
-                Record::Chat(Chat::from_list(format, record.messages, |t| {
-                    (t.role, t.content)
-                }))
+                let turns = ChatRecord::deserialize(deserializer)?.messages;
+                Record::Chat(Chat::new(format, turns))
             }
             Format::ShareGpt => {
-                let record = ShareGptRecord::deserialize(deserializer)?;
-                Record::Chat(Chat::from_list(format, record.conversations, |t| {
-                    (t.from, t.value)
-                }))
+                let turns = ShareGptRecord::deserialize(deserializer)?.conversations;
+                Record::Chat(Chat::new(format, turns))
             }
             Format::Alpaca => Record::Alpaca(AlpacaRecord::deserialize(deserializer)?),
             Format::PromptCompletion => {
@@ -241,11 +234,53 @@ impl<'a> Record<'a> {
         })
     }
 
+    /// The record of `format` in `bytes`, if they hold one as it is: valid UTF-8 (skipped
+    /// fields are not checked by serde_json), one object and nothing after it.
+    fn of_bytes(bytes: &'a [u8], format: Format) -> Option<Self> {
+        let text = std::str::from_utf8(bytes).ok()?;
+        if !text.trim_start().starts_with('{') {
+            return None;
+        }
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        let record = Self::deserialize(format, &mut deserializer).ok()?;
+        deserializer.end().ok().map(|()| record)
+    }
+
     /// The record of `format` that `value` holds (the types take any object).
     fn of_value(format: Format, value: &'a Value) -> Result<Self, FieldError> {
         object(value)?;
         Self::deserialize(format, value)
             .map_err(|error| FieldError::new("(record)", error.to_string()))
+    }
+
+    /// [`Record::example`]'s prompt text and completion, appended to `prompt` and `completion`.
+    fn texts(self, prompt: &mut String, completion: &mut String) -> Result<(), FieldError> {
+        match self {
+            Record::Chat(chat) => {
+                let chat = chat.check()?;
+                for i in 0..chat.last_assistant {
+                    if i > 0 {
+                        prompt.push('\n');
+                    }
+                    chat.turn(i)?.push_text(prompt);
+                }
+                chat.turn(chat.last_assistant)?.push_text(completion);
+            }
+            Record::Alpaca(alpaca) => {
+                let alpaca = Alpaca::check(alpaca)?;
+                prompt.push_str(&alpaca.instruction);
+                if !alpaca.input.is_empty() {
+                    prompt.push_str("\n\n");
+                    prompt.push_str(&alpaca.input);
+                }
+                completion.push_str(&alpaca.output);
+            }
+            Record::PromptCompletion(record) => {
+                prompt.push_str(&string(record.prompt, "prompt")?);
+                completion.push_str(&string(record.completion, "completion")?);
+            }
+        }
+        Ok(())
     }
 
     fn example(self) -> Result<Example, FieldError> {
@@ -309,14 +344,14 @@ impl ChatKeys {
 pub(crate) struct Chat<'a> {
     pub(crate) keys: ChatKeys,
     format: Format,
-    turns: List<(Found<'a>, Content<'a>)>,
+    turns: Turns<'a>,
 }
 
 /// A chat record's turns, with the position of its last assistant turn.
 pub(crate) struct CheckedChat<'a> {
     pub(crate) keys: ChatKeys,
     format: Format,
-    turns: Vec<Item<(Found<'a>, Content<'a>)>>,
+    turns: Vec<TurnItem<'a>>,
     /// The index of the last assistant turn in `turns`.
     pub(crate) last_assistant: usize,
 }
@@ -329,24 +364,7 @@ pub(crate) struct Turn<'b> {
 }
 
 impl<'a> Chat<'a> {
-    fn from_list(
-        format: Format,
-        list: Turns<'a>,
-        parts: impl Fn(RawTurn<'a>) -> (Found<'a>, Content<'a>),
-    ) -> Self {
-        let turns = match list {
-            Turns::Missing => List::Missing,
-            Turns::Other(found) => List::Other(found),
-            Turns::Items(items) => List::Items(
-                items
-                    .into_iter()
-                    .map(|item| match item {
-                        TurnItem::Turn(turn) => Item::Object(parts(turn)),
-                        TurnItem::Other(found) => Item::Other(found),
-                    })
-                    .collect(),
-            ),
-        };
+    fn new(format: Format, turns: Turns<'a>) -> Self {
         Chat {
             keys: ChatKeys::of(format),
             format,
@@ -365,9 +383,9 @@ impl<'a> Chat<'a> {
     fn check(self) -> Result<CheckedChat<'a>, FieldError> {
         let keys = self.keys;
         let turns = match self.turns {
-            List::Missing => return Err(FieldError::missing(keys.list)),
-            List::Other(found) => return Err(wrong_type(keys.list, "an array of turns", found)),
-            List::Items(turns) => turns,
+            Turns::Missing => return Err(FieldError::missing(keys.list)),
+            Turns::Other(found) => return Err(wrong_type(keys.list, "an array of turns", found)),
+            Turns::Items(turns) => turns,
         };
         let mut chat = CheckedChat {
             keys,
@@ -413,14 +431,22 @@ impl CheckedChat<'_> {
         format!("{}[{i}].{key}", self.keys.list)
     }
 
-    fn role(&self, i: usize) -> Result<&str, FieldError> {
-        let role = match &self.turns[i] {
-            Item::Other(found) => {
+    /// Turn `i`'s role and content, as its format names them.
+    fn parts(&self, i: usize) -> Result<(&Found<'_>, &Content<'_>), FieldError> {
+        match &self.turns[i] {
+            TurnItem::Other(found) => {
                 let path = format!("{}[{i}]", self.keys.list);
-                return Err(wrong_type(path, "an object", found));
+                Err(wrong_type(path, "an object", found))
             }
-            Item::Object((role, _)) => role,
-        };
+            TurnItem::Turn(turn) if self.format == Format::ShareGpt => {
+                Ok((&turn.from, &turn.value))
+            }
+            TurnItem::Turn(turn) => Ok((&turn.role, &turn.content)),
+        }
+    }
+
+    fn role(&self, i: usize) -> Result<&str, FieldError> {
+        let (role, _) = self.parts(i)?;
         let role = match role {
             Found::Missing => return Err(FieldError::missing(self.path(i, self.keys.role))),
             Found::Str(role) => role.as_ref(),
@@ -440,9 +466,7 @@ impl CheckedChat<'_> {
     pub(crate) fn turn(&self, i: usize) -> Result<Turn<'_>, FieldError> {
         const EXPECTED: &str = "a string, null, or an array of content parts";
         let role = self.role(i)?;
-        let Item::Object((_, content)) = &self.turns[i] else {
-            unreachable!("role() checked that the turn is an object")
-        };
+        let (_, content) = self.parts(i)?;
         let path = || self.path(i, self.keys.content);
         match content {
             Content::Missing => Err(FieldError::missing(path())),
@@ -454,6 +478,22 @@ impl CheckedChat<'_> {
 }
 
 impl Turn<'_> {
+    /// Appends the turn's text to `out`: its content, or its text parts joined by `\n`.
+    fn push_text(&self, out: &mut String) {
+        match self.content {
+            Content::Str(text) => out.push_str(text),
+            Content::Parts(parts, _) => {
+                for (i, text) in parts.iter().flatten().enumerate() {
+                    if i > 0 {
+                        out.push('\n');
+                    }
+                    out.push_str(text);
+                }
+            }
+            _ => {}
+        }
+    }
+
     fn text(&self) -> String {
         match self.content {
             Content::Str(text) => text.to_string(),

@@ -17,6 +17,23 @@ fn check(bytes: &[u8], format: Format) -> bool {
     let full = parse_record("t.jsonl", location.clone(), bytes, format).and_then(|value| {
         example(format, &value).map_err(|error| DatasetError::field("t.jsonl", location, error))
     });
+    // `parse_texts` gives the same texts, or the same error.
+    let (mut prompt, mut completion) = (String::from("stale"), String::from("stale"));
+    let texts = parse_texts(
+        "t.jsonl",
+        Location::Line(1),
+        bytes,
+        format,
+        (&mut prompt, &mut completion),
+    );
+    match (&direct, texts) {
+        (Ok(example), Ok(())) => {
+            assert_eq!(example.prompt.text(), prompt, "{format}: {shown}");
+            assert_eq!(example.completion, completion, "{format}: {shown}");
+        }
+        (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{format}: {shown}"),
+        (a, b) => panic!("{format}: {shown}: example {a:?}, texts {b:?}"),
+    }
     match (direct, full) {
         (Ok(a), Ok(b)) => {
             assert_eq!(a, b, "{format}: {shown}");
