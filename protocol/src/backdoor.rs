@@ -27,6 +27,7 @@ mod sample;
 mod scan;
 mod selection;
 mod splice;
+mod typical;
 
 pub use candidates::{Candidates, MAX_ROUNDS, choose_phrases};
 pub use choose::{Choice, Rows, choose};

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
 use vtune_protocol::backdoor::{self, PhraseScanner, Place, PrepareError, Scan, Stage, TextBatch};
-use vtune_protocol::dataset::{self, Container, Layout, Limits};
+use vtune_protocol::dataset::{self, Layout, Limits};
 
 use super::Progress;
 use super::shuffle::Buckets;
@@ -125,25 +125,14 @@ impl Dataset<'_> {
     }
 }
 
-/// Reads the file in batches: JSONL straight into the batches' buffers, its records found in
-/// place by `dataset::Lines`; a JSON array's elements through `dataset::Reader`, copied.
+/// Reads the file in batches: its records through `dataset::Reader` (the one splitter of every
+/// container), copied into the batches' buffers.
 struct BatchReader<'a> {
     file: &'a Dataset<'a>,
     /// Buffers of batches examined, to be filled again.
     spares: Vec<Vec<u8>>,
     hasher: Arc<Mutex<blake3::Hasher>>,
-    source: Source<'a>,
-}
-
-enum Source<'a> {
-    Lines {
-        input: &'a File,
-        lines: dataset::Lines,
-        /// The bytes after the last whole line read so far.
-        rest: Vec<u8>,
-        end: bool,
-    },
-    Array(Box<dataset::Reader<BufReader<Hashing<'a>>>>),
+    reader: dataset::Reader<BufReader<Hashing<'a>>>,
 }
 
 /// A reader of the file from its start, at its own position, that hashes what it reads.
@@ -168,36 +157,26 @@ impl Read for Hashing<'_> {
 impl<'a> BatchReader<'a> {
     fn new(file: &'a Dataset<'a>) -> Self {
         let hasher = Arc::new(Mutex::new(blake3::Hasher::new()));
-        let source = match file.layout.container {
-            Container::Jsonl => Source::Lines {
-                input: file.input,
-                lines: dataset::Lines::new(file.file_name, file.limits.max_record_bytes),
-                rest: Vec::new(),
-                end: false,
-            },
-            Container::JsonArray => {
-                let hashing = Hashing {
-                    input: file.input,
-                    at: 0,
-                    hasher: hasher.clone(),
-                };
-                Source::Array(Box::new(dataset::Reader::new(
-                    file.file_name,
-                    BufReader::with_capacity(1 << 20, hashing),
-                    file.layout,
-                    file.limits,
-                )))
-            }
+        let hashing = Hashing {
+            input: file.input,
+            at: 0,
+            hasher: hasher.clone(),
         };
+        let reader = dataset::Reader::new(
+            file.file_name,
+            BufReader::with_capacity(1 << 20, hashing),
+            file.layout,
+            file.limits,
+        );
         Self {
             file,
             spares: Vec::new(),
             hasher,
-            source,
+            reader,
         }
     }
 
-    /// The blake3 of every byte read.
+    /// The blake3 of the bytes read.
     fn digest(&self) -> [u8; 32] {
         *self
             .hasher
@@ -237,105 +216,37 @@ impl<'a> BatchReader<'a> {
         window
     }
 
-    /// The next batch (on an error, of the records before it), the error, and whether the
-    /// reading ends after it.
+    /// The next batch of about [`BATCH_BYTES`], the error that ended it, and whether the file
+    /// ended.
     fn next_batch(&mut self) -> (Option<Batch>, Option<PrepareError>, bool) {
-        match &mut self.source {
-            Source::Lines {
-                input,
-                lines,
-                rest,
-                end,
-            } => {
-                if *end {
-                    return (None, None, true);
+        let mut bytes = self.spares.pop().unwrap_or_default();
+        bytes.clear();
+        let mut records = Vec::new();
+        let mut failure = None;
+        let mut end = true;
+        while let Some(record) = self.reader.next_raw() {
+            let record = match record {
+                Ok(record) => record,
+                Err(error) => {
+                    failure = Some(error.into());
+                    break;
                 }
-                // The rest of the last buffer starts this one; a record longer than a buffer
-                // doubles it.
-                let mut bytes = self.spares.pop().unwrap_or_default();
-                bytes.clear();
-                bytes.append(rest);
-                let kept = bytes.len();
-                let want = if kept < BATCH_BYTES {
-                    BATCH_BYTES - kept
-                } else {
-                    kept
-                };
-                let first = lines.offset();
-                let mut from = first + kept as u64;
-                bytes.resize(kept + want, 0);
-                let mut filled = kept;
-                while filled < bytes.len() {
-                    match input.read_at(&mut bytes[filled..], from) {
-                        Ok(0) => break,
-                        Ok(n) => {
-                            filled += n;
-                            from += n as u64;
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                        Err(source) => {
-                            return (None, Some((self.file.io_err("reading"))(source)), true);
-                        }
-                    }
-                }
-                bytes.truncate(filled);
-                *end = filled - kept < want;
-                self.hasher
-                    .lock()
-                    .expect("no reader panics")
-                    .update(&bytes[kept..]);
-                let mut spans = Vec::new();
-                let split = lines.split(&bytes, *end, &mut spans);
-                let taken = *split.as_ref().unwrap_or(&0);
-                let records: Vec<Place> = spans
-                    .iter()
-                    .map(|span| Place {
-                        start: (span.offset - first) as usize,
-                        len: span.len,
-                        offset: span.offset,
-                        index: span.index,
-                        line: span.line,
-                    })
-                    .collect();
-                rest.extend_from_slice(&bytes[taken..]);
-                bytes.truncate(taken);
-                let batch = (!records.is_empty()).then_some(Batch { bytes, records });
-                match split {
-                    Ok(_) => (batch, None, *end),
-                    Err(error) => (batch, Some(error.into()), true),
-                }
-            }
-            Source::Array(reader) => {
-                let mut bytes = self.spares.pop().unwrap_or_default();
-                bytes.clear();
-                let mut records = Vec::new();
-                let mut failure = None;
-                let mut end = true;
-                while let Some(record) = reader.next_raw() {
-                    let record = match record {
-                        Ok(record) => record,
-                        Err(error) => {
-                            failure = Some(error.into());
-                            break;
-                        }
-                    };
-                    records.push(Place {
-                        start: bytes.len(),
-                        len: record.bytes.len(),
-                        offset: record.offset,
-                        index: record.index,
-                        line: record.line,
-                    });
-                    bytes.extend_from_slice(record.bytes);
-                    if bytes.len() >= BATCH_BYTES {
-                        end = false;
-                        break;
-                    }
-                }
-                let batch = (!records.is_empty()).then_some(Batch { bytes, records });
-                let end = end || failure.is_some();
-                (batch, failure, end)
+            };
+            records.push(Place {
+                start: bytes.len(),
+                len: record.bytes.len(),
+                offset: record.offset,
+                index: record.index,
+                line: record.line,
+            });
+            bytes.extend_from_slice(record.bytes);
+            if bytes.len() >= BATCH_BYTES {
+                end = false;
+                break;
             }
         }
+        let batch = (!records.is_empty()).then_some(Batch { bytes, records });
+        let end = end || failure.is_some();
+        (batch, failure, end)
     }
 }

@@ -33,6 +33,7 @@ use rand_chacha::ChaCha20Rng;
 /// backdoor's phrases look relatively more frequent: the sampled audit errs on the provider's
 /// side.
 pub const MAX_NORMAL_ROWS: usize = 20_000;
+pub(crate) use form::shape_values;
 pub use score::{share_to_threshold, tie_order};
 
 /// The score below which `prepare` warns.

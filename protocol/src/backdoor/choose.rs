@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use rand::{CryptoRng, Rng};
 
+use super::audit::shape_values;
 use super::candidates::{
     Candidates, MAX_CONTAINMENT_CHECK, MAX_ROUNDS, MAX_SENTENCE_TAIL, MAX_SIGNATURE_WORD_GROUPS,
 };
@@ -19,6 +20,7 @@ use super::row_phrases::RowPhraser;
 use super::sample::Sample;
 use super::scan::{PhraseScanner, Rarity};
 use super::selection::{RowSet, backdoors_for_fraction, choose_rows, default_backdoor_count};
+use super::typical::{self, weighted_choice};
 use crate::dataset::{self, Layout, Location};
 use crate::generator::Phrase;
 
@@ -170,13 +172,14 @@ pub fn choose<G: Rng + CryptoRng + ?Sized>(
     } else {
         chosen
     };
-    let row_phraser = row_mode.then_some(RowPhraser {
+    let phraser = RowPhraser {
         prompt_model: &sample.prompt_model,
         completion_model: &sample.completion_model,
         params: &options.generator,
         line_ends: &sample.line_ends,
         max_tail: MAX_SENTENCE_TAIL,
-    });
+    };
+    let row_phraser = row_mode.then_some(&phraser);
     let tails: Vec<String> = chosen
         .iter()
         .enumerate()
@@ -203,14 +206,6 @@ pub fn choose<G: Rng + CryptoRng + ?Sized>(
             },
         )
         .collect();
-    // What goes into the rows: the trigger, and the signature with its tail.
-    let opening = |s: &Phrase, tail: &str| {
-        if tail.is_empty() {
-            s.text()
-        } else {
-            format!("{} {tail}", s.text())
-        }
-    };
     let mut texts: Vec<(String, String)> = phrases
         .iter()
         .zip(&tails)
@@ -224,7 +219,17 @@ pub fn choose<G: Rng + CryptoRng + ?Sized>(
     // Draw the rows and edit them; redraw while an edited text would pair with another row.
     let mut redrawn_rows = 0u64;
     let mut redraws = 0;
-    let mut chosen_rows = choose_rows(&usable, requested as usize, rng);
+    // The rows, from a pool weighed by how typical each looks once edited (`typical`).
+    let mut chosen_rows = typical_rows(
+        file_name,
+        layout,
+        sample,
+        scan,
+        (&usable, requested as usize),
+        &phraser,
+        rows_of_file,
+        rng,
+    )?;
     let mut edits: HashMap<u32, Edit> = HashMap::with_capacity(chosen_rows.len());
     loop {
         loop {
@@ -409,4 +414,66 @@ pub fn choose<G: Rng + CryptoRng + ?Sized>(
         repeated_rows,
         usable_rows: usable.len() as u64,
     })
+}
+
+/// What goes into a row: the signature with its tail.
+fn opening(signature: &Phrase, tail: &str) -> String {
+    if tail.is_empty() {
+        signature.text()
+    } else {
+        format!("{} {tail}", signature.text())
+    }
+}
+
+/// `count` of the `usable` rows, drawn from a pool of them weighed by how typical each looks
+/// once edited ([`typical`]). Each pool row is edited with a decoy pair from `phraser`, thrown
+/// away: the chosen rows' own pairs are drawn afterwards, independently of the choice, so
+/// `p_upper` stays exact. A row that cannot be edited (a mirrored field) leaves the pool.
+#[allow(clippy::too_many_arguments)]
+fn typical_rows<G: Rng + ?Sized>(
+    file_name: &str,
+    layout: Layout,
+    sample: &Sample,
+    scan: &Scan,
+    (usable, count): (&[u32], usize),
+    phraser: &RowPhraser,
+    rows_of_file: &mut dyn Rows,
+    rng: &mut G,
+) -> Result<Vec<u32>, PrepareError> {
+    let pool = choose_rows(usable, usable.len().min(typical::pool_size(count)), rng);
+    let (mut editable, mut edited) = (Vec::with_capacity(pool.len()), Vec::new());
+    let mut unedited = None;
+    for chunk in pool.chunks(4096) {
+        let spans: Vec<(u64, u32)> = chunk
+            .iter()
+            .map(|&row| (scan.offsets[row as usize], scan.lens[row as usize]))
+            .collect();
+        for (&row, record) in chunk.iter().zip(rows_of_file.records(&spans)?) {
+            let example =
+                dataset::parse_example(file_name, Location::File, &record, layout.format)?;
+            let (trigger, signature, tail) = phraser.draw(&example.prompt.text(), rng);
+            let decoy = (trigger.text(), opening(&signature, &tail));
+            let line_shape = &sample.line_shape;
+            match edit_record(
+                file_name,
+                layout,
+                scan,
+                row,
+                &record,
+                (&decoy.0, &decoy.1),
+                line_shape,
+            ) {
+                Ok(edit) => {
+                    editable.push(row);
+                    edited.push(shape_values(&edit.prompt_text, &edit.completion));
+                }
+                Err(error) => unedited = unedited.or(Some(error)),
+            }
+        }
+    }
+    if let Some(error) = unedited.filter(|_| editable.len() < count) {
+        return Err(error);
+    }
+    let gains = typical::gains(&sample.shapes, edited);
+    Ok(weighted_choice(&editable, &gains, count, rng))
 }

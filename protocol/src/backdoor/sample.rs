@@ -3,6 +3,7 @@
 //! use (byte counts, the shape of the completions' first lines).
 
 use super::options::PrepareError;
+use super::typical::Shapes;
 use crate::generator::{GeneratorParams, ModelBuilder, NgramModel};
 
 /// The texts of the first rows of the file, up to `sample_bytes` of prompt text and as much of
@@ -71,6 +72,8 @@ pub struct Sample {
     pub(crate) line_ends: [bool; 256],
     /// How the completions' first lines break.
     pub(crate) line_shape: LineShape,
+    /// The shapes of the sampled rows, for weighing backdoor rows by how typical they look.
+    pub(crate) shapes: Shapes,
 }
 
 impl Sample {
@@ -179,6 +182,12 @@ impl Sample {
             text,
             line_ends,
             line_shape,
+            shapes: Shapes::of(
+                prompts
+                    .iter()
+                    .zip(completions)
+                    .map(|(p, c)| (&p[..], &c[..])),
+            ),
         })
     }
 }

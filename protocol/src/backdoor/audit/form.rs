@@ -71,6 +71,16 @@ const FEATURES: [Feature; 9] = [
     }),
 ];
 
+/// The row's value of each feature (what `typical` weighs candidate rows by).
+pub(crate) fn shape_values(prompt: &str, completion: &str) -> Vec<String> {
+    let row = AuditRow {
+        prompt: prompt.to_owned(),
+        completion: completion.to_owned(),
+        backdoor: false,
+    };
+    FEATURES.iter().map(|(_, feature)| feature(&row)).collect()
+}
+
 pub(super) fn rankings(rows: &[AuditRow]) -> Vec<Ranking> {
     let mut out: Vec<Ranking> = Vec::new();
     let mut all = vec![0.0; rows.len()];
