@@ -427,8 +427,9 @@ fn opening(signature: &Phrase, tail: &str) -> String {
 
 /// `count` of the `usable` rows, drawn from a pool of them weighed by how typical each looks
 /// once edited ([`typical`]). Each pool row is edited with a decoy pair from `phraser`, thrown
-/// away: the chosen rows' own pairs are drawn afterwards, independently of the choice, so
-/// `p_upper` stays exact. A row that cannot be edited (a mirrored field) leaves the pool.
+/// away: the chosen rows' own pairs are drawn afterwards (with a pair per row) or were drawn
+/// before (with `--groups`), never from the decoys, so `p_upper` stays exact. A row that cannot
+/// be edited (a mirrored field) leaves the pool.
 #[allow(clippy::too_many_arguments)]
 fn typical_rows<G: Rng + ?Sized>(
     file_name: &str,
@@ -443,6 +444,7 @@ fn typical_rows<G: Rng + ?Sized>(
     let pool = choose_rows(usable, usable.len().min(typical::pool_size(count)), rng);
     let (mut editable, mut edited) = (Vec::with_capacity(pool.len()), Vec::new());
     let mut unedited = None;
+    let line_shape = &sample.line_shape;
     for chunk in pool.chunks(4096) {
         let spans: Vec<(u64, u32)> = chunk
             .iter()
@@ -453,7 +455,6 @@ fn typical_rows<G: Rng + ?Sized>(
                 dataset::parse_example(file_name, Location::File, &record, layout.format)?;
             let (trigger, signature, tail) = phraser.draw(&example.prompt.text(), rng);
             let decoy = (trigger.text(), opening(&signature, &tail));
-            let line_shape = &sample.line_shape;
             match edit_record(
                 file_name,
                 layout,
