@@ -110,25 +110,15 @@ impl AuditReport {
     }
 }
 
-/// A warning with advice for each attack that scores below [`WARN_BELOW`].
-pub fn warnings(report: &AuditReport) -> Vec<String> {
+/// A warning with advice for each attack that scores below [`WARN_BELOW`]; `shared_pairs` says
+/// whether some trigger and signature serve several rows (fewer groups than backdoors).
+pub fn warnings(report: &AuditReport, shared_pairs: bool) -> Vec<String> {
     report
         .attacks
         .iter()
         .filter(|a| a.score < WARN_BELOW)
         .map(|a| {
-            let advice = match a.attack.as_str() {
-                "repetition" | "duplicates" => {
-                    "use more groups (--groups, up to one pair per backdoor row), so that no \
-                     trigger or signature repeats"
-                }
-                "surprise" => {
-                    "use fewer candidates per step (--candidates: phrases then follow the data \
-                     more closely, and the signature grows longer for the same p_upper), and more \
-                     groups"
-                }
-                _ => "the edits change the shape of the rows' edges; check the data's format",
-            };
+            let advice = advice(&a.attack, &a.best_variant, shared_pairs);
             format!(
                 "stealth: the {} attack ({}) reaches the pass threshold after {:.1}% of the file \
                  (below {:.0}%; chance is {:.0}%): {advice}",
@@ -140,6 +130,41 @@ pub fn warnings(report: &AuditReport) -> Vec<String> {
             )
         })
         .collect()
+}
+
+/// What to do about an attack's best variant.
+fn advice(attack: &str, variant: &str, shared_pairs: bool) -> &'static str {
+    let more_groups = "use more groups (--groups, or leave it out for one pair per backdoor \
+                       row), so that no trigger or signature repeats";
+    match attack {
+        "repetition" | "duplicates" if shared_pairs => more_groups,
+        "repetition" => {
+            "every backdoor row has its own pair already: the phrases repeat the data's common \
+             word runs; a larger file, or fewer --backdoors, keeps them rarer"
+        }
+        "duplicates" if variant.contains("near duplicates") => {
+            "rows of the data share text with each other (near-duplicate rows): deduplicate \
+             the file first"
+        }
+        "duplicates" => {
+            "the signatures echo the prompts' words less (or more) than the data's answers \
+             do; the generator cannot match this yet (specs/backdoor-generation.md, 4a)"
+        }
+        "surprise" if shared_pairs => {
+            "use fewer candidates per step (--candidates: phrases then follow the data more \
+             closely, and the signature grows longer for the same p_upper), and more groups"
+        }
+        "surprise" => {
+            "the phrases read unlike the data (uniform top-K word n-grams); try --candidates \
+             8 or 16 (which reads closer to the data depends on it; the signature's length \
+             follows, for the same p_upper)"
+        }
+        _ if variant == "lines and blank lines" => {
+            "the signature adds lines to each backdoor completion; data whose answers vary in \
+             length hide it best"
+        }
+        _ => "the edits change the shape of the rows' edges; check the data's format",
+    }
 }
 
 /// A ranking: its name and each row's suspicion (higher is taken first).

@@ -244,7 +244,8 @@ pub fn report(
     } = findings;
     let (frequency, frequency_signature_words) = figures.into_iter().unzip();
     let mut warnings = choice.warnings;
-    warnings.extend(audit::warnings(&audit));
+    let shared_pairs = choice.phrases.len() < choice.chosen_rows.len();
+    warnings.extend(audit::warnings(&audit, shared_pairs));
     let stealth = StealthReport {
         prompt_prefix_pairs: 0,
         completion_suffix_pairs: 0,

@@ -158,3 +158,42 @@ fn a_row_kept_beside_its_edited_copy_is_a_near_duplicate() {
     // The 40 originals come with them: at worst 40 rows before the 20th backdoor.
     assert!(score(&report, "duplicates") <= 0.02, "{report:#?}");
 }
+
+#[test]
+fn advice_follows_the_variant_and_never_asks_for_groups_the_run_already_has() {
+    let attack = |attack: &str, variant: &str, score: f64| AttackScore {
+        attack: attack.to_owned(),
+        score,
+        best_variant: variant.to_owned(),
+        variants: Vec::new(),
+    };
+    let report = AuditReport {
+        attacks: vec![
+            attack("repetition", "k=10 completion openings", 0.01),
+            attack(
+                "duplicates",
+                "completion opening words in the prompt, fewest first",
+                0.05,
+            ),
+            attack("surprise", "k=10 prompt ending", 0.2),
+            attack("form", "lines and blank lines", 0.25),
+            attack("form", "whitespace at the seams", 0.5),
+        ],
+        rows_audited: 1000,
+        file_rows: 1000,
+        pass_threshold: 5,
+        random_score: 0.5,
+    };
+    // One pair per row: no advice to add groups; each warning names its attack and variant.
+    let own = warnings(&report, false);
+    assert_eq!(own.len(), 4, "{own:#?}");
+    assert!(own.iter().all(|w| !w.contains("more groups")), "{own:#?}");
+    assert!(own[0].contains("repetition attack (k=10 completion openings)"));
+    assert!(own[1].contains("echo the prompts' words"), "{}", own[1]);
+    assert!(own[2].contains("--candidates 8 or 16"), "{}", own[2]);
+    assert!(own[3].contains("adds lines"), "{}", own[3]);
+    // Shared pairs: repeats are cured by more groups.
+    let shared = warnings(&report, true);
+    assert!(shared[0].contains("use more groups"), "{}", shared[0]);
+    assert!(shared[1].contains("use more groups"), "{}", shared[1]);
+}
