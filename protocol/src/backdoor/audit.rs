@@ -147,8 +147,9 @@ fn advice(attack: &str, variant: &str, shared_pairs: bool) -> &'static str {
              the file first"
         }
         "duplicates" => {
-            "the signatures echo the prompts' words less (or more) than the data's answers \
-             do; the generator cannot match this yet (specs/backdoor-generation.md, 4a)"
+            "the backdoor rows' prompts and completions share fewer (or more) words than the \
+             data's rows do; the generator cannot match this yet \
+             (specs/backdoor-generation.md, 4a)"
         }
         "surprise" if shared_pairs => {
             "use fewer candidates per step (--candidates: phrases then follow the data more \

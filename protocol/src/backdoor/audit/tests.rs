@@ -189,7 +189,7 @@ fn advice_follows_the_variant_and_never_asks_for_groups_the_run_already_has() {
     assert_eq!(own.len(), 4, "{own:#?}");
     assert!(own.iter().all(|w| !w.contains("more groups")), "{own:#?}");
     assert!(own[0].contains("repetition attack (k=10 completion openings)"));
-    assert!(own[1].contains("echo the prompts' words"), "{}", own[1]);
+    assert!(own[1].contains("share fewer (or more) words"), "{}", own[1]);
     assert!(own[2].contains("--candidates 8 or 16"), "{}", own[2]);
     assert!(own[3].contains("adds lines"), "{}", own[3]);
     // Shared pairs: repeats are cured by more groups.
