@@ -11,8 +11,8 @@
 //!   record's bytes ([`Reader::next_raw`]) straight into it, without building a `Value`, and
 //!   [`example`] reads a `Value` into the same types; [`append_to_prompt`] and
 //!   [`prepend_to_completion`] edit a `Value` in place.
-//! - [`Lines`] finds the JSONL records of a buffer in place: the one line splitter, used by the
-//!   [`Reader`] and by `prepare`'s scan.
+//! - `lines::Lines` finds the JSONL records of a buffer in place: the one line splitter, used by
+//!   the [`Reader`], through which every reader of a file (`prepare`'s scan too) goes.
 //! - [`Writer`] writes records back in either container.
 //! - [`Template`] renders a prompt for a [`Route`] as the provider trains and serves it.
 //! - [`Summary`] accumulates the length statistics that `vtune-node inspect` prints.
@@ -36,9 +36,6 @@ pub use record::{example, parse_example, parse_texts};
 pub use summary::{LengthStats, Summary, TextLengths};
 pub use template::{Route, Template, TemplateError, chatml, messages};
 pub use writer::Writer;
-
-pub use lines::Lines;
-pub use scan::Span;
 
 /// The record schema of a dataset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

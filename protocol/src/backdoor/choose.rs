@@ -475,6 +475,6 @@ fn typical_rows<G: Rng + ?Sized>(
     if let Some(error) = unedited.filter(|_| editable.len() < count) {
         return Err(error);
     }
-    let gains = typical::gains(&sample.shapes, edited);
+    let gains = typical::gains(&sample.shapes, &edited);
     Ok(weighted_choice(&editable, &gains, count, rng))
 }

@@ -3,9 +3,10 @@
 //! whitespace where the edits meet the text) would become once edited, so that the edited rows
 //! look as common as the data's.
 //!
-//! A row is judged on an edit with a decoy pair, drawn as its own pair will be and then thrown
-//! away: the pair a chosen row gets is drawn afterwards, independently of the choice, so the
-//! distribution of the phrases, and with it `p_upper`, is untouched.
+//! A row is judged on an edit with a decoy pair, drawn as a row's own pair is and then thrown
+//! away: the pair a chosen row gets is drawn afterwards (one pair per row) or was drawn before
+//! (`--groups`), never from the decoys, so the distribution of the phrases, and with it
+//! `p_upper`, is untouched.
 
 use rand::seq::SliceRandom;
 use rand::{Rng, RngExt};
@@ -63,7 +64,7 @@ impl Shapes {
 /// in the data than among the pool's edits (-ln of the density ratio, feature by feature).
 /// Choosing candidates with weight exp(-gain) gives edited rows whose shapes are spread as
 /// the data's are.
-pub(crate) fn gains(data: &Shapes, edited: Vec<Vec<String>>) -> Vec<f64> {
+pub(crate) fn gains(data: &Shapes, edited: &[Vec<String>]) -> Vec<f64> {
     let pool = Shapes::of_values(edited.iter().cloned());
     edited
         .iter()
@@ -103,10 +104,10 @@ mod tests {
         let one = shape_values("What is 2 + 2?", "It is 4.");
         let two = shape_values("Why?", "It is.\nSo.");
         // Half and half in the data and in the pool: equal gains.
-        let even = gains(&data, vec![one.clone(), two.clone()]);
+        let even = gains(&data, &[one.clone(), two.clone()]);
         assert!((even[0] - even[1]).abs() < 1e-9, "{even:?}");
         // Three of four edits with one line: those are weighed down.
-        let skewed = gains(&data, vec![one.clone(), one.clone(), one, two]);
+        let skewed = gains(&data, &[one.clone(), one.clone(), one, two]);
         assert!(skewed[0] > skewed[3] + 0.5, "{skewed:?}");
     }
 

@@ -1,15 +1,13 @@
-//! JSONL records found in buffers of the file, in place: the one line splitter. The
-//! [`super::Reader`] (through its scanner) and `prepare`'s scan, which reads the file megabytes
-//! at a time and hands the buffers on without copying records out of them, both use it.
+//! JSONL records found in buffers of the file, in place: the one line splitter, used by the
+//! [`super::Reader`] (through its scanner), and so by every reader of a file, `prepare`'s scan
+//! included.
 
-use super::reader::scan_error;
+use super::Location;
 use super::scan::{BOM, ScanError, Span, is_space};
-use super::{DatasetError, Location};
 
 /// Cuts JSONL into records, a buffer at a time.
 #[derive(Debug)]
-pub struct Lines {
-    file: String,
+pub(crate) struct Lines {
     limit: usize,
     /// The file offset of the next buffer's first byte.
     offset: u64,
@@ -20,10 +18,9 @@ pub struct Lines {
 }
 
 impl Lines {
-    /// A cutter for the JSONL of file `file`, whose lines are at most `limit` bytes.
-    pub fn new(file: &str, limit: usize) -> Self {
+    /// A cutter for JSONL whose lines are at most `limit` bytes.
+    pub(crate) fn new(limit: usize) -> Self {
         Self {
-            file: file.to_owned(),
             limit,
             offset: 0,
             line: 1,
@@ -32,11 +29,11 @@ impl Lines {
     }
 
     /// A cutter that starts at `offset`, on `line` (after what a caller has read itself).
-    pub(crate) fn starting_at(file: &str, limit: usize, offset: u64, line: u64) -> Self {
+    pub(crate) fn starting_at(limit: usize, offset: u64, line: u64) -> Self {
         Self {
             offset,
             line,
-            ..Self::new(file, limit)
+            ..Self::new(limit)
         }
     }
 
@@ -52,7 +49,7 @@ impl Lines {
 
     /// The file offset of the next buffer's first byte (after an overlong line's error, of
     /// that line's first byte).
-    pub fn offset(&self) -> u64 {
+    pub(crate) fn offset(&self) -> u64 {
         self.offset
     }
 
@@ -61,16 +58,6 @@ impl Lines {
     /// Returns how many bytes it took; the rest must start the next buffer. A record's bytes
     /// are `bytes[(span.offset - start) as usize..][..span.len]`, `start` being the offset
     /// before the call. After an error, `spans` holds the records before it.
-    pub fn split(
-        &mut self,
-        bytes: &[u8],
-        end: bool,
-        spans: &mut Vec<Span>,
-    ) -> Result<usize, DatasetError> {
-        self.cut(bytes, end, spans)
-            .map_err(|error| scan_error(&self.file, self.limit, error))
-    }
-
     pub(crate) fn cut(
         &mut self,
         bytes: &[u8],
@@ -139,6 +126,7 @@ mod tests {
 
     use super::*;
     use crate::dataset::Container;
+    use crate::dataset::reader::scan_error;
     use crate::dataset::scan::Scanner;
 
     /// The spans (with their bytes) and the error of a whole read by the stream scanner.
@@ -160,7 +148,7 @@ mod tests {
         limit: usize,
         piece: usize,
     ) -> (Vec<(Span, Vec<u8>)>, Option<String>) {
-        let mut lines = Lines::new("f", limit);
+        let mut lines = Lines::new(limit);
         let mut spans = Vec::new();
         let mut found = Vec::new();
         let (mut buffer, mut read) = (Vec::new(), 0);
@@ -171,7 +159,8 @@ mod tests {
             let end = read == bytes.len();
             let start = lines.offset();
             found.clear();
-            let result = lines.split(&buffer, end, &mut found);
+            let result = (lines.cut(&buffer, end, &mut found))
+                .map_err(|error| scan_error("f", limit, error));
             for span in &found {
                 let at = (span.offset - start) as usize;
                 spans.push((*span, buffer[at..at + span.len].to_vec()));

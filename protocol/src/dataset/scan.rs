@@ -11,7 +11,7 @@ use super::{Container, Location};
 
 /// The span of one record in the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Span {
+pub(crate) struct Span {
     /// 0-based record number.
     pub index: u64,
     /// 1-based line where the record starts.
@@ -234,7 +234,7 @@ impl<R: BufRead> Scanner<R> {
         let (pos, line, limit) = (self.pos, self.line, self.limit);
         let jsonl = self
             .jsonl
-            .get_or_insert_with(|| Jsonl::new(Lines::starting_at("", limit, pos, line)));
+            .get_or_insert_with(|| Jsonl::new(Lines::starting_at(limit, pos, line)));
         loop {
             if let Some(span) = jsonl.spans.get(jsonl.next).copied() {
                 jsonl.next += 1;
