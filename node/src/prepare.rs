@@ -13,15 +13,15 @@ mod scan;
 mod shuffle;
 
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Seek, Write};
 use std::path::Path;
 
 use rand::{CryptoRng, Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use rayon::prelude::*;
 use vtune_protocol::backdoor::{
-    self, Candidates, JobKeys, MAX_ROUNDS, ONE_GROUP_PER_BACKDOOR, PhraseScanner, PrepareError,
-    PrepareOptions, Prepared, Rows, Sample, SampleTexts, Scan, Stage, Written,
+    self, Candidates, EdgeKeyTable, JobKeys, MAX_ROUNDS, ONE_GROUP_PER_BACKDOOR, PhraseScanner,
+    PrepareError, PrepareOptions, Prepared, Rows, Sample, SampleTexts, Scan, Stage, Written,
 };
 use vtune_protocol::dataset::{self, Container, Layout, Location};
 
@@ -106,6 +106,16 @@ pub fn prepare_file<G: Rng + CryptoRng + Send>(
     };
 
     progress(Stage::Audit, 0, 1);
+    // Only the audit reads the k-gram keys: they wait on disk while the rows are chosen.
+    let mut keys_file =
+        tempfile::tempfile_in(scratch).map_err(io_err("creating a scratch file"))?;
+    {
+        let mut out = std::io::BufWriter::new(&mut keys_file);
+        scan.take_edge_keys()
+            .write_to(&mut out)
+            .and_then(|()| out.flush())
+            .map_err(io_err("writing the rows' keys to a scratch file"))?;
+    }
     let mut rows_of_file = FileRows {
         file: &file,
         progress,
@@ -122,6 +132,11 @@ pub fn prepare_file<G: Rng + CryptoRng + Send>(
         rng,
     )?;
     drop(sample);
+    keys_file
+        .seek(std::io::SeekFrom::Start(0))
+        .and_then(|_| EdgeKeyTable::read_from(&mut BufReader::new(&keys_file), scan.rows()))
+        .map(|table| scan.put_edge_keys(table))
+        .map_err(io_err("reading the rows' keys back"))?;
     let normal = audited_texts(&file, &scan, &choice.audit_rows(&scan, &keys))?;
     let checks = choice.checks(&mut scan, &keys, normal);
     let rows = scan.rows() as u64;
@@ -131,16 +146,12 @@ pub fn prepare_file<G: Rng + CryptoRng + Send>(
         .finish()
         .map_err(io_err("writing the rows to scratch files"))?;
 
-    // The audit runs while the output is written.
-    let (findings, written) = rayon::join(
-        || checks.run(),
-        || {
-            shuffle::write(
-                file_name, layout, buckets, &choice, train, rows, rng, progress,
-            )
-        },
-    );
-    let (backdoors, train_digest) = written?;
+    // The audit runs before the output is written, not beside it: the two at once would
+    // add their peak memories.
+    let findings = checks.run();
+    let (backdoors, train_digest) = shuffle::write(
+        file_name, layout, buckets, &choice, train, rows, rng, progress,
+    )?;
     let written = Written {
         backdoors,
         train_digest,

@@ -32,7 +32,7 @@ mod typical;
 pub use candidates::{Candidates, MAX_ROUNDS, choose_phrases};
 pub use choose::{Choice, Rows, choose};
 pub use edit_row::Edit;
-pub use examine::{Examined, Place, Scan, examine};
+pub use examine::{EdgeKeyTable, Examined, Place, Scan, examine};
 pub use frequency::{AUDIT_K, FrequencyFigure};
 pub use options::{
     BackdoorCount, MIN_USABLE_ROWS, ONE_GROUP_PER_BACKDOOR, PassThreshold, PrepareError,

@@ -17,7 +17,7 @@ use super::Progress;
 use super::shuffle::Buckets;
 
 /// Bytes of records in a batch.
-pub(super) const BATCH_BYTES: usize = 4 << 20;
+pub(super) const BATCH_BYTES: usize = 1 << 20;
 
 /// The dataset, open, with what a scan needs to know of it.
 pub(super) struct Dataset<'a> {

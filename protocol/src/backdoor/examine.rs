@@ -6,6 +6,7 @@
 //! k-gram keys (for the frequency search); per batch: which candidate phrases occur (novelty)
 //! and which rows hold 3 consecutive words of a candidate signature.
 
+use super::frequency::EdgeKeys;
 use super::near_dup::{End, text_key};
 use super::options::PrepareError;
 use super::scan::{PhraseScanner, TextBatch};
@@ -29,9 +30,9 @@ pub struct Scan {
     /// The byte lengths of non-blank completions.
     pub(crate) completion_lengths: RowSet,
     /// The k-gram keys at the end of each prompt.
-    pub(crate) prompt_keys: Vec<[u64; 3]>,
+    pub(crate) prompt_keys: Vec<EdgeKeys>,
     /// The k-gram keys at the start of each completion.
-    pub(crate) completion_keys: Vec<[u64; 3]>,
+    pub(crate) completion_keys: Vec<EdgeKeys>,
     /// Candidate phrases found anywhere (indexed as the scanner's phrases).
     pub(crate) phrase_found: Vec<bool>,
     /// Per candidate signature: rows holding 3 consecutive words of it.
@@ -69,8 +70,8 @@ pub struct Examined {
     completions: Vec<u64>,
     /// Byte lengths of the non-blank texts.
     text_lengths: [Vec<u32>; 2],
-    prompt_keys: Vec<[u64; 3]>,
-    completion_keys: Vec<[u64; 3]>,
+    prompt_keys: Vec<EdgeKeys>,
+    completion_keys: Vec<EdgeKeys>,
     phrase_found: Vec<bool>,
     /// (row within the batch, signature index).
     signature_hits: Vec<(usize, usize)>,
@@ -148,6 +149,63 @@ impl Scan {
             self.non_ascii = NonAscii::Raw;
         }
         Ok(())
+    }
+}
+
+/// The rows' k-gram keys, taken out of a [`Scan`] while the choice does not need them: only the
+/// audit's frequency figures read them, and on a file of millions of rows they are a sixth of
+/// `prepare`'s memory, so the driver keeps them on disk meanwhile.
+pub struct EdgeKeyTable {
+    prompt: Vec<EdgeKeys>,
+    completion: Vec<EdgeKeys>,
+}
+
+impl EdgeKeyTable {
+    /// The bytes of one row's keys.
+    const ROW_BYTES: usize = 2 * 3 * 4;
+
+    /// Writes the table to `out`, row by row (little-endian).
+    pub fn write_to(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        for (p, c) in self.prompt.iter().zip(&self.completion) {
+            let mut row = [0u8; Self::ROW_BYTES];
+            for (bytes, key) in row.chunks_exact_mut(4).zip(p.iter().chain(c)) {
+                bytes.copy_from_slice(&key.to_le_bytes());
+            }
+            out.write_all(&row)?;
+        }
+        Ok(())
+    }
+
+    /// Reads a table of `rows` rows written by [`EdgeKeyTable::write_to`].
+    pub fn read_from(input: &mut impl std::io::Read, rows: usize) -> std::io::Result<Self> {
+        let mut table = Self {
+            prompt: Vec::with_capacity(rows),
+            completion: Vec::with_capacity(rows),
+        };
+        let mut row = [0u8; Self::ROW_BYTES];
+        for _ in 0..rows {
+            input.read_exact(&mut row)?;
+            let key = |i: usize| u32::from_le_bytes(row[4 * i..4 * i + 4].try_into().expect("4"));
+            table.prompt.push([key(0), key(1), key(2)]);
+            table.completion.push([key(3), key(4), key(5)]);
+        }
+        Ok(table)
+    }
+}
+
+impl Scan {
+    /// Takes the rows' k-gram keys out (see [`EdgeKeyTable`]).
+    pub fn take_edge_keys(&mut self) -> EdgeKeyTable {
+        EdgeKeyTable {
+            prompt: std::mem::take(&mut self.prompt_keys),
+            completion: std::mem::take(&mut self.completion_keys),
+        }
+    }
+
+    /// Puts back keys taken by [`Scan::take_edge_keys`].
+    pub fn put_edge_keys(&mut self, table: EdgeKeyTable) {
+        self.prompt_keys = table.prompt;
+        self.completion_keys = table.completion;
     }
 }
 
@@ -235,4 +293,27 @@ pub fn examine(
         }
     });
     Ok(examined)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edge_keys_come_back_from_their_bytes_as_they_were() {
+        let table = EdgeKeyTable {
+            prompt: vec![[1, 2, 3], [u32::MAX, 0, 7]],
+            completion: vec![[4, 5, 6], [8, u32::MAX - 1, 9]],
+        };
+        let mut bytes = Vec::new();
+        table.write_to(&mut bytes).unwrap();
+        assert_eq!(bytes.len(), 2 * EdgeKeyTable::ROW_BYTES);
+        let back = EdgeKeyTable::read_from(&mut bytes.as_slice(), 2).unwrap();
+        assert_eq!(
+            (back.prompt, back.completion),
+            (table.prompt, table.completion)
+        );
+        // A short file is an error, not a table with made-up rows.
+        assert!(EdgeKeyTable::read_from(&mut &bytes[..30], 2).is_err());
+    }
 }

@@ -8,11 +8,17 @@ use super::edge_hash::{FromEdge, SpanHash};
 /// The k values of the audit.
 pub const AUDIT_K: [usize; 3] = [3, 5, 10];
 
+/// A row's k-gram keys at one edge, one per k of [`AUDIT_K`]: 32 bits each, to keep the per-row
+/// table of a file of millions of rows small. Over n rows an edge's key equals an unrelated
+/// one's with probability below n / 2^32 (4e-4 at 1.7 million rows), so a frequency figure
+/// may count a few rows too many, in the provider's favour; no verdict depends on it.
+pub(crate) type EdgeKeys = [u32; 3];
+
 /// The k-gram keys of one text side: a hash of its last (prompt, `side` 0) or first
 /// (completion, `side` 1) k whitespace tokens, for each k in [`AUDIT_K`]. Texts with fewer
 /// tokens use all of them. Tokens split as [`str::split_whitespace`] splits them; keys are only
 /// ever compared with each other.
-pub(crate) fn edge_keys(text: &str, side: u8) -> [u64; 3] {
+pub(crate) fn edge_keys(text: &str, side: u8) -> EdgeKeys {
     let max_k = AUDIT_K[AUDIT_K.len() - 1];
     let mut edge: Vec<&str> = if side == 0 {
         text.split_whitespace().rev().take(max_k).collect()
@@ -28,7 +34,7 @@ pub(crate) fn edge_keys(text: &str, side: u8) -> [u64; 3] {
 /// [`edge_keys`] of a text given as its tokens joined by single spaces (no other whitespace,
 /// none at either end). The key of k tokens hashes the bytes they span, read from the text's
 /// edge inwards ([`FromEdge`]), so the keys for the three k are one pass over the edge.
-pub(crate) fn joined_edge_keys(text: &[u8], side: u8) -> [u64; 3] {
+pub(crate) fn joined_edge_keys(text: &[u8], side: u8) -> EdgeKeys {
     let text = FromEdge::new(text, side == 0);
     let n = text.len();
     // The byte length of the first k tokens from the edge (the distance of the k-th space), for
@@ -69,7 +75,8 @@ pub(crate) fn joined_edge_keys(text: &[u8], side: u8) -> [u64; 3] {
             hash.mix(text.word(at));
             at += 8;
         }
-        *key = hash.finish(text.word(at), span - at);
+        let full = hash.finish(text.word(at), span - at);
+        *key = (full ^ (full >> 32)) as u32;
     }
     keys
 }
@@ -105,7 +112,7 @@ pub struct FrequencyFigure {
 /// MB, and fresh ones would fault their pages in every time.
 #[derive(Default)]
 pub(crate) struct LevelBuffers {
-    sorted: Vec<(u64, u32)>,
+    sorted: Vec<(u32, u32)>,
     frequency: Vec<u32>,
 }
 
@@ -114,14 +121,14 @@ pub(crate) struct LevelBuffers {
 /// of the two k-grams' frequencies.
 pub(crate) fn row_levels(
     i: usize,
-    prompt_keys: &[[u64; 3]],
-    completion_keys: &[[u64; 3]],
+    prompt_keys: &[EdgeKeys],
+    completion_keys: &[EdgeKeys],
     buffers: &mut LevelBuffers,
 ) -> Vec<u32> {
     let LevelBuffers { sorted, frequency } = buffers;
     // Each side's k-gram frequency per row, one side after the other: on two threads the two
     // sorts would raise the peak memory.
-    let mut frequencies = |keys: &[[u64; 3]], out: &mut Vec<u32>| {
+    let mut frequencies = |keys: &[EdgeKeys], out: &mut Vec<u32>| {
         sorted.clear();
         sorted.extend(keys.iter().enumerate().map(|(r, keys)| (keys[i], r as u32)));
         sorted.sort_unstable_by_key(|&(key, _)| key);
@@ -264,7 +271,7 @@ pub(crate) mod tests {
         let texts: Vec<String> = (0..600).map(|_| random_text(&mut rng)).collect();
         let mut equal = [0; 3];
         for side in [0, 1] {
-            let keys: Vec<[u64; 3]> = texts.iter().map(|text| edge_keys(text, side)).collect();
+            let keys: Vec<EdgeKeys> = texts.iter().map(|text| edge_keys(text, side)).collect();
             for (a, text) in texts.iter().enumerate() {
                 for (b, other) in texts.iter().enumerate().skip(a + 1) {
                     for (i, &k) in AUDIT_K.iter().enumerate() {
@@ -292,7 +299,7 @@ pub(crate) mod tests {
         hits.insert(4);
         hits.insert(5);
         // The keys for k = 3 in the first slot of each row's keys.
-        let keys = |k: &[u64]| -> Vec<[u64; 3]> { k.iter().map(|&key| [key, 0, 0]).collect() };
+        let keys = |k: &[u32]| -> Vec<EdgeKeys> { k.iter().map(|&key| [key, 0, 0]).collect() };
         let levels = row_levels(
             0,
             &keys(&prompt),

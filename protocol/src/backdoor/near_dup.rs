@@ -29,40 +29,46 @@ pub(crate) fn text_key(text: &str, end: End) -> u64 {
 /// The seed of the text keys' hash.
 const KEY_SEED: u64 = 0x6b65_7973;
 
-/// Every non-blank text's key with its row, sorted by key: for the repeats, and for the
-/// lookups of the pair search.
-pub(crate) struct SortedKeys {
-    pairs: Vec<(u64, u32)>,
-    /// Where the keys with each value of their leading `bits` bits start in `pairs` (keys are
-    /// hashes, so a lookup searches only a handful of pairs).
+/// Every non-blank text's row, sorted by its key: for the repeats, and for the lookups of the
+/// pair search. The keys stay in the rows' table it borrows (a row number is a quarter of a
+/// (key, row) pair, and a large file has millions of rows).
+pub(crate) struct SortedKeys<'a> {
+    keys: &'a [u64],
+    order: Vec<u32>,
+    /// Where the keys with each value of their leading `bits` bits start in `order` (keys are
+    /// hashes, so a lookup searches only a handful of rows).
     index: Vec<u32>,
     bits: u32,
     /// A Bloom filter of the keys, two bits in one word each (about 16 bits a key): most
     /// lookups find nothing, and this answers almost all of them with one read.
     filter: Vec<u64>,
-    rows: usize,
 }
 
-impl SortedKeys {
-    /// Sorts the rows' keys ([`text_key`] by row; 0 for a blank text, left out).
-    pub(crate) fn new(keys: &[u64]) -> Self {
-        let mut pairs: Vec<(u64, u32)> = keys
-            .iter()
-            .enumerate()
-            .filter(|&(_, &key)| key != 0)
-            .map(|(row, &key)| (key, row as u32))
-            .collect();
-        pairs.sort_unstable_by_key(|&(key, _)| key);
-        let bits = (pairs.len() / 8).max(1).ilog2().clamp(1, 24);
+impl<'a> SortedKeys<'a> {
+    /// Sorts the rows by their keys ([`text_key`] by row; 0 for a blank text, left out).
+    pub(crate) fn new(keys: &'a [u64]) -> Self {
+        let order = {
+            // Sorting the pairs reads memory in order; the keys are then dropped.
+            let mut pairs: Vec<(u64, u32)> = keys
+                .iter()
+                .enumerate()
+                .filter(|&(_, &key)| key != 0)
+                .map(|(row, &key)| (key, row as u32))
+                .collect();
+            pairs.sort_unstable_by_key(|&(key, _)| key);
+            pairs.into_iter().map(|(_, row)| row).collect::<Vec<u32>>()
+        };
+        let bits = (order.len() / 8).max(1).ilog2().clamp(1, 24);
         let mut index = vec![0u32; (1 << bits) + 1];
         let mut sorted = SortedKeys {
-            filter: vec![0u64; (pairs.len() / 4).max(1).next_power_of_two()],
-            pairs: Vec::new(),
+            keys,
+            filter: vec![0u64; (order.len() / 4).max(1).next_power_of_two()],
+            order: Vec::new(),
             index: Vec::new(),
             bits,
-            rows: keys.len(),
         };
-        for &(key, _) in &pairs {
+        for &row in &order {
+            let key = keys[row as usize];
             index[(key >> (64 - bits)) as usize + 1] += 1;
             let (word, mask) = sorted.filter_bits(key);
             sorted.filter[word] |= mask;
@@ -70,7 +76,7 @@ impl SortedKeys {
         for b in 1..index.len() {
             index[b] += index[b - 1];
         }
-        sorted.pairs = pairs;
+        sorted.order = order;
         sorted.index = index;
         sorted
     }
@@ -91,10 +97,11 @@ impl SortedKeys {
 
     /// The rows whose text occurs in another row too.
     pub(crate) fn repeated(&self) -> RowSet {
-        let mut rows = RowSet::new(self.rows);
-        for run in self.pairs.chunk_by(|a, b| a.0 == b.0) {
+        let mut rows = RowSet::new(self.keys.len());
+        let key = |row: &u32| self.keys[*row as usize];
+        for run in self.order.chunk_by(|a, b| key(a) == key(b)) {
             if run.len() > 1 {
-                for &(_, row) in run {
+                for &row in run {
                     rows.insert(row as usize);
                 }
             }
@@ -110,12 +117,12 @@ impl SortedKeys {
             let b = (key >> (64 - self.bits)) as usize;
             self.index[b] as usize..self.index[b + 1] as usize
         };
-        let bucket = &self.pairs[range];
-        let start = bucket.partition_point(|&(k, _)| k < key);
+        let bucket = &self.order[range];
+        let start = bucket.partition_point(|&row| self.keys[row as usize] < key);
         bucket[start..]
             .iter()
-            .take_while(move |&&(k, _)| k == key)
-            .map(|&(_, row)| row)
+            .copied()
+            .take_while(move |&row| self.keys[row as usize] == key)
     }
 }
 
@@ -141,13 +148,13 @@ pub(crate) struct Pairs {
 /// row's text (`keys`; `lengths` holds every non-blank text length), and among the backdoors
 /// themselves.
 pub(crate) fn backdoor_pairs(
-    keys: &SortedKeys,
+    keys: &SortedKeys<'_>,
     lengths: &RowSet,
     backdoors: &[(u32, &str)],
     end: End,
 ) -> Pairs {
     let is_backdoor: RowSet = {
-        let mut set = RowSet::new(keys.rows);
+        let mut set = RowSet::new(keys.keys.len());
         for &(row, _) in backdoors {
             set.insert(row as usize);
         }
@@ -213,7 +220,7 @@ pub(crate) fn backdoor_pairs(
 
 /// The rows that are not backdoors, by text key.
 struct Others<'a> {
-    keys: &'a SortedKeys,
+    keys: &'a SortedKeys<'a>,
     is_backdoor: &'a RowSet,
 }
 

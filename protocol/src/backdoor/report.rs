@@ -9,7 +9,7 @@ use super::candidates::SIGNATURES_PER_ROUND;
 use super::choose::Choice;
 use super::examine::Scan;
 use super::frequency::{
-    AUDIT_K, FrequencyFigure, LevelBuffers, edge_keys, frequency_search, row_levels,
+    AUDIT_K, EdgeKeys, FrequencyFigure, LevelBuffers, edge_keys, frequency_search, row_levels,
 };
 use super::options::{PrepareError, PrepareOptions};
 use super::selection::RowSet;
@@ -79,8 +79,8 @@ pub struct Prepared {
 /// the rows to find, and the audited rows' texts.
 #[derive(Debug)]
 pub struct Checks {
-    prompt_keys: Vec<[u64; 3]>,
-    completion_keys: Vec<[u64; 3]>,
+    prompt_keys: Vec<EdgeKeys>,
+    completion_keys: Vec<EdgeKeys>,
     backdoor_hits: RowSet,
     hits: RowSet,
     normal_hits: u64,

@@ -14,7 +14,7 @@ use std::cmp::Reverse;
 
 use aho_corasick::{AhoCorasick, MatchKind};
 
-use super::frequency::{edge_keys, joined_edge_keys};
+use super::frequency::{EdgeKeys, edge_keys, joined_edge_keys};
 
 /// The first bytes of a pattern, which the automaton's prefilter looks for.
 fn lead(pattern: &str) -> Vec<u8> {
@@ -88,8 +88,14 @@ enum PhraseSearch {
     /// times slower), while these key on each phrase's rarest bytes in this data.
     Each(Vec<memchr::memmem::Finder<'static>>),
     /// With many, two automata: leftmost-first only to tell quickly whether any phrase occurs
-    /// (unlike the standard automaton it has a SIMD prefilter), then the exact overlapping one.
-    Automata { any: AhoCorasick, all: AhoCorasick },
+    /// (unlike the standard automaton it has a SIMD prefilter), then the exact overlapping one,
+    /// built the first time a batch holds a phrase (candidates almost never occur, and with
+    /// thousands of phrases each automaton takes tens of MB).
+    Automata {
+        any: AhoCorasick,
+        all: std::sync::OnceLock<AhoCorasick>,
+        phrases: Vec<String>,
+    },
 }
 
 /// Finds candidate phrases and signature word runs in texts.
@@ -120,12 +126,6 @@ impl PhraseScanner {
     /// `rarity` says what is rare in the data, to choose what each search looks for first.
     pub(crate) fn new(phrases: &[String], signatures: &[Vec<String>], rarity: &Rarity<'_>) -> Self {
         let (counts, byte_counts) = (rarity.token_counts, rarity.byte_counts);
-        let build = |kind: MatchKind, patterns: &[&str]| {
-            AhoCorasick::builder()
-                .match_kind(kind)
-                .build(patterns)
-                .expect("patterns are small")
-        };
         // Phrases are tokens joined by single spaces: no match can span two texts of a batch.
         assert!(
             phrases.iter().all(|p| !p.contains('\n')),
@@ -215,7 +215,8 @@ impl PhraseScanner {
             } else {
                 PhraseSearch::Automata {
                     any: build(MatchKind::LeftmostFirst, &phrase_list),
-                    all: build(MatchKind::Standard, &phrase_list),
+                    all: std::sync::OnceLock::new(),
+                    phrases: phrases.to_vec(),
                 }
             },
             phrase_count: phrases.len(),
@@ -249,8 +250,9 @@ impl PhraseScanner {
                 }
             }
             // Candidates are almost never found: the yes/no search first.
-            PhraseSearch::Automata { any, all } => {
+            PhraseSearch::Automata { any, all, phrases } => {
                 if any.is_match(&batch.joined) {
+                    let all = all.get_or_init(|| build(MatchKind::Standard, phrases));
                     for m in all.find_overlapping_iter(&batch.joined) {
                         found[m.pattern().as_usize()] = true;
                     }
@@ -423,7 +425,7 @@ impl TextBatch {
 
     /// [`edge_keys`] of text `t`, from the batch's form of it: without Unicode spaces, its
     /// tokens are already joined by single spaces.
-    pub(crate) fn edge_keys(&self, t: usize, side: u8) -> [u64; 3] {
+    pub(crate) fn edge_keys(&self, t: usize, side: u8) -> EdgeKeys {
         let text = self.text(t);
         if self.unicode_spaces.binary_search(&t).is_ok() {
             let text = std::str::from_utf8(text).expect("a text of the batch is UTF-8");
@@ -432,6 +434,14 @@ impl TextBatch {
         let text = text.strip_prefix(b" ").unwrap_or(text);
         joined_edge_keys(text.strip_suffix(b" ").unwrap_or(text), side)
     }
+}
+
+/// An automaton for `patterns`, reporting matches of `kind`.
+fn build<P: AsRef<[u8]>>(kind: MatchKind, patterns: &[P]) -> AhoCorasick {
+    AhoCorasick::builder()
+        .match_kind(kind)
+        .build(patterns)
+        .expect("patterns are small")
 }
 
 /// Whether UTF-8 `text` holds a whitespace character that is not ASCII (as `char::is_whitespace`

@@ -2,7 +2,7 @@
 //! prompt endings and completion openings repeat. Rows are ranked by how often their last k
 //! prompt words, or first k completion words, occur at that place in the file.
 
-use super::{AuditRow, Map, Ranking, hash_words, normalized, tokens};
+use super::{AuditRow, Map, Ranking, hash_words, normalized};
 
 /// The k-gram lengths, in words.
 pub(crate) const KS: [usize; 3] = [3, 5, 10];
@@ -10,20 +10,39 @@ pub(crate) const KS: [usize; 3] = [3, 5, 10];
 /// For each k: the prompt endings, the completion openings, and the more frequent of the two,
 /// as written; and the more frequent of the two with case and punctuation ignored.
 pub(super) fn rankings(rows: &[AuditRow]) -> Vec<Ranking> {
-    let prompts: Vec<Vec<&str>> = rows.iter().map(|r| tokens(&r.prompt)).collect();
-    let completions: Vec<Vec<&str>> = rows.iter().map(|r| tokens(&r.completion)).collect();
-    let folded = |texts: &[Vec<&str>]| -> Vec<Vec<String>> {
-        texts
-            .iter()
-            .map(|t| {
-                t.iter()
-                    .map(|w| normalized(w))
-                    .filter(|w| !w.is_empty())
-                    .collect()
-            })
-            .collect()
+    // Only the last (first) `k_max` words of each text are kept: the audit holds tens of
+    // thousands of rows, and their every word would be most of `prepare`'s peak memory.
+    let k_max = KS[KS.len() - 1];
+    let edge_folded = |text: &str, end: bool| -> Vec<String> {
+        let folded = |w: &str| Some(normalized(w)).filter(|w| !w.is_empty());
+        let mut words: Vec<String> = if end {
+            text.split_whitespace()
+                .rev()
+                .filter_map(folded)
+                .take(k_max)
+                .collect()
+        } else {
+            text.split_whitespace()
+                .filter_map(folded)
+                .take(k_max)
+                .collect()
+        };
+        if end {
+            words.reverse();
+        }
+        words
     };
-    let (prompts_folded, completions_folded) = (folded(&prompts), folded(&completions));
+    let prompts: Vec<Vec<&str>> = rows.iter().map(|r| edge(&r.prompt, true, k_max)).collect();
+    let completions: Vec<Vec<&str>> = rows
+        .iter()
+        .map(|r| edge(&r.completion, false, k_max))
+        .collect();
+    let prompts_folded: Vec<Vec<String>> =
+        rows.iter().map(|r| edge_folded(&r.prompt, true)).collect();
+    let completions_folded: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| edge_folded(&r.completion, false))
+        .collect();
     let mut out = Vec::new();
     for k in KS {
         let ending = counts(
@@ -56,6 +75,17 @@ pub(super) fn rankings(rows: &[AuditRow]) -> Vec<Ranking> {
         ));
     }
     out
+}
+
+/// The last (`end`) or first `k` words of `text`.
+fn edge(text: &str, end: bool, k: usize) -> Vec<&str> {
+    if end {
+        let mut words: Vec<&str> = text.split_whitespace().rev().take(k).collect();
+        words.reverse();
+        words
+    } else {
+        text.split_whitespace().take(k).collect()
+    }
 }
 
 /// How often each row's key occurs among all rows' keys.

@@ -23,18 +23,17 @@ pub(super) fn rankings(rows: &[AuditRow]) -> Vec<Ranking> {
     let prompts = Model::surprisals(rows.iter().map(|r| r.prompt.as_str()));
     let completions = Model::surprisals(rows.iter().map(|r| r.completion.as_str()));
     let mut out = Vec::new();
-    for k in KS {
+    for (i, k) in KS.into_iter().enumerate() {
         let (mut open, mut open_rel, mut end, mut end_rel) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for (p, c) in prompts.iter().zip(&completions) {
-            let (head, tail) = c.split_at(c.len().min(k));
-            let (body, last) = p.split_at(p.len().saturating_sub(k));
-            let o = mean(head.iter());
-            let e = mean(last.iter());
+            let (head, last) = (c.edge(i, Edge::Head), p.edge(i, Edge::Tail));
+            let o = mean(head.sum, head.n);
+            let e = mean(last.sum, last.n);
             open.push(o);
-            open_rel.push(o - mean(tail.iter().chain(p.iter())));
+            open_rel.push(o - mean(c.sum - head.sum + p.sum, c.n - head.n + p.n));
             end.push(e);
-            end_rel.push(e - mean(body.iter().chain(c.iter())));
+            end_rel.push(e - mean(p.sum - last.sum + c.sum, p.n - last.n + c.n));
         }
         let both: Vec<f64> = open_rel.iter().zip(&end_rel).map(|(a, b)| a + b).collect();
         let negated = |v: &[f64]| v.iter().map(|x| -x).collect::<Vec<f64>>();
@@ -65,14 +64,55 @@ pub(super) fn rankings(rows: &[AuditRow]) -> Vec<Ranking> {
     out
 }
 
-/// The mean of the values, NaN for none.
-fn mean<'a>(values: impl Iterator<Item = &'a f64>) -> f64 {
-    let (mut sum, mut n) = (0.0, 0usize);
-    for v in values {
-        sum += v;
-        n += 1;
-    }
+/// `sum / n`, NaN for none.
+fn mean(sum: f64, n: usize) -> f64 {
     if n == 0 { f64::NAN } else { sum / n as f64 }
+}
+
+/// Which end of a text.
+#[derive(Clone, Copy)]
+enum Edge {
+    Head,
+    Tail,
+}
+
+/// A sum of surprisals over `n` tokens.
+#[derive(Clone, Copy, Default)]
+struct Sum {
+    sum: f64,
+    n: usize,
+}
+
+/// What the rankings need of one text's surprisals: their sum, and the sums over its first and
+/// last k tokens for each k of [`KS`] (the audit holds tens of thousands of rows, so it keeps
+/// these rather than every token's).
+struct Surprisals {
+    sum: f64,
+    n: usize,
+    heads: [Sum; KS.len()],
+    tails: [Sum; KS.len()],
+}
+
+impl Surprisals {
+    fn of(bits: &[f64]) -> Self {
+        let sum_of = |values: &[f64]| Sum {
+            sum: values.iter().sum(),
+            n: values.len(),
+        };
+        Self {
+            sum: bits.iter().sum(),
+            n: bits.len(),
+            heads: KS.map(|k| sum_of(&bits[..bits.len().min(k)])),
+            tails: KS.map(|k| sum_of(&bits[bits.len().saturating_sub(k)..])),
+        }
+    }
+
+    fn edge(&self, i: usize, edge: Edge) -> Sum {
+        match edge {
+            Edge::Head => self.heads[i],
+            Edge::Tail => self.tails[i],
+        }
+    }
 }
 
 fn pack2(u: u32, v: u32) -> u64 {
@@ -103,9 +143,9 @@ struct Model {
 }
 
 impl Model {
-    /// Each text's per-token surprisal in bits, the model built from all of them and scored
-    /// leave-one-out at the trigram order.
-    fn surprisals<'a>(texts: impl Iterator<Item = &'a str>) -> Vec<Vec<f64>> {
+    /// Each text's per-token surprisals in bits, summed as the rankings need them; the model is
+    /// built from all of them and scored leave-one-out at the trigram order.
+    fn surprisals<'a>(texts: impl Iterator<Item = &'a str>) -> Vec<Surprisals> {
         let mut ids: Map<&str, u32> = Map::default();
         let texts: Vec<Vec<u32>> = texts
             .map(|text| {
@@ -142,7 +182,10 @@ impl Model {
             *model.unigram_continuations.entry(w).or_default() += 1;
         }
         model.bigram_types = model.bigram_continuations.len() as u32;
-        texts.iter().map(|text| model.score(text)).collect()
+        texts
+            .iter()
+            .map(|text| Surprisals::of(&model.score(text)))
+            .collect()
     }
 
     /// The surprisal of each token of `text`, its own trigrams taken out.
