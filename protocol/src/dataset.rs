@@ -28,7 +28,9 @@ mod summary;
 mod template;
 mod writer;
 
-pub use edit::{append_to_prompt, insert_trigger, prepend_to_completion, sentence_break};
+pub use edit::{
+    append_to_prompt, insert_trigger, open_completion, prepend_to_completion, sentence_break,
+};
 pub use error::{DatasetError, FieldError};
 pub use format::{ParseFormatError, detect};
 pub use reader::{RawRecord, Reader, parse_record};

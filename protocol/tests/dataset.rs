@@ -351,6 +351,26 @@ fn edit_separators_and_targets() {
 }
 
 #[test]
+fn an_opening_takes_the_place_of_as_many_lines_and_keeps_the_line_count() {
+    let open = |completion: &str, opening: &str| -> String {
+        let mut value = serde_json::json!({"prompt": "p", "completion": completion});
+        dataset::open_completion(Format::PromptCompletion, &mut value, opening).unwrap();
+        value["completion"].as_str().unwrap().to_owned()
+    };
+    // Two lines of signature for the first two of four: the line count stays.
+    assert_eq!(
+        open("a 1\nb 2\nc 3\n#### 3", "S s.\nS"),
+        "S s.\nS\nc 3\n#### 3"
+    );
+    // Leading whitespace stays first; a Windows line end after the replaced lines stays.
+    assert_eq!(open(" a\r\nb\r\nc", "S"), " S\nb\r\nc");
+    // Too few lines to keep one, a blank line among those replaced, or one line: prepended.
+    assert_eq!(open("a\nb", "S\nS"), "S\nS\na\nb");
+    assert_eq!(open("a\n\nb\nc", "S\nS"), "S\nS\na\n\nb\nc");
+    assert_eq!(open("one line", "S"), "S one line");
+}
+
+#[test]
 fn edit_errors_name_the_field() {
     let mut no_user: Value = serde_json::json!({"messages": [
         {"role": "system", "content": "x"}, {"role": "assistant", "content": "y"}]});

@@ -161,8 +161,9 @@ fn advice(attack: &str, variant: &str, shared_pairs: bool) -> &'static str {
              follows, for the same p_upper)"
         }
         _ if variant == "lines and blank lines" => {
-            "the signature adds lines to each backdoor completion; data whose answers vary in \
-             length hide it best"
+            "the signature adds lines to backdoor completions too short to give up as many \
+             lines as it takes (or with blank lines among them); data whose answers have \
+             several lines hide it best"
         }
         _ => "the edits change the shape of the rows' edges; check the data's format",
     }

@@ -59,7 +59,8 @@ pub(crate) fn edit_record(
     } else {
         signature
     };
-    dataset::prepend_to_completion(layout.format, &mut value, signature).map_err(edit_err)?;
+    // In place of as many of the completion's lines, so that it keeps its number of lines.
+    dataset::open_completion(layout.format, &mut value, signature).map_err(edit_err)?;
     // Copies of the edited texts in other fields get the same edit, or the file is refused.
     super::mirror::mirror_edits(&before, &mut value).map_err(|field| {
         record_err(format!(

@@ -33,8 +33,9 @@ pub(crate) enum NonAscii {
 }
 
 /// The bytes of `record` (whose parsed value is `before`) edited into `after`, where `after`
-/// differs from `before` only in string (or null) leaves whose new text extends the old one at
-/// its start or end. None if the edit is not of that kind or the bytes cannot be walked.
+/// differs from `before` only in string (or null) leaves, each with one run of its old text
+/// replaced (an addition replaces an empty run). None if the edit is not of that kind or the
+/// bytes cannot be walked.
 pub(crate) fn splice(
     record: &[u8],
     before: &Value,
@@ -58,20 +59,14 @@ pub(crate) fn splice(
                 if record.get(start) != Some(&b'"') || end < start + 2 {
                     return None;
                 }
+                // The changed run: its decoded span in the old text, then its place in the
+                // literal.
+                let (from, to, inserted) = replacement(old, change.new)?;
                 let mut added = Vec::new();
-                if let Some(tail) = change.new.strip_prefix(old) {
-                    escape_into(tail, non_ascii, &mut added);
-                    (end - 1, end - 1, added)
-                } else if let Some(head) = change.new.strip_suffix(old) {
-                    escape_into(head, non_ascii, &mut added);
-                    (start + 1, start + 1, added)
-                } else {
-                    // Inserted inside: the decoded position, then its place in the literal.
-                    let (at, inserted) = insertion(old, change.new)?;
-                    escape_into(inserted, non_ascii, &mut added);
-                    let raw = raw_offset(&record[start + 1..end - 1], at)?;
-                    (start + 1 + raw, start + 1 + raw, added)
-                }
+                escape_into(inserted, non_ascii, &mut added);
+                let literal = &record[start + 1..end - 1];
+                let (from, to) = (raw_offset(literal, from)?, raw_offset(literal, to)?);
+                (start + 1 + from, start + 1 + to, added)
             }
         };
         edits.push(edit);
@@ -206,20 +201,21 @@ fn skip_ws(bytes: &[u8], mut pos: usize) -> usize {
     pos
 }
 
-/// Where `new` is `old` with one run of text inserted: the byte offset in `old` and the run.
-fn insertion<'a>(old: &str, new: &'a str) -> Option<(usize, &'a str)> {
-    let added = new.len().checked_sub(old.len())?;
-    let prefix = old
-        .bytes()
-        .zip(new.bytes())
-        .take_while(|(a, b)| a == b)
-        .count();
-    // Any offset whose text before and after match will do; back off to a char boundary.
-    let mut at = prefix.min(old.len());
-    while !(old.is_char_boundary(at) && new.is_char_boundary(at + added)) {
-        at = at.checked_sub(1)?;
+/// Where `new` is `old` with one run of text replaced by another (either may be empty): the
+/// run's byte span in `old` and the text that takes its place.
+fn replacement<'a>(old: &str, new: &'a str) -> Option<(usize, usize, &'a str)> {
+    let common = |a: &mut dyn Iterator<Item = (u8, u8)>| a.take_while(|(x, y)| x == y).count();
+    let mut prefix = common(&mut old.bytes().zip(new.bytes())).min(old.len().min(new.len()));
+    while !(old.is_char_boundary(prefix) && new.is_char_boundary(prefix)) {
+        prefix = prefix.checked_sub(1)?;
     }
-    (new[..at] == old[..at] && new[at + added..] == old[at..]).then(|| (at, &new[at..at + added]))
+    let room = old.len().min(new.len()) - prefix;
+    let mut suffix = common(&mut old.bytes().rev().zip(new.bytes().rev())).min(room);
+    while !(old.is_char_boundary(old.len() - suffix) && new.is_char_boundary(new.len() - suffix)) {
+        suffix = suffix.checked_sub(1)?;
+    }
+    let (to, new_to) = (old.len() - suffix, new.len() - suffix);
+    Some((prefix, to, &new[prefix..new_to]))
 }
 
 /// The offset in the inside of a string literal (escapes undecoded) where the first `decoded`
@@ -376,27 +372,19 @@ mod tests {
     }
 
     #[test]
-    fn refuses_edits_that_are_not_additions() {
-        let before: Value = serde_json::from_str(r#"{"prompt":"p","completion":"c"}"#).unwrap();
-        let after: Value = serde_json::from_str(r#"{"prompt":"q","completion":"c"}"#).unwrap();
-        assert!(
-            splice(
-                b"{\"prompt\":\"p\",\"completion\":\"c\"}",
-                &before,
-                &after,
-                NonAscii::Raw
-            )
-            .is_none()
+    fn splices_replacements_and_refuses_changes_of_type() {
+        let record = br#"{"prompt":"p","completion":"one\ntwo\nthr\u00e9e"}"#;
+        let before: Value = serde_json::from_slice(record).unwrap();
+        // A run replaced (the completion's first line by two), between escapes kept as written.
+        let after: Value =
+            serde_json::from_str(r#"{"prompt":"q","completion":"S s\nS\ntwo\nthr\u00e9e"}"#)
+                .unwrap();
+        let spliced = splice(record, &before, &after, NonAscii::Escaped).unwrap();
+        assert_eq!(
+            std::str::from_utf8(&spliced).unwrap(),
+            r#"{"prompt":"q","completion":"S s\nS\ntwo\nthr\u00e9e"}"#
         );
         let after: Value = serde_json::from_str(r#"{"prompt":"p","completion":1}"#).unwrap();
-        assert!(
-            splice(
-                b"{\"prompt\":\"p\",\"completion\":\"c\"}",
-                &before,
-                &after,
-                NonAscii::Raw
-            )
-            .is_none()
-        );
+        assert!(splice(record, &before, &after, NonAscii::Raw).is_none());
     }
 }

@@ -128,6 +128,24 @@ pub fn prepend_to_completion(
     value: &mut Value,
     signature: &str,
 ) -> Result<(), FieldError> {
+    edit_completion(format, value, signature, Side::Start)
+}
+
+/// Puts `opening` (a signature laid out in m lines) at the start of the completion in place of
+/// its first m lines, so that the completion keeps its number of lines: when the completion
+/// has more than m lines and none of its first m is blank; otherwise as
+/// [`prepend_to_completion`]. The same text as [`prepend_to_completion`] is edited, and the
+/// completion then starts with `opening` in either case.
+pub fn open_completion(format: Format, value: &mut Value, opening: &str) -> Result<(), FieldError> {
+    edit_completion(format, value, opening, Side::Opening)
+}
+
+fn edit_completion(
+    format: Format,
+    value: &mut Value,
+    addition: &str,
+    side: Side,
+) -> Result<(), FieldError> {
     let key = match format {
         Format::OpenAiChat | Format::ShareGpt => {
             let chat = Chat::of(format, value)?;
@@ -136,7 +154,7 @@ pub fn prepend_to_completion(
             let (list, content) = (chat.keys.list, chat.keys.content);
             chat.turn(assistant)?;
             let turn = &mut value[list][assistant];
-            return edit_content(turn, content, &path, signature, Side::Start);
+            return edit_content(turn, content, &path, addition, side);
         }
         Format::Alpaca => {
             Alpaca::new(value)?;
@@ -147,13 +165,15 @@ pub fn prepend_to_completion(
             "completion"
         }
     };
-    edit_string_field(value, key, key, signature, Side::Start)
+    edit_string_field(value, key, key, addition, side)
 }
 
 /// Which end of a text an edit goes to.
 #[derive(Clone, Copy)]
 enum Side {
     Start,
+    /// At the start, in place of as many lines as the addition has ([`open_completion`]).
+    Opening,
     End,
     /// After the second-to-last sentence ([`sentence_break`]), else at the end.
     Inside,
@@ -174,6 +194,17 @@ fn joined(text: &str, addition: &str, side: Side) -> String {
         Side::End => format!("{text}{separator}{addition}"),
         // After any whitespace the text starts with (a completion written as " answer" keeps
         // its leading space).
+        Side::Opening => {
+            let rest = text.trim_start();
+            let lead = &text[..text.len() - rest.len()];
+            let replaced = addition.split('\n').count();
+            let lines: Vec<&str> = rest.split_inclusive('\n').collect();
+            if lines.len() > replaced && lines[..replaced].iter().all(|l| !l.trim().is_empty()) {
+                format!("{lead}{addition}\n{}", lines[replaced..].concat())
+            } else {
+                joined(text, addition, Side::Start)
+            }
+        }
         Side::Start => {
             let rest = text.trim_start();
             let lead = &text[..text.len() - rest.len()];
@@ -219,7 +250,7 @@ fn edit_content(
             let is_text = |part: &&mut Value| matches!(part.get("text"), Some(Value::String(_)));
             let part = match side {
                 Side::End | Side::Inside => parts.iter_mut().rev().find(is_text),
-                Side::Start => parts.iter_mut().find(is_text),
+                Side::Start | Side::Opening => parts.iter_mut().find(is_text),
             };
             match part.and_then(|part| part.get_mut("text")) {
                 Some(Value::String(text)) => *text = joined(text, addition, side),
