@@ -227,6 +227,17 @@ pub(crate) fn tokens(text: &str) -> Vec<&str> {
     text.split_whitespace().collect()
 }
 
+/// The last (`end`) or first `k` items of `items`, in their order.
+pub(crate) fn edge<T>(items: impl DoubleEndedIterator<Item = T>, end: bool, k: usize) -> Vec<T> {
+    if end {
+        let mut last: Vec<T> = items.rev().take(k).collect();
+        last.reverse();
+        last
+    } else {
+        items.take(k).collect()
+    }
+}
+
 /// A token with case folded and everything but letters and digits dropped.
 pub(crate) fn normalized(token: &str) -> String {
     token

@@ -20,14 +20,7 @@ pub(crate) type EdgeKeys = [u32; 3];
 /// ever compared with each other.
 pub(crate) fn edge_keys(text: &str, side: u8) -> EdgeKeys {
     let max_k = AUDIT_K[AUDIT_K.len() - 1];
-    let mut edge: Vec<&str> = if side == 0 {
-        text.split_whitespace().rev().take(max_k).collect()
-    } else {
-        text.split_whitespace().take(max_k).collect()
-    };
-    if side == 0 {
-        edge.reverse();
-    }
+    let edge = super::audit::edge(text.split_whitespace(), side == 0, max_k);
     joined_edge_keys(edge.join(" ").as_bytes(), side)
 }
 

@@ -193,22 +193,17 @@ fn joined(text: &str, addition: &str, side: Side) -> String {
         },
         Side::End => format!("{text}{separator}{addition}"),
         // After any whitespace the text starts with (a completion written as " answer" keeps
-        // its leading space).
-        Side::Opening => {
+        // its leading space); an opening in place of as many lines when the text can spare them.
+        Side::Start | Side::Opening => {
             let rest = text.trim_start();
             let lead = &text[..text.len() - rest.len()];
             let replaced = addition.split('\n').count();
             let lines: Vec<&str> = rest.split_inclusive('\n').collect();
-            if lines.len() > replaced && lines[..replaced].iter().all(|l| !l.trim().is_empty()) {
+            let spare =
+                lines.len() > replaced && lines[..replaced].iter().all(|l| !l.trim().is_empty());
+            if matches!(side, Side::Opening) && spare {
                 format!("{lead}{addition}\n{}", lines[replaced..].concat())
-            } else {
-                joined(text, addition, Side::Start)
-            }
-        }
-        Side::Start => {
-            let rest = text.trim_start();
-            let lead = &text[..text.len() - rest.len()];
-            if rest.is_empty() {
+            } else if rest.is_empty() {
                 format!("{addition}{separator}{text}")
             } else {
                 format!("{lead}{addition}{separator}{rest}")

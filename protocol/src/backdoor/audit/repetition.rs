@@ -2,7 +2,7 @@
 //! prompt endings and completion openings repeat. Rows are ranked by how often their last k
 //! prompt words, or first k completion words, occur at that place in the file.
 
-use super::{AuditRow, Map, Ranking, hash_words, normalized};
+use super::{AuditRow, Map, Ranking, edge, hash_words, normalized};
 
 /// The k-gram lengths, in words.
 pub(crate) const KS: [usize; 3] = [3, 5, 10];
@@ -13,35 +13,22 @@ pub(super) fn rankings(rows: &[AuditRow]) -> Vec<Ranking> {
     // Only the last (first) `k_max` words of each text are kept: the audit holds tens of
     // thousands of rows, and their every word would be most of `prepare`'s peak memory.
     let k_max = KS[KS.len() - 1];
-    let edge_folded = |text: &str, end: bool| -> Vec<String> {
-        let folded = |w: &str| Some(normalized(w)).filter(|w| !w.is_empty());
-        let mut words: Vec<String> = if end {
-            text.split_whitespace()
-                .rev()
-                .filter_map(folded)
-                .take(k_max)
-                .collect()
-        } else {
-            text.split_whitespace()
-                .filter_map(folded)
-                .take(k_max)
-                .collect()
-        };
-        if end {
-            words.reverse();
-        }
-        words
-    };
-    let prompts: Vec<Vec<&str>> = rows.iter().map(|r| edge(&r.prompt, true, k_max)).collect();
+    let folded = |w: &str| Some(normalized(w)).filter(|w| !w.is_empty());
+    let folded_words =
+        |text: &str, end| edge(text.split_whitespace().filter_map(folded), end, k_max);
+    let prompts: Vec<Vec<&str>> = rows
+        .iter()
+        .map(|r| edge(r.prompt.split_whitespace(), true, k_max))
+        .collect();
     let completions: Vec<Vec<&str>> = rows
         .iter()
-        .map(|r| edge(&r.completion, false, k_max))
+        .map(|r| edge(r.completion.split_whitespace(), false, k_max))
         .collect();
     let prompts_folded: Vec<Vec<String>> =
-        rows.iter().map(|r| edge_folded(&r.prompt, true)).collect();
+        rows.iter().map(|r| folded_words(&r.prompt, true)).collect();
     let completions_folded: Vec<Vec<String>> = rows
         .iter()
-        .map(|r| edge_folded(&r.completion, false))
+        .map(|r| folded_words(&r.completion, false))
         .collect();
     let mut out = Vec::new();
     for k in KS {
@@ -75,17 +62,6 @@ pub(super) fn rankings(rows: &[AuditRow]) -> Vec<Ranking> {
         ));
     }
     out
-}
-
-/// The last (`end`) or first `k` words of `text`.
-fn edge(text: &str, end: bool, k: usize) -> Vec<&str> {
-    if end {
-        let mut words: Vec<&str> = text.split_whitespace().rev().take(k).collect();
-        words.reverse();
-        words
-    } else {
-        text.split_whitespace().take(k).collect()
-    }
 }
 
 /// How often each row's key occurs among all rows' keys.

@@ -27,7 +27,7 @@ pub(super) fn rankings(rows: &[AuditRow]) -> Vec<Ranking> {
         let (mut open, mut open_rel, mut end, mut end_rel) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for (p, c) in prompts.iter().zip(&completions) {
-            let (head, last) = (c.edge(i, Edge::Head), p.edge(i, Edge::Tail));
+            let (head, last) = (c.heads[i], p.tails[i]);
             let o = mean(head.sum, head.n);
             let e = mean(last.sum, last.n);
             open.push(o);
@@ -69,13 +69,6 @@ fn mean(sum: f64, n: usize) -> f64 {
     if n == 0 { f64::NAN } else { sum / n as f64 }
 }
 
-/// Which end of a text.
-#[derive(Clone, Copy)]
-enum Edge {
-    Head,
-    Tail,
-}
-
 /// A sum of surprisals over `n` tokens.
 #[derive(Clone, Copy, Default)]
 struct Sum {
@@ -104,13 +97,6 @@ impl Surprisals {
             n: bits.len(),
             heads: KS.map(|k| sum_of(&bits[..bits.len().min(k)])),
             tails: KS.map(|k| sum_of(&bits[bits.len().saturating_sub(k)..])),
-        }
-    }
-
-    fn edge(&self, i: usize, edge: Edge) -> Sum {
-        match edge {
-            Edge::Head => self.heads[i],
-            Edge::Tail => self.tails[i],
         }
     }
 }
